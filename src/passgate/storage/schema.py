@@ -1,0 +1,184 @@
+"""Every table passgate keeps, as SQLAlchemy Core metadata (SQLite and PostgreSQL).
+
+Times are floats of seconds since the Unix epoch. Secrets and tokens are never stored,
+only their keyed digests (``*_digest`` columns, hex).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = ["metadata"]
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+tenant_settings = sa.Table(
+    "tenant_settings",
+    metadata,
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),  # JSON
+)
+
+connections = sa.Table(
+    "connections",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # "auth0|<hex>"
+    sa.Column("connection_id", sa.String(40), sa.ForeignKey("connections.id"), nullable=False),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("email_key", sa.String(320), nullable=False),  # lower-cased
+    sa.Column("username", sa.String(128), nullable=True),
+    sa.Column("username_key", sa.String(128), nullable=True),
+    sa.Column("email_verified", sa.Boolean, nullable=False, default=False),
+    sa.Column("name", sa.String(256), nullable=True),
+    sa.Column("blocked", sa.Boolean, nullable=False, default=False),
+    sa.Column("password_hash", sa.String(256), nullable=False),
+    sa.Column("password_leaked", sa.Boolean, nullable=False, default=False),
+    sa.Column("password_changed_at", sa.Float, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("connection_id", "email_key", name="uq_users_connection_email"),
+    sa.UniqueConstraint("connection_id", "username_key", name="uq_users_connection_username"),
+)
+
+clients = sa.Table(
+    "clients",
+    metadata,
+    sa.Column("client_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("app_type", sa.String(32), nullable=False),
+    sa.Column("token_endpoint_auth_method", sa.String(32), nullable=False),
+    sa.Column("grant_types", sa.Text, nullable=False),  # JSON list
+    sa.Column("is_token_endpoint_ip_header_trusted", sa.Boolean, nullable=False, default=False),
+    sa.Column("secret_digest", sa.String(128), nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+apis = sa.Table(
+    "apis",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("identifier", sa.String(600), nullable=False, unique=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("scopes", sa.Text, nullable=False),  # JSON list
+    sa.Column("token_lifetime", sa.Integer, nullable=False),
+    sa.Column("allow_offline_access", sa.Boolean, nullable=False, default=False),
+    sa.Column("signing_alg", sa.String(8), nullable=False, default="RS256"),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+refresh_tokens = sa.Table(
+    "refresh_tokens",
+    metadata,
+    sa.Column("token_digest", sa.String(128), primary_key=True),
+    sa.Column("family_id", sa.String(40), nullable=False, index=True),
+    sa.Column("client_id", sa.String(64), nullable=False),
+    sa.Column("user_id", sa.String(64), nullable=False, index=True),
+    sa.Column("audience", sa.String(600), nullable=True),
+    sa.Column("scope", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("used_at", sa.Float, nullable=True),
+    sa.Column("revoked_at", sa.Float, nullable=True),
+)
+
+signing_keys = sa.Table(
+    "signing_keys",
+    metadata,
+    sa.Column("kid", sa.String(128), primary_key=True),
+    sa.Column("alg", sa.String(8), nullable=False),
+    sa.Column("private_jwk", sa.Text, nullable=False),  # JSON
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("retired_at", sa.Float, nullable=True),  # null = the active key for its alg
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("log_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("date", sa.Float, nullable=False, index=True),
+    sa.Column("type", sa.String(32), nullable=False, index=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("ip", sa.String(64), nullable=True),
+    sa.Column("client_ip", sa.String(64), nullable=True),
+    sa.Column("client_id", sa.String(64), nullable=True),
+    sa.Column("client_name", sa.String(256), nullable=True),
+    sa.Column("connection", sa.String(128), nullable=True),
+    sa.Column("user_id", sa.String(64), nullable=True),
+    sa.Column("user_name", sa.String(320), nullable=True),
+    sa.Column("user_agent", sa.Text, nullable=True),
+    sa.Column("audience", sa.String(600), nullable=True),
+    sa.Column("scope", sa.Text, nullable=True),
+    sa.Column("details", sa.Text, nullable=False),  # JSON
+)
+
+# --- attack protection -------------------------------------------------------------
+
+#: Consecutive failures per key. ``key`` is "<mode>:<connection>:<identifier>[:<ip>]".
+login_attempts = sa.Table(
+    "login_attempts",
+    metadata,
+    sa.Column("key", sa.String(800), primary_key=True),
+    sa.Column("identifier", sa.String(320), nullable=False, index=True),
+    sa.Column("ip", sa.String(64), nullable=True),
+    sa.Column("connection", sa.String(128), nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False, default=0),
+    sa.Column("reserved", sa.Integer, nullable=False, default=0),
+    sa.Column("reserved_until", sa.Float, nullable=False, default=0.0),
+    sa.Column("last_failure", sa.Float, nullable=False, default=0.0),
+)
+
+#: Suspicious-IP token buckets, as GCRA theoretical arrival times.
+ip_buckets = sa.Table(
+    "ip_buckets",
+    metadata,
+    sa.Column("ip", sa.String(64), primary_key=True),
+    sa.Column("stage", sa.String(32), primary_key=True),
+    sa.Column("tat", sa.Float, nullable=False),
+)
+
+#: Rate limits of notifications and events ("at most one per hour per IP").
+once_marks = sa.Table(
+    "once_marks",
+    metadata,
+    sa.Column("key", sa.String(800), primary_key=True),
+    sa.Column("until", sa.Float, nullable=False),
+)
+
+#: Single-use, expiring links (unblock, password reset), stored as digests.
+tickets = sa.Table(
+    "tickets",
+    metadata,
+    sa.Column("token_digest", sa.String(128), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),  # "unblock" | "reset"
+    sa.Column("payload", sa.Text, nullable=False),  # JSON
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("used_at", sa.Float, nullable=True),
+)
+
+#: Administrator notifications waiting for a digest (breached passwords, throttled IPs).
+pending_notifications = sa.Table(
+    "pending_notifications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),  # JSON
+    sa.Column("created_at", sa.Float, nullable=False),
+)

@@ -1,0 +1,182 @@
+"""The composition root: builds every part from :class:`~passgate.settings.Settings` once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from passgate.cache import TtlCache
+from passgate.clock import Clock, system_clock
+from passgate.events import EventSink
+from passgate.keys import KeyRing
+from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
+from passgate.oauth.guard import LoginGuard, OpenGuard
+from passgate.oauth.minting import Minter
+from passgate.oauth.service import TokenService
+from passgate.passwords import PasswordHasher
+from passgate.protection.client_ip import connecting_ip, resolve_end_user_ip
+from passgate.settings import Settings
+from passgate.storage.applications import Applications
+from passgate.storage.db import make_engine, migrate
+from passgate.storage.directory import DEFAULT_CONNECTION, Directory
+from passgate.storage.event_log import BufferedEventSink, EventLog
+from passgate.storage.models import Api, Client
+from passgate.storage.tenant import DEFAULT_DIRECTORY, TenantStore
+from passgate.storage.tokens import RefreshTokens, SigningKeys
+from passgate.web.responses import JSONResponse
+
+__all__ = ["DEFAULT_ISSUER", "Passgate", "create_app", "open_database"]
+
+logger = logging.getLogger("passgate")
+T = TypeVar("T")
+DEFAULT_ISSUER = "http://127.0.0.1:8000/"
+
+
+def open_database(settings: Settings, *, run_migrations: bool = True) -> sa.Engine:
+    """The configured engine, migrated, with the default connection present."""
+    if settings.uses_sqlite:
+        settings.prepare_data_dir()
+    engine = make_engine(settings.sql_url)
+    if run_migrations:
+        migrate(engine)
+        Directory(engine).ensure_connection(DEFAULT_CONNECTION)
+        TenantStore(engine).set_default(DEFAULT_DIRECTORY, DEFAULT_CONNECTION)
+    return engine
+
+
+class Passgate:
+    """Every long-lived part of one passgate process, built once."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        engine: sa.Engine | None = None,
+        clock: Clock = system_clock,
+        guard: LoginGuard | None = None,
+        events: EventSink | None = None,
+        buffered_events: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.engine = engine if engine is not None else open_database(settings)
+        self.tenant = TenantStore(self.engine)
+        digest_key = self.tenant.digest_key()
+        self.directory = Directory(self.engine)
+        self.applications = Applications(self.engine, digest_key)
+        self.refresh_tokens = RefreshTokens(self.engine, digest_key)
+        self.event_log = EventLog(self.engine)
+        self._buffered: BufferedEventSink | None = None
+        if events is None:
+            if buffered_events:
+                self._buffered = BufferedEventSink(self.event_log)
+                events = self._buffered
+            else:
+                events = self.event_log
+        self.events: EventSink = events
+        self.keys = KeyRing(SigningKeys(self.engine), clock=clock)
+        self.keys.ensure()
+        self.issuer = self._issuer()
+        self.minter = Minter(self.keys, self.issuer)
+        self.hasher = PasswordHasher(
+            memory_kib=settings.argon2_memory_kib,
+            time_cost=settings.argon2_time_cost,
+            parallelism=settings.argon2_parallelism,
+        )
+        self.hash_pool = ThreadPoolExecutor(settings.hash_workers, thread_name_prefix="passgate-hash")
+        self.io_pool = ThreadPoolExecutor(16, thread_name_prefix="passgate-io")
+        self.clients: TtlCache[str, Client | None] = TtlCache(self.applications.get_client)
+        self.apis: TtlCache[str, Api | None] = TtlCache(self.applications.api_by_identifier)
+        default_directory: TtlCache[str, str] = TtlCache(
+            lambda key: str(self.tenant.get(key, DEFAULT_CONNECTION)), ttl=5.0
+        )
+        self.tokens = TokenService(
+            directory=self.directory,
+            authenticator=ClientAuthenticator(self.clients.get, self.applications.secret_digest),
+            apis=self.apis.get,
+            refresh_tokens=self.refresh_tokens,
+            minter=self.minter,
+            hasher=self.hasher,
+            guard=guard if guard is not None else OpenGuard(),
+            events=self.events,
+            clock=clock,
+            default_directory=lambda: default_directory.get(DEFAULT_DIRECTORY),
+            resolve_ip=self._resolve_ip,
+            hash_pool=self.hash_pool,
+            io_pool=self.io_pool,
+        )
+
+    def _issuer(self) -> str:
+        issuer = self.settings.issuer or self.tenant.get("issuer") or DEFAULT_ISSUER
+        return str(issuer) if str(issuer).endswith("/") else f"{issuer}/"
+
+    def connecting_ip(self, peer: str | None, forwarded_for: list[str]) -> str:
+        return connecting_ip(peer, forwarded_for, self.settings.trusted_proxy_networks)
+
+    @staticmethod
+    def _resolve_ip(
+        client_ip: str, header_values: tuple[str, ...], authenticated: AuthenticatedClient
+    ) -> tuple[str, str | None]:
+        client = authenticated.client
+        resolution = resolve_end_user_ip(
+            client_ip,
+            list(header_values),
+            authenticated_with_secret=authenticated.with_secret,
+            auth_method=client.token_endpoint_auth_method,
+            trusted=client.is_token_endpoint_ip_header_trusted,
+        )
+        return resolution.ip, resolution.note
+
+    async def run_io(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.io_pool, fn, *args)
+
+    def close(self) -> None:
+        if self._buffered is not None:
+            self._buffered.close()
+            self._buffered = None
+        self.hash_pool.shutdown(wait=True)
+        self.io_pool.shutdown(wait=True)
+        self.engine.dispose()
+
+
+def create_app(passgate: Passgate | None = None, settings: Settings | None = None) -> Starlette:
+    """The ASGI application. Builds a :class:`Passgate` from settings unless given one."""
+    from passgate.web.oauth_routes import oauth_routes
+
+    if passgate is None:
+        passgate = Passgate(settings or Settings())
+    owned = passgate
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            owned.close()
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    routes = [*oauth_routes(passgate), Route("/health", health, methods=["GET"])]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.passgate = passgate
+    return app
+
+
+def app_from_env() -> Starlette:
+    """Factory for ASGI servers: ``uvicorn --factory passgate.app:app_from_env``."""
+    from passgate.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(Passgate(settings, guard=None))

@@ -1,0 +1,427 @@
+"""The token endpoint's logic: authenticate the client, then decide, then issue.
+
+Web-free: the web layer hands over parsed parameters and connection facts, and renders
+the :class:`~passgate.oauth.minting.TokenSet` or the :class:`~passgate.errors.OAuthError`.
+Each call writes exactly one event (``sepft``/``fepft``, ``seccft``/``feccft``,
+``sertft``/``fertft``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import math
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from passgate.cache import TtlCache
+from passgate.clock import Clock
+from passgate.errors import (
+    AccessDenied,
+    InvalidGrant,
+    InvalidRequest,
+    InvalidScope,
+    OAuthError,
+    PasswordLeaked,
+    Unauthorized,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+)
+from passgate.events import Event, EventSink
+from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
+from passgate.oauth.guard import LoginAttempt, LoginGuard, RequestContext
+from passgate.oauth.minting import Minter, TokenSet
+from passgate.oauth.request import BasicCredentials
+from passgate.oauth.scopes import GrantedScopes, grant_scopes, split_scope
+from passgate.passwords import PasswordHasher
+from passgate.storage.directory import Directory
+from passgate.storage.models import PASSWORD_REALM, Api, Connection, User
+from passgate.storage.tokens import RefreshTokens, RotateOutcome
+
+__all__ = ["BreachedGate", "ConnectionFacts", "TokenService"]
+
+logger = logging.getLogger("passgate.token")
+T = TypeVar("T")
+
+REFRESH_TOKEN_LIFETIME = 30 * 24 * 3600
+_MAX_IDENTIFIER = 320
+_MAX_PASSWORD = 4096
+_EVENT_TYPES = {
+    "password": ("sepft", "fepft"),
+    PASSWORD_REALM: ("sepft", "fepft"),
+    "client_credentials": ("seccft", "feccft"),
+    "refresh_token": ("sertft", "fertft"),
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConnectionFacts:
+    """What the web layer knows about the HTTP request besides its parameters."""
+
+    client_ip: str
+    forwarded_for: tuple[str, ...] = ()
+    user_agent: str | None = None
+
+
+class BreachedGate:
+    """Checks a just-verified password against breached corpora (issue #4 plugs in here)."""
+
+    def check_login(self, user: User, password: str, context: RequestContext) -> None:
+        """Raise :class:`PasswordLeaked` for a breached password."""
+
+
+ResolveIp = Callable[[str, tuple[str, ...], AuthenticatedClient], tuple[str, str | None]]
+
+
+@dataclasses.dataclass
+class _Call:
+    grant: str | None
+    context: RequestContext
+    fields: dict[str, Any] = dataclasses.field(default_factory=dict)
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class TokenService:
+    def __init__(
+        self,
+        *,
+        directory: Directory,
+        authenticator: ClientAuthenticator,
+        apis: Callable[[str], Api | None],
+        refresh_tokens: RefreshTokens,
+        minter: Minter,
+        hasher: PasswordHasher,
+        guard: LoginGuard,
+        events: EventSink,
+        clock: Clock,
+        default_directory: Callable[[], str],
+        resolve_ip: ResolveIp,
+        hash_pool: ThreadPoolExecutor,
+        io_pool: ThreadPoolExecutor,
+        breached: BreachedGate | None = None,
+    ) -> None:
+        self._directory = directory
+        self._authenticator = authenticator
+        self._apis = apis
+        self._refresh = refresh_tokens
+        self._minter = minter
+        self._hasher = hasher
+        self.guard = guard
+        self._events = events
+        self._clock = clock
+        self._default_directory = default_directory
+        self._resolve_ip = resolve_ip
+        self._hash_pool = hash_pool
+        self._io_pool = io_pool
+        self.breached = breached or BreachedGate()
+        self._connections: TtlCache[str, Connection | None] = TtlCache(
+            directory.connection_by_name, ttl=5.0, size=1000
+        )
+
+    async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._io_pool, lambda: fn(*args, **kwargs))
+
+    async def _hashing(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._hash_pool, fn, *args)
+
+    # -- entry point ---------------------------------------------------------------
+    async def token(
+        self,
+        params: Mapping[str, str],
+        basic: BasicCredentials | None,
+        facts: ConnectionFacts,
+    ) -> TokenSet:
+        grant = params.get("grant_type")
+        call = _Call(
+            grant=grant,
+            context=RequestContext(
+                ip=facts.client_ip, client_ip=facts.client_ip, user_agent=facts.user_agent
+            ),
+        )
+        call.fields["audience"] = params.get("audience")
+        call.fields["scope"] = params.get("scope")
+        try:
+            result = await self._token(call, params, basic, facts)
+        except OAuthError as exc:
+            call.details["error"] = {"error": exc.error, "message": exc.description}
+            self._emit(call, success=False)
+            raise
+        except Exception:
+            call.details["error"] = {"error": "server_error"}
+            self._emit(call, success=False)
+            raise
+        self._emit(call, success=True)
+        return result
+
+    def record_malformed(self, facts: ConnectionFacts, error: OAuthError) -> None:
+        """The event of a request whose body could not be read or parsed."""
+        context = RequestContext(
+            ip=facts.client_ip, client_ip=facts.client_ip, user_agent=facts.user_agent
+        )
+        call = _Call(grant=None, context=context)
+        call.details["error"] = {"error": error.error, "message": error.description}
+        self._emit(call, success=False)
+
+    def _emit(self, call: _Call, *, success: bool) -> None:
+        kinds = _EVENT_TYPES.get(call.grant or "", ("sepft", "fepft"))
+        details = dict(call.details)
+        if call.grant is not None and call.grant not in _EVENT_TYPES:
+            details["grant_type"] = call.grant[:200]
+        if call.context.ip_note:
+            details["ip_header"] = call.context.ip_note
+        self._events.emit(
+            Event(
+                type=kinds[0] if success else kinds[1],
+                date=self._clock(),
+                **call.context.event_fields(),
+                **call.fields,
+                details=details,
+            )
+        )
+
+    async def _token(
+        self,
+        call: _Call,
+        params: Mapping[str, str],
+        basic: BasicCredentials | None,
+        facts: ConnectionFacts,
+    ) -> TokenSet:
+        if not call.grant:
+            raise InvalidRequest("Missing required parameter: grant_type")
+        if call.grant not in _EVENT_TYPES:
+            raise UnsupportedGrantType(f"Unsupported grant type: {call.grant[:100]}")
+        authenticated = self._authenticator.authenticate(params, basic)
+        client = authenticated.client
+        ip, note = self._resolve_ip(facts.client_ip, facts.forwarded_for, authenticated)
+        call.context = dataclasses.replace(
+            call.context, ip=ip, client_id=client.client_id, client_name=client.name, ip_note=note
+        )
+        if call.grant not in client.grant_types:
+            raise UnauthorizedClient(f"Grant type '{call.grant}' not allowed for the client.")
+        if call.grant == "client_credentials":
+            return await self._client_credentials(call, params, authenticated)
+        if call.grant == "refresh_token":
+            return await self._refresh_token(call, params, authenticated)
+        return await self._password(call, params, authenticated)
+
+    # -- shared decisions ----------------------------------------------------------
+    def _api(self, audience: str | None) -> Api | None:
+        if audience is None:
+            return None
+        if len(audience) > 600:
+            raise InvalidRequest("The audience parameter is too long")
+        api = self._apis(audience)
+        if api is None:
+            raise AccessDenied(f"Service not found: {audience}")
+        return api
+
+    def _now(self) -> int:
+        return math.floor(self._clock())
+
+    def _issue_for_user(
+        self,
+        *,
+        user: User,
+        authenticated: AuthenticatedClient,
+        api: Api | None,
+        scopes: GrantedScopes,
+        grant: str,
+        refresh_token: str | None,
+        now: int,
+    ) -> TokenSet:
+        client = authenticated.client
+        access, lifetime = self._minter.access_token(
+            subject=user.id, client=client, api=api, scopes=scopes, now=now, grant=grant
+        )
+        id_token = None
+        if scopes.has("openid"):
+            id_token = self._minter.id_token(user=user, client=client, scopes=scopes, now=now)
+        return TokenSet(
+            access_token=access,
+            expires_in=lifetime,
+            scope=scopes,
+            id_token=id_token,
+            refresh_token=refresh_token,
+        )
+
+    def _wants_refresh(self, authenticated: AuthenticatedClient, api: Api | None, scopes: GrantedScopes) -> bool:
+        return (
+            scopes.has("offline_access")
+            and "refresh_token" in authenticated.client.grant_types
+            and (api is None or api.allow_offline_access)
+        )
+
+    # -- password and password-realm ----------------------------------------------
+    def _verify(self, connection: Connection, identifier: str, password: str) -> User | None:
+        found = self._directory.find_for_login(connection.id, identifier)
+        password_hash = found[1] if found else None
+        if not self._hasher.verify(password_hash, password) or found is None:
+            return None
+        user, stored = found
+        if self._hasher.needs_rehash(stored):
+            self._directory.replace_hash(user.id, stored, self._hasher.hash(password))
+        return user
+
+    async def _password(
+        self, call: _Call, params: Mapping[str, str], authenticated: AuthenticatedClient
+    ) -> TokenSet:
+        username = params.get("username")
+        password = params.get("password")
+        if not username:
+            raise InvalidRequest("Missing required parameter: username")
+        if password is None or password == "":
+            raise InvalidRequest("Missing required parameter: password")
+        if len(username) > _MAX_IDENTIFIER:
+            raise InvalidRequest("The username parameter is too long")
+        if len(password) > _MAX_PASSWORD:
+            raise InvalidRequest("The password parameter is too long")
+        if call.grant == PASSWORD_REALM:
+            realm = params.get("realm")
+            if not realm:
+                raise InvalidRequest("Missing required parameter: realm")
+        else:
+            realm = self._default_directory()
+        call.fields["user_name"] = username
+        connection = await self._io(self._connections.get, realm)
+        if connection is None:
+            raise InvalidRequest(f"Unknown realm: {realm[:128]}")
+        call.fields["connection"] = connection.name
+        api = await self._io(self._api, params.get("audience"))
+        scopes = grant_scopes(params.get("scope"), api)
+
+        attempt = LoginAttempt(identifier=username, connection=connection.name, context=call.context)
+        ticket = await self._io(self.guard.admit, attempt)
+        try:
+            user = await self._hashing(self._verify, connection, username, password)
+        except BaseException:
+            await self._io(self.guard.abandon, ticket)
+            raise
+        if user is None:
+            await self._io(self.guard.failed, ticket, user_id=None)
+            raise InvalidGrant()
+        call.fields["user_id"] = user.id
+        await self._io(self.guard.succeeded, ticket, user_id=user.id)
+        if user.blocked:
+            raise Unauthorized()
+        if user.password_leaked:
+            raise PasswordLeaked()
+        await self._io(self.breached.check_login, user, password, call.context)
+        del password
+        now = self._now()
+        refresh = None
+        if self._wants_refresh(authenticated, api, scopes):
+            refresh = await self._io(
+                self._refresh.issue,
+                client_id=authenticated.client.client_id,
+                user_id=user.id,
+                audience=api.identifier if api else None,
+                scope=scopes.value,
+                now=float(now),
+                lifetime=REFRESH_TOKEN_LIFETIME,
+            )
+        return self._issue_for_user(
+            user=user,
+            authenticated=authenticated,
+            api=api,
+            scopes=scopes,
+            grant="password",
+            refresh_token=refresh,
+            now=now,
+        )
+
+    # -- refresh_token -------------------------------------------------------------
+    async def _refresh_token(
+        self, call: _Call, params: Mapping[str, str], authenticated: AuthenticatedClient
+    ) -> TokenSet:
+        token = params.get("refresh_token")
+        if not token:
+            raise InvalidRequest("Missing required parameter: refresh_token")
+        if len(token) > 512:
+            raise InvalidGrant("Unknown or invalid refresh token.")
+        now = self._now()
+        rotation, successor = await self._io(
+            self._refresh.rotate,
+            token,
+            client_id=authenticated.client.client_id,
+            now=float(now),
+            lifetime=REFRESH_TOKEN_LIFETIME,
+        )
+        del token
+        if rotation.token is not None:
+            call.fields["user_id"] = rotation.token.user_id
+        if rotation.outcome is not RotateOutcome.ROTATED or rotation.token is None:
+            if rotation.outcome is RotateOutcome.REUSED:
+                call.details["reason"] = "refresh token reused: its family was revoked"
+            raise InvalidGrant("Unknown or invalid refresh token.")
+        record = rotation.token
+        call.fields["user_id"] = record.user_id
+        call.fields["audience"] = record.audience
+        original = split_scope(record.scope)
+        requested = params.get("scope")
+        if requested is not None:
+            narrower = split_scope(requested)
+            if not set(narrower) <= set(original):
+                raise InvalidScope("The requested scope exceeds the refresh token's scope")
+            scopes = GrantedScopes(scopes=narrower, narrowed=False)
+        else:
+            scopes = GrantedScopes(scopes=original, narrowed=False)
+        user = await self._io(self._directory.get_user, record.user_id)
+        if user is None:
+            raise InvalidGrant("Unknown or invalid refresh token.")
+        if user.blocked:
+            raise Unauthorized()
+        call.fields["connection"] = user.connection
+        call.fields["user_name"] = user.email
+        api = await self._io(self._apis, record.audience) if record.audience else None
+        return self._issue_for_user(
+            user=user,
+            authenticated=authenticated,
+            api=api,
+            scopes=scopes,
+            grant="refresh_token",
+            refresh_token=successor,
+            now=now,
+        )
+
+    # -- client_credentials --------------------------------------------------------
+    async def _client_credentials(
+        self, call: _Call, params: Mapping[str, str], authenticated: AuthenticatedClient
+    ) -> TokenSet:
+        if not authenticated.with_secret:
+            raise UnauthorizedClient("Grant type 'client_credentials' needs a confidential client.")
+        audience = params.get("audience")
+        if not audience:
+            raise AccessDenied(
+                "No audience parameter was provided, and no default audience has been configured"
+            )
+        api = await self._io(self._api, audience)
+        assert api is not None
+        scopes = grant_scopes(params.get("scope"), api, with_oidc=False)
+        now = self._now()
+        access, lifetime = self._minter.access_token(
+            subject=f"{authenticated.client.client_id}@clients",
+            client=authenticated.client,
+            api=api,
+            scopes=scopes,
+            now=now,
+            grant="client-credentials",
+        )
+        return TokenSet(access_token=access, expires_in=lifetime, scope=scopes)
+
+    # -- revocation ----------------------------------------------------------------
+    async def revoke(self, params: Mapping[str, str], basic: BasicCredentials | None) -> None:
+        """RFC 7009: revoke a refresh token (and its family); unknown tokens are fine."""
+        authenticated = self._authenticator.authenticate(params, basic)
+        token = params.get("token")
+        if not token:
+            raise InvalidRequest("Missing required parameter: token")
+        await self._io(
+            self._refresh.revoke,
+            token,
+            client_id=authenticated.client.client_id,
+            now=self._clock(),
+        )

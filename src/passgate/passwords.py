@@ -1,0 +1,42 @@
+"""argon2id password hashing: hash, verify, rehash, and a decoy for unknown users."""
+
+from __future__ import annotations
+
+import argon2
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+__all__ = ["PasswordHasher"]
+
+
+class PasswordHasher:
+    """argon2id with explicit parameters (OWASP: m=19456 KiB, t=2, p=1 by default)."""
+
+    def __init__(self, memory_kib: int = 19456, time_cost: int = 2, parallelism: int = 1) -> None:
+        self._hasher = argon2.PasswordHasher(
+            time_cost=time_cost,
+            memory_cost=memory_kib,
+            parallelism=parallelism,
+            hash_len=32,
+            salt_len=16,
+            type=argon2.Type.ID,
+        )
+        # Verified for identifiers that match no user, so that an unknown user costs the
+        # same work as a wrong password.
+        self._decoy = self._hasher.hash("passgate decoy password, never matches")
+
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    def verify(self, password_hash: str | None, password: str) -> bool:
+        """True when ``password`` matches; a missing hash is checked against the decoy."""
+        try:
+            self._hasher.verify(password_hash or self._decoy, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+        return password_hash is not None
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        try:
+            return self._hasher.check_needs_rehash(password_hash)
+        except InvalidHashError:
+            return True

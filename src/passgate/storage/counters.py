@@ -1,0 +1,200 @@
+"""Attack-protection counters: the storage protocols and the types they share.
+
+Two backends implement :class:`AttackCounters`:
+
+* :class:`passgate.storage.counters_sql.SqlCounters` (SQLite in WAL mode, several worker
+  processes; PostgreSQL), and
+* :class:`passgate.storage.counters_redis.RedisCounters` (one Lua script per operation),
+  shared by every instance.
+
+Every operation that changes a counter protecting an account is *one* atomic operation in
+its backend (one SQL statement or one Lua script). The rules those operations apply are the
+pure functions of :mod:`passgate.protection.brute_force` and
+:mod:`passgate.protection.ip_throttle`; the contract tests check that each backend agrees
+with them. Times are floats of seconds since the Unix epoch, always passed in by the caller
+(``now``): no backend reads a clock.
+
+Attempt counters
+    One row/hash per :class:`AttemptKey`: consecutive ``failures``, the time of the
+    ``last_failure`` and the number of attempts ``reserved`` (password verifications in
+    flight). Failures older than :data:`BLOCK_SECONDS` are forgotten. A reservation lives
+    until ``reserved_until``: every grant moves it to ``now + hold_s``, so an attempt whose
+    process died holds its slot for at most ``hold_s`` after the key's last reservation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+__all__ = [
+    "BLOCK_SECONDS",
+    "DEFAULT_HOLD_SECONDS",
+    "GCRA_TOLERANCE_S",
+    "AttackCounters",
+    "AttemptKey",
+    "BlockAdmin",
+    "BlockRecord",
+    "IpBuckets",
+    "LoginAttempts",
+    "OnceMarks",
+    "Reservation",
+    "open_counters",
+]
+
+#: A brute-force block (and the failure count behind it) lasts 30 days from the last failure.
+BLOCK_SECONDS = 30 * 24 * 3600.0
+#: How long a reserved attempt counts as in flight when no outcome is recorded.
+DEFAULT_HOLD_SECONDS = 60.0
+#: Slack in GCRA comparisons so that float rounding of ``tat + rate`` never costs a token.
+GCRA_TOLERANCE_S = 1e-3
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptKey:
+    """What brute-force protection counts against; built by ``brute_force.attempt_key``.
+
+    ``key`` is ``"<mode>:<connection>:<identifier>[:<ip>]"`` with ``:`` and ``%`` escaped in
+    the parts; ``identifier`` is already normalised; ``ip`` is ``None`` in
+    ``count_per_identifier`` mode.
+    """
+
+    key: str
+    identifier: str
+    ip: str | None
+    connection: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Answer of ``reserve_attempt``: may this request verify a password now?"""
+
+    allowed: bool
+    #: Consecutive failures counted for the key (after forgetting expired ones).
+    failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRecord:
+    identifier: str
+    ip: str | None
+    connection: str
+    failures: int
+    last_failure: float
+
+
+class LoginAttempts(Protocol):
+    """What the password grant needs: reserve, then record the outcome."""
+
+    def reserve_attempt(
+        self,
+        key: AttemptKey,
+        *,
+        max_attempts: int,
+        now: float,
+        hold_s: float = DEFAULT_HOLD_SECONDS,
+    ) -> Reservation:
+        """Atomically: allowed iff ``failures + live reservations < max_attempts``; if so,
+        reserve one more attempt. At most ``max_attempts`` verifications for a key, ever."""
+        ...
+
+    def record_failure(self, key: AttemptKey, *, now: float, release: bool = True) -> int:
+        """Count one failure (releasing one reservation unless ``release=False``) and
+        return the failures after it."""
+        ...
+
+    def record_success(self, key: AttemptKey, *, now: float) -> None:
+        """Reset the key's failures and release one reservation."""
+        ...
+
+    def release(self, key: AttemptKey, *, now: float) -> None:
+        """Release one reservation without an outcome (e.g. an internal error)."""
+        ...
+
+    def failures(self, key: AttemptKey, *, now: float) -> int:
+        """Consecutive failures still counted at ``now`` (0 once 30 days have passed)."""
+        ...
+
+
+class BlockAdmin(Protocol):
+    """What the Management API (user blocks), unblock links and password change need.
+
+    ``identifier`` must be normalised with ``brute_force.normalise_identifier``.
+    """
+
+    def list_blocks(
+        self,
+        identifier: str | None,
+        *,
+        max_attempts: int,
+        now: float,
+        per_ip: bool | None = None,
+    ) -> list[BlockRecord]:
+        """Keys blocked at ``now`` (failures >= max_attempts, last failure < 30 days ago),
+        for one identifier or all; ``per_ip`` keeps only one mode's keys (True: keys with
+        an IP; False: per-identifier keys). Sorted by identifier, connection, ip."""
+        ...
+
+    def remove_blocks(
+        self, identifier: str, ip: str | None = None, *, connection: str | None = None
+    ) -> int:
+        """Reset the failures of the identifier's keys (those of one IP / connection when
+        given); return how many keys had failures."""
+        ...
+
+    def reset_identifier(self, identifier: str) -> int:
+        """Reset every key of the identifier, all IPs and connections (password change)."""
+        ...
+
+
+class IpBuckets(Protocol):
+    """Suspicious-IP token buckets, one GCRA ``tat`` per (ip, stage)."""
+
+    def take_token(
+        self, ip: str, stage: str, *, capacity: int, rate_s: float, now: float
+    ) -> bool:
+        """Consume one token; False (and nothing changes) when the bucket is empty."""
+        ...
+
+    def has_token(self, ip: str, stage: str, *, capacity: int, rate_s: float, now: float) -> bool:
+        ...
+
+    def refill(self, ip: str) -> bool:
+        """Fill every bucket of the IP (forget them); True if the IP had any stored."""
+        ...
+
+    def bucket_tat(self, ip: str, stage: str) -> float | None:
+        """The stored theoretical arrival time, ``None`` for a full, untouched bucket."""
+        ...
+
+
+class OnceMarks(Protocol):
+    def once(self, key: str, *, ttl_s: float, now: float) -> bool:
+        """True the first time in each ``ttl_s`` window (e.g. one notification per hour)."""
+        ...
+
+
+class AttackCounters(LoginAttempts, BlockAdmin, IpBuckets, OnceMarks, Protocol):
+    """Everything a counters backend provides."""
+
+
+def open_counters(
+    url: str, *, engine: sa.Engine | None = None, prefix: str = "passgate:"
+) -> AttackCounters:
+    """A counters backend chosen by URL: ``redis://``/``rediss://``/``unix://`` give
+    :class:`RedisCounters` (keys under ``prefix``); anything else is a SQL URL, served by
+    ``engine`` when given (share the application's engine) or a new one."""
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from passgate.storage.counters_redis import RedisCounters
+
+        return RedisCounters.from_url(url, prefix=prefix)
+    from passgate.storage.counters_sql import SqlCounters
+
+    if engine is None:
+        from passgate.storage.db import make_engine
+
+        engine = make_engine(url)
+    return SqlCounters(engine)

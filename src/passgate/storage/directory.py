@@ -1,0 +1,223 @@
+"""Database connections and their users."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from passgate.crypto import new_id
+from passgate.errors import PassgateError
+from passgate.storage.models import Connection, User
+from passgate.storage.schema import connections, users
+
+__all__ = ["DEFAULT_CONNECTION", "Directory", "DuplicateUser", "UnknownConnection"]
+
+DEFAULT_CONNECTION = "Username-Password-Authentication"
+
+
+class DuplicateUser(PassgateError):
+    """A user with that email or username already exists in the connection."""
+
+
+class UnknownConnection(PassgateError):
+    """No database connection has that name."""
+
+
+def _user(row: Any) -> User:
+    return User(
+        id=row.id,
+        connection_id=row.connection_id,
+        connection=row.connection_name,
+        email=row.email,
+        username=row.username,
+        email_verified=bool(row.email_verified),
+        name=row.name,
+        blocked=bool(row.blocked),
+        password_leaked=bool(row.password_leaked),
+        password_changed_at=row.password_changed_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+_USER_COLUMNS = (
+    *(column for column in users.c if column.name != "password_hash"),
+    connections.c.name.label("connection_name"),
+)
+_USERS_JOIN = users.join(connections, users.c.connection_id == connections.c.id)
+
+
+class Directory:
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+
+    # -- connections ---------------------------------------------------------------
+    def ensure_connection(self, name: str) -> Connection:
+        existing = self.connection_by_name(name)
+        if existing is not None:
+            return existing
+        try:
+            with self._engine.begin() as connection:
+                connection_id = new_id("con_", 8)
+                connection.execute(
+                    connections.insert().values(id=connection_id, name=name, created_at=time.time())
+                )
+        except sa.exc.IntegrityError:
+            pass  # created concurrently
+        found = self.connection_by_name(name)
+        assert found is not None
+        return found
+
+    def connection_by_name(self, name: str) -> Connection | None:
+        with self._engine.connect() as connection:
+            row = connection.execute(
+                sa.select(connections.c.id, connections.c.name).where(connections.c.name == name)
+            ).first()
+        return None if row is None else Connection(id=row.id, name=row.name)
+
+    def list_connections(self) -> list[Connection]:
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(connections.c.id, connections.c.name).order_by(connections.c.name)
+            )
+            return [Connection(id=row.id, name=row.name) for row in rows]
+
+    def _require_connection(self, name: str) -> Connection:
+        found = self.connection_by_name(name)
+        if found is None:
+            raise UnknownConnection(f"no database connection named {name!r}")
+        return found
+
+    # -- users ---------------------------------------------------------------------
+    def create_user(
+        self,
+        *,
+        connection: str,
+        email: str,
+        password_hash: str,
+        username: str | None = None,
+        email_verified: bool = False,
+        name: str | None = None,
+        now: float | None = None,
+    ) -> User:
+        conn = self._require_connection(connection)
+        now = time.time() if now is None else now
+        user_id = new_id("auth0|", 12)
+        try:
+            with self._engine.begin() as db:
+                db.execute(
+                    users.insert().values(
+                        id=user_id,
+                        connection_id=conn.id,
+                        email=email,
+                        email_key=email.casefold(),
+                        username=username,
+                        username_key=username.casefold() if username else None,
+                        email_verified=email_verified,
+                        name=name,
+                        blocked=False,
+                        password_hash=password_hash,
+                        password_leaked=False,
+                        password_changed_at=now,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        except sa.exc.IntegrityError as exc:
+            raise DuplicateUser("the user already exists") from exc
+        user = self.get_user(user_id)
+        assert user is not None
+        return user
+
+    def find_for_login(self, connection_id: str, identifier: str) -> tuple[User, str] | None:
+        """The user whose email or username is ``identifier`` (case-insensitive), with hash."""
+        key = identifier.casefold()
+        statement = (
+            sa.select(*_USER_COLUMNS, users.c.password_hash)
+            .select_from(_USERS_JOIN)
+            .where(
+                users.c.connection_id == connection_id,
+                sa.or_(users.c.email_key == key, users.c.username_key == key),
+            )
+            .limit(1)
+        )
+        with self._engine.connect() as connection:
+            row = connection.execute(statement).first()
+        return None if row is None else (_user(row), row.password_hash)
+
+    def find_by_email(self, connection: str, email: str) -> User | None:
+        statement = (
+            sa.select(*_USER_COLUMNS)
+            .select_from(_USERS_JOIN)
+            .where(connections.c.name == connection, users.c.email_key == email.casefold())
+        )
+        with self._engine.connect() as db:
+            row = db.execute(statement).first()
+        return None if row is None else _user(row)
+
+    def get_user(self, user_id: str) -> User | None:
+        statement = sa.select(*_USER_COLUMNS).select_from(_USERS_JOIN).where(users.c.id == user_id)
+        with self._engine.connect() as connection:
+            row = connection.execute(statement).first()
+        return None if row is None else _user(row)
+
+    def find_user(self, id_or_email: str) -> User | None:
+        """By user id, or by email in any connection (the first match)."""
+        found = self.get_user(id_or_email)
+        if found is not None:
+            return found
+        statement = (
+            sa.select(*_USER_COLUMNS)
+            .select_from(_USERS_JOIN)
+            .where(users.c.email_key == id_or_email.casefold())
+            .order_by(users.c.created_at)
+            .limit(1)
+        )
+        with self._engine.connect() as connection:
+            row = connection.execute(statement).first()
+        return None if row is None else _user(row)
+
+    def list_users(self, *, connection: str | None = None, limit: int = 100) -> Sequence[User]:
+        statement = sa.select(*_USER_COLUMNS).select_from(_USERS_JOIN)
+        if connection is not None:
+            statement = statement.where(connections.c.name == connection)
+        statement = statement.order_by(users.c.created_at, users.c.id).limit(limit)
+        with self._engine.connect() as db:
+            return [_user(row) for row in db.execute(statement)]
+
+    def _update(self, user_id: str, **values: Any) -> bool:
+        with self._engine.begin() as connection:
+            result = connection.execute(
+                users.update().where(users.c.id == user_id).values(**values)
+            )
+        return bool(result.rowcount)
+
+    def set_password(self, user_id: str, password_hash: str, *, now: float | None = None) -> bool:
+        """A new password: also lifts a breached-password block."""
+        now = time.time() if now is None else now
+        return self._update(
+            user_id,
+            password_hash=password_hash,
+            password_leaked=False,
+            password_changed_at=now,
+            updated_at=now,
+        )
+
+    def replace_hash(self, user_id: str, old_hash: str, new_hash: str) -> bool:
+        """Rehash on login: only if the password has not changed meanwhile."""
+        with self._engine.begin() as connection:
+            result = connection.execute(
+                users.update()
+                .where(users.c.id == user_id, users.c.password_hash == old_hash)
+                .values(password_hash=new_hash)
+            )
+        return bool(result.rowcount)
+
+    def set_blocked(self, user_id: str, blocked: bool) -> bool:
+        return self._update(user_id, blocked=blocked, updated_at=time.time())
+
+    def mark_password_leaked(self, user_id: str) -> bool:
+        return self._update(user_id, password_leaked=True, updated_at=time.time())

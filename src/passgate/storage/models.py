@@ -1,0 +1,99 @@
+"""Records the stores return: frozen, typed, free of secrets (digests at most)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+__all__ = [
+    "APP_TYPES",
+    "AUTH_METHODS",
+    "GRANT_TYPES",
+    "Api",
+    "AppType",
+    "AuthMethod",
+    "Client",
+    "Connection",
+    "RefreshToken",
+    "SigningKey",
+    "User",
+]
+
+AppType = Literal["regular_web", "non_interactive", "spa", "native"]
+AuthMethod = Literal["none", "client_secret_post", "client_secret_basic"]
+APP_TYPES: tuple[str, ...] = ("regular_web", "non_interactive", "spa", "native")
+AUTH_METHODS: tuple[str, ...] = ("none", "client_secret_post", "client_secret_basic")
+PASSWORD_REALM = "http://auth0.com/oauth/grant-type/password-realm"
+GRANT_TYPES: tuple[str, ...] = ("password", PASSWORD_REALM, "refresh_token", "client_credentials")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Connection:
+    id: str
+    name: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    connection_id: str
+    connection: str
+    email: str
+    username: str | None
+    email_verified: bool
+    name: str | None
+    blocked: bool
+    password_leaked: bool
+    password_changed_at: float
+    created_at: float
+    updated_at: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Client:
+    client_id: str
+    name: str
+    app_type: str
+    token_endpoint_auth_method: str
+    grant_types: tuple[str, ...]
+    is_token_endpoint_ip_header_trusted: bool
+    secret_digest: str | None = dataclasses.field(repr=False)
+    created_at: float
+
+    @property
+    def is_confidential(self) -> bool:
+        return self.token_endpoint_auth_method != "none"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Api:
+    id: str
+    identifier: str
+    name: str
+    scopes: tuple[str, ...]
+    token_lifetime: int
+    allow_offline_access: bool
+    signing_alg: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RefreshToken:
+    token_digest: str
+    family_id: str
+    client_id: str
+    user_id: str
+    audience: str | None
+    scope: str
+    created_at: float
+    expires_at: float
+    used_at: float | None
+    revoked_at: float | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SigningKey:
+    kid: str
+    alg: str
+    private_jwk: str = dataclasses.field(repr=False)
+    created_at: float
+    retired_at: float | None

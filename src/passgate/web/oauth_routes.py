@@ -1,0 +1,129 @@
+"""``POST /oauth/token``, ``POST /oauth/revoke``, ``GET /userinfo`` and discovery."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from passgate.errors import InvalidRequest, OAuthError
+from passgate.keys import InvalidToken
+from passgate.oauth.minting import userinfo_claims
+from passgate.oauth.request import parse_basic, parse_body
+from passgate.oauth.scopes import split_scope
+from passgate.oauth.service import ConnectionFacts
+from passgate.storage.models import GRANT_TYPES
+from passgate.web.body import read_body
+from passgate.web.responses import NO_STORE, JSONResponse, error_response
+
+if TYPE_CHECKING:
+    from passgate.app import Passgate
+
+__all__ = ["oauth_routes"]
+
+logger = logging.getLogger("passgate.web")
+
+
+def _facts(passgate: Passgate, request: Request) -> ConnectionFacts:
+    peer = request.client.host if request.client else None
+    return ConnectionFacts(
+        client_ip=passgate.connecting_ip(peer, request.headers.getlist("x-forwarded-for")),
+        forwarded_for=tuple(request.headers.getlist("auth0-forwarded-for")),
+        user_agent=(request.headers.get("user-agent") or None),
+    )
+
+
+def oauth_routes(passgate: Passgate) -> list[Route]:
+    service = passgate.tokens
+    limit = passgate.settings.max_body_bytes
+
+    async def token(request: Request) -> Response:
+        facts = _facts(passgate, request)
+        try:
+            try:
+                body = await read_body(request, limit)
+                params = parse_body(request.headers.get("content-type"), body)
+                basic = parse_basic(request.headers)
+            except InvalidRequest as exc:
+                service.record_malformed(facts, exc)
+                raise
+            tokens = await service.token(params, basic, facts)
+        except OAuthError as exc:
+            return error_response(exc)
+        return JSONResponse(tokens.body(), headers=NO_STORE)
+
+    async def revoke(request: Request) -> Response:
+        try:
+            body = await read_body(request, limit)
+            params = parse_body(request.headers.get("content-type"), body)
+            await service.revoke(params, parse_basic(request.headers))
+        except OAuthError as exc:
+            return error_response(exc)
+        return Response(status_code=200, headers=NO_STORE)
+
+    async def userinfo(request: Request) -> Response:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        challenge = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        if scheme.lower() != "bearer" or not token.strip():
+            return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        try:
+            claims = passgate.keys.verify(
+                token.strip(), audience=passgate.minter.userinfo_audience, issuer=passgate.issuer
+            )
+        except InvalidToken:
+            return Response(status_code=401, headers=challenge)
+        user = await passgate.run_io(passgate.directory.get_user, str(claims.get("sub")))
+        if user is None or user.blocked:
+            return Response(status_code=401, headers=challenge)
+        scopes = split_scope(str(claims.get("scope", "")))
+        return JSONResponse(userinfo_claims(user, scopes), headers=NO_STORE)
+
+    async def openid_configuration(request: Request) -> Response:
+        issuer = passgate.issuer
+        document: dict[str, Any] = {
+            "issuer": issuer,
+            "token_endpoint": issuer + "oauth/token",
+            "revocation_endpoint": issuer + "oauth/revoke",
+            "userinfo_endpoint": issuer + "userinfo",
+            "jwks_uri": issuer + ".well-known/jwks.json",
+            "grant_types_supported": list(GRANT_TYPES),
+            "response_types_supported": ["token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
+            ],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "claims_supported": [
+                "sub",
+                "iss",
+                "aud",
+                "exp",
+                "iat",
+                "name",
+                "nickname",
+                "preferred_username",
+                "email",
+                "email_verified",
+                "updated_at",
+            ],
+        }
+        return JSONResponse(document, headers={"Cache-Control": "public, max-age=300"})
+
+    async def jwks(request: Request) -> Response:
+        keys = await passgate.run_io(passgate.keys.jwks)
+        return JSONResponse(keys, headers={"Cache-Control": "public, max-age=300"})
+
+    return [
+        Route("/oauth/token", token, methods=["POST"]),
+        Route("/oauth/revoke", revoke, methods=["POST"]),
+        Route("/userinfo", userinfo, methods=["GET", "POST"]),
+        Route("/.well-known/openid-configuration", openid_configuration, methods=["GET"]),
+        Route("/.well-known/jwks.json", jwks, methods=["GET"]),
+    ]

@@ -84,7 +84,11 @@ class KeyRing:
         private = key.as_dict(private=True)
         private.pop("kid", None)
         return SigningKey(
-            kid=kid, alg=alg, private_jwk=json.dumps(private), created_at=self._clock(), retired_at=None
+            kid=kid,
+            alg=alg,
+            private_jwk=json.dumps(private),
+            created_at=self._clock(),
+            retired_at=None,
         )
 
     def _reload(self) -> None:
@@ -121,7 +125,7 @@ class KeyRing:
         self._fresh()
         keys = []
         for key in self._published:
-            public = key.as_dict(private=False)
+            public: dict[str, Any] = dict(key.as_dict(private=False))
             public["kid"] = key.kid
             keys.append(public)
         return {"keys": keys}
@@ -136,7 +140,11 @@ class KeyRing:
         claims = decoded.claims
         audiences = claims.get("aud")
         audiences = [audiences] if isinstance(audiences, str) else audiences
-        if claims.get("iss") != issuer or not isinstance(audiences, list) or audience not in audiences:
+        if (
+            claims.get("iss") != issuer
+            or not isinstance(audiences, list)
+            or audience not in audiences
+        ):
             raise InvalidToken("the token is not for this audience")
         exp = claims.get("exp")
         if not isinstance(exp, int | float) or exp <= self._clock():

@@ -27,7 +27,9 @@ class AuthenticatedClient:
 
 
 class ClientAuthenticator:
-    def __init__(self, lookup: Callable[[str], Client | None], digest: Callable[[str], str]) -> None:
+    def __init__(
+        self, lookup: Callable[[str], Client | None], digest: Callable[[str], str]
+    ) -> None:
         self._lookup = lookup
         self._digest = digest
 

@@ -31,7 +31,9 @@ class BasicCredentials:
 
 def _media_type(content_type: str | None) -> str:
     if not content_type:
-        raise InvalidRequest("Content-Type must be application/x-www-form-urlencoded or application/json")
+        raise InvalidRequest(
+            "Content-Type must be application/x-www-form-urlencoded or application/json"
+        )
     media, _, params = content_type.partition(";")
     media = media.strip().lower()
     charset = None
@@ -42,7 +44,9 @@ def _media_type(content_type: str | None) -> str:
     if charset not in (None, "utf-8", "utf8"):
         raise InvalidRequest("Only the UTF-8 charset is supported")
     if media not in (_FORM, _JSON):
-        raise InvalidRequest("Content-Type must be application/x-www-form-urlencoded or application/json")
+        raise InvalidRequest(
+            "Content-Type must be application/x-www-form-urlencoded or application/json"
+        )
     return media
 
 

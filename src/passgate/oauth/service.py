@@ -248,7 +248,9 @@ class TokenService:
             refresh_token=refresh_token,
         )
 
-    def _wants_refresh(self, authenticated: AuthenticatedClient, api: Api | None, scopes: GrantedScopes) -> bool:
+    def _wants_refresh(
+        self, authenticated: AuthenticatedClient, api: Api | None, scopes: GrantedScopes
+    ) -> bool:
         return (
             scopes.has("offline_access")
             and "refresh_token" in authenticated.client.grant_types
@@ -293,7 +295,9 @@ class TokenService:
         api = await self._io(self._api, params.get("audience"))
         scopes = grant_scopes(params.get("scope"), api)
 
-        attempt = LoginAttempt(identifier=username, connection=connection.name, context=call.context)
+        attempt = LoginAttempt(
+            identifier=username, connection=connection.name, context=call.context
+        )
         ticket = await self._io(self.guard.admit, attempt)
         try:
             user = await self._hashing(self._verify, connection, username, password)

@@ -224,7 +224,9 @@ class Applications:
 
     def list_apis(self) -> list[Api]:
         with self._engine.connect() as connection:
-            return [_api(row) for row in connection.execute(sa.select(apis).order_by(apis.c.created_at))]
+            return [
+                _api(row) for row in connection.execute(sa.select(apis).order_by(apis.c.created_at))
+            ]
 
     def max_token_lifetime(self) -> int:
         with self._engine.connect() as connection:

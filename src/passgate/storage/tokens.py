@@ -83,7 +83,9 @@ class RefreshTokens:
                 db.execute(refresh_tokens.insert().values(**values))
         return token
 
-    def rotate(self, token: str, *, client_id: str, now: float, lifetime: int) -> tuple[Rotation, str | None]:
+    def rotate(
+        self, token: str, *, client_id: str, now: float, lifetime: int
+    ) -> tuple[Rotation, str | None]:
         """Use ``token`` once: mark it used and issue its successor in the same family.
 
         A token used a second time revokes its whole family (RFC 9700 §4.14.2).
@@ -153,7 +155,9 @@ class RefreshTokens:
             return int(
                 db.execute(
                     refresh_tokens.update()
-                    .where(refresh_tokens.c.user_id == user_id, refresh_tokens.c.revoked_at.is_(None))
+                    .where(
+                        refresh_tokens.c.user_id == user_id, refresh_tokens.c.revoked_at.is_(None)
+                    )
                     .values(revoked_at=now)
                 ).rowcount
             )

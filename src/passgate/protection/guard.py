@@ -1,0 +1,252 @@
+"""Attack protection on the password-login path: the :class:`LoginGuard` that enforces it.
+
+    admit      suspicious-IP bucket empty?  -> 429 (no hashing)
+               per-user-per-IP login rate?  -> 429 limit_sul
+               (identifier, IP) blocked?    -> 429 (a read; no write for a blocked pair)
+               reserve one attempt          -> 429 when the last attempts are in flight
+    failed     count the failure; the one reaching max_attempts logs limit_wc and emails
+               an unblock link; take a token from the IP's pre-login bucket (limit_mu
+               when it empties)
+    succeeded  reset the count; take a token from the per-user-per-IP login rate
+
+The rules are the pure functions of :mod:`.brute_force` and :mod:`.ip_throttle`; this
+module only loads state, applies them and saves the result, each step one atomic
+backend operation. A backend fault (Redis down without fallback) refuses the login with
+503 rather than letting it through unprotected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+from passgate.clock import Clock
+from passgate.errors import (
+    BRUTE_FORCE_MESSAGE,
+    SUSPICIOUS_IP_MESSAGE,
+    ServiceUnavailable,
+    StorageError,
+    TooManyAttempts,
+)
+from passgate.events import Event, EventSink
+from passgate.oauth.guard import GuardTicket, LoginAttempt
+from passgate.protection.brute_force import (
+    BruteForceMode,
+    attempt_key,
+    failure_outcome,
+    protection_mode,
+)
+from passgate.protection.ip_throttle import (
+    PRE_LOGIN,
+    ThrottleMode,
+    has_token,
+    rate_seconds,
+    throttle_mode,
+)
+from passgate.protection.policy import BruteForcePolicy, SuspiciousIpPolicy
+from passgate.storage.counters import AttackCounters, AttemptKey
+
+__all__ = ["SUL_CAPACITY", "SUL_MESSAGE", "Notifier", "PolicySource", "ProtectionGuard"]
+
+logger = logging.getLogger("passgate.protection")
+T = TypeVar("T")
+
+#: Successful logins per user per IP: a burst of 20, then one more every 3 seconds.
+SUL_CAPACITY = 20
+SUL_RATE_S = 3.0
+SUL_MESSAGE = "Too many logins for this user from this IP address. Please try again later."
+NOTIFY_EVERY_S = 3600.0
+
+
+class PolicySource(Protocol):
+    def get_brute_force(self) -> BruteForcePolicy: ...
+
+    def get_suspicious_ip(self) -> SuspiciousIpPolicy: ...
+
+
+class Notifier(Protocol):
+    """Emails that protection sends; both are best effort and never raise."""
+
+    def account_blocked(self, key: AttemptKey, attempt: LoginAttempt) -> None: ...
+
+    def ip_throttled(self, ip: str, attempt: LoginAttempt) -> None: ...
+
+
+def _sul_stage(identifier: str) -> str:
+    digest = hashlib.sha256(identifier.strip().lower().encode("utf-8", "surrogatepass"))
+    return "sul:" + digest.hexdigest()[:24]
+
+
+class ProtectionGuard:
+    def __init__(
+        self,
+        *,
+        counters: AttackCounters,
+        policies: PolicySource,
+        events: EventSink,
+        notifier: Notifier,
+        clock: Clock,
+        login_rate_limit: bool = True,
+    ) -> None:
+        self._counters = counters
+        self._policies = policies
+        self._events = events
+        self._notifier = notifier
+        self._clock = clock
+        self._login_rate_limit = login_rate_limit
+
+    # -- helpers -------------------------------------------------------------------
+    @staticmethod
+    def _backend(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except StorageError as exc:
+            logger.error("attack-protection backend unavailable: %s", exc)
+            raise ServiceUnavailable() from exc
+
+    def _event(self, kind: str, attempt: LoginAttempt, **extra: Any) -> None:
+        details = extra.pop("details", {})
+        self._events.emit(
+            Event(
+                type=kind,
+                date=self._clock(),
+                connection=attempt.connection,
+                user_name=attempt.identifier,
+                **attempt.context.event_fields(),
+                **extra,
+                details=details,
+            )
+        )
+
+    # -- LoginGuard ----------------------------------------------------------------
+    def admit(self, attempt: LoginAttempt) -> GuardTicket:
+        now = self._clock()
+        ip = attempt.context.ip
+        throttling = self._policies.get_suspicious_ip()
+        tmode = throttle_mode(throttling, ip)
+        if tmode is ThrottleMode.ENFORCE:
+            stage = throttling.pre_login
+            if not self._backend(
+                self._counters.has_token,
+                ip,
+                PRE_LOGIN,
+                capacity=stage.max_attempts,
+                rate_s=rate_seconds(stage.rate),
+                now=now,
+            ):
+                raise TooManyAttempts(SUSPICIOUS_IP_MESSAGE)
+
+        if self._login_rate_limit and not self._backend(
+            self._counters.has_token,
+            ip,
+            _sul_stage(attempt.identifier),
+            capacity=SUL_CAPACITY,
+            rate_s=SUL_RATE_S,
+            now=now,
+        ):
+            self._event("limit_sul", attempt, details={"error": "too_many_logins"})
+            raise TooManyAttempts(SUL_MESSAGE)
+
+        policy = self._policies.get_brute_force()
+        bmode = protection_mode(policy, ip)
+        key = None
+        if bmode is not BruteForceMode.OFF:
+            key = attempt_key(policy.mode, attempt.connection, attempt.identifier, ip)
+        if bmode is BruteForceMode.ENFORCE and key is not None:
+            # A read first: a blocked pair is refused without taking a write lock.
+            if self._backend(self._counters.failures, key, now=now) >= policy.max_attempts:
+                raise TooManyAttempts(BRUTE_FORCE_MESSAGE)
+            reservation = self._backend(
+                self._counters.reserve_attempt, key, max_attempts=policy.max_attempts, now=now
+            )
+            if not reservation.allowed:
+                raise TooManyAttempts(BRUTE_FORCE_MESSAGE)
+        return GuardTicket(
+            attempt=attempt,
+            keys=(key.key,) if key is not None else (),
+            data={"key": key, "bmode": bmode, "tmode": tmode, "bf": policy, "sip": throttling},
+        )
+
+    def failed(self, ticket: GuardTicket, *, user_id: str | None) -> None:
+        now = self._clock()
+        attempt = ticket.attempt
+        key: AttemptKey | None = ticket.data["key"]
+        bmode: BruteForceMode = ticket.data["bmode"]
+        policy: BruteForcePolicy = ticket.data["bf"]
+        if key is not None:
+            failures = self._backend(
+                self._counters.record_failure,
+                key,
+                now=now,
+                release=bmode is BruteForceMode.ENFORCE,
+            )
+            outcome = failure_outcome(failures, policy)
+            if outcome.starts_block:
+                self._event(
+                    "limit_wc",
+                    attempt,
+                    user_id=user_id,
+                    details={
+                        "max_attempts": policy.max_attempts,
+                        "mode": policy.mode,
+                        "blocked": outcome.blocks,
+                    },
+                )
+            if outcome.notify_user and self._backend(
+                self._counters.once,
+                f"unblock-mail:{attempt.context.ip}",
+                ttl_s=NOTIFY_EVERY_S,
+                now=now,
+            ):
+                self._notifier.account_blocked(key, attempt)
+        self._consume_ip_token(ticket, now)
+
+    def _consume_ip_token(self, ticket: GuardTicket, now: float) -> None:
+        tmode: ThrottleMode = ticket.data["tmode"]
+        if tmode is ThrottleMode.OFF:
+            return
+        throttling: SuspiciousIpPolicy = ticket.data["sip"]
+        attempt = ticket.attempt
+        ip = attempt.context.ip
+        stage = throttling.pre_login
+        capacity, rate_s = stage.max_attempts, rate_seconds(stage.rate)
+        took = self._backend(
+            self._counters.take_token, ip, PRE_LOGIN, capacity=capacity, rate_s=rate_s, now=now
+        )
+        if not took:
+            return
+        tat = self._backend(self._counters.bucket_tat, ip, PRE_LOGIN)
+        if has_token(tat, now, capacity, rate_s):
+            return
+        # This failure emptied the bucket: further attempts from the IP are throttled.
+        self._event(
+            "limit_mu",
+            attempt,
+            details={"stage": PRE_LOGIN, "blocked": tmode is ThrottleMode.ENFORCE},
+        )
+        if "admin_notification" in throttling.shields and self._backend(
+            self._counters.once, f"ip-mail:{ip}", ttl_s=NOTIFY_EVERY_S, now=now
+        ):
+            self._notifier.ip_throttled(ip, attempt)
+
+    def succeeded(self, ticket: GuardTicket, *, user_id: str) -> None:
+        now = self._clock()
+        key: AttemptKey | None = ticket.data["key"]
+        if key is not None:
+            self._backend(self._counters.record_success, key, now=now)
+        if self._login_rate_limit:
+            self._backend(
+                self._counters.take_token,
+                ticket.attempt.context.ip,
+                _sul_stage(ticket.attempt.identifier),
+                capacity=SUL_CAPACITY,
+                rate_s=SUL_RATE_S,
+                now=now,
+            )
+
+    def abandon(self, ticket: GuardTicket) -> None:
+        key: AttemptKey | None = ticket.data["key"]
+        if key is not None and ticket.data["bmode"] is BruteForceMode.ENFORCE:
+            self._backend(self._counters.release, key, now=self._clock())

@@ -153,14 +153,13 @@ class BlockAdmin(Protocol):
 class IpBuckets(Protocol):
     """Suspicious-IP token buckets, one GCRA ``tat`` per (ip, stage)."""
 
-    def take_token(
-        self, ip: str, stage: str, *, capacity: int, rate_s: float, now: float
-    ) -> bool:
+    def take_token(self, ip: str, stage: str, *, capacity: int, rate_s: float, now: float) -> bool:
         """Consume one token; False (and nothing changes) when the bucket is empty."""
         ...
 
-    def has_token(self, ip: str, stage: str, *, capacity: int, rate_s: float, now: float) -> bool:
-        ...
+    def has_token(
+        self, ip: str, stage: str, *, capacity: int, rate_s: float, now: float
+    ) -> bool: ...
 
     def refill(self, ip: str) -> bool:
         """Fill every bucket of the IP (forget them); True if the IP had any stored."""

@@ -1,0 +1,123 @@
+"""Tenant settings: policies stored as JSON, defaults when absent, a short cache."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from passgate.errors import StorageError
+from passgate.protection.policy import (
+    BreachedPasswordPolicy,
+    BruteForcePolicy,
+    SuspiciousIpPolicy,
+    ThrottleStage,
+    merge_patch,
+)
+from passgate.storage.schema import tenant_settings
+from passgate.storage.settings_store import (
+    BRUTE_FORCE_KEY,
+    SUSPICIOUS_IP_KEY,
+    SettingsStore,
+)
+
+
+class ManualClock:
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_absent_policies_are_the_defaults(engine: sa.Engine) -> None:
+    store = SettingsStore(engine)
+    assert store.get_brute_force() == BruteForcePolicy()
+    assert store.get_suspicious_ip() == SuspiciousIpPolicy()
+    assert store.get_breached_password() == BreachedPasswordPolicy()
+    assert store.get_json("issuer") is None
+
+
+def test_policies_round_trip_under_their_keys(engine: sa.Engine) -> None:
+    store = SettingsStore(engine)
+    brute = BruteForcePolicy(max_attempts=4, allowlist=("10.0.0.0/8",))
+    throttling = SuspiciousIpPolicy(pre_login=ThrottleStage(5, 60000))
+    breached = BreachedPasswordPolicy(shields=("block",))
+    store.set_brute_force(brute)
+    store.set_suspicious_ip(throttling)
+    store.set_breached_password(breached)
+
+    fresh = SettingsStore(engine)
+    assert fresh.get_brute_force() == brute
+    assert fresh.get_suspicious_ip() == throttling
+    assert fresh.get_breached_password() == breached
+    with engine.connect() as connection:
+        keys = set(connection.execute(sa.select(tenant_settings.c.key)).scalars())
+    assert keys == {
+        "brute_force_protection",
+        "suspicious_ip_throttling",
+        "breached_password_detection",
+    }
+    assert fresh.get_json(BRUTE_FORCE_KEY) == brute.to_json()
+
+
+def test_generic_json_values(engine: sa.Engine) -> None:
+    store = SettingsStore(engine)
+    store.set_json("default_directory", "Username-Password-Authentication")
+    store.set_json("limits", {"a": [1, 2], "b": None})
+    store.set_json("limits", {"a": [3]})
+    assert store.get_json("default_directory") == "Username-Password-Authentication"
+    value = store.get_json("limits")
+    assert value == {"a": [3]}
+    value["a"].append(4)  # callers get a copy, not the cache
+    assert store.get_json("limits") == {"a": [3]}
+
+
+def test_own_writes_are_seen_at_once(engine: sa.Engine) -> None:
+    clock = ManualClock()
+    store = SettingsStore(engine, clock=clock, cache_ttl_s=60)
+    assert store.get_brute_force().max_attempts == 10
+    store.set_brute_force(merge_patch(store.get_brute_force(), {"max_attempts": 3}))
+    assert store.get_brute_force().max_attempts == 3
+
+
+def test_other_processes_writes_are_seen_within_the_ttl(engine: sa.Engine) -> None:
+    clock = ManualClock()
+    worker = SettingsStore(engine, clock=clock, cache_ttl_s=1.0)
+    cli = SettingsStore(engine, clock=clock)
+    assert worker.get_brute_force().max_attempts == 10
+    cli.set_brute_force(BruteForcePolicy(max_attempts=2))
+    clock.now += 0.5
+    assert worker.get_brute_force().max_attempts == 10  # cached
+    clock.now += 0.5
+    assert worker.get_brute_force().max_attempts == 2
+    worker.set_json("x", 1)
+    assert worker.get_json("x") == 1
+    cli.set_json("x", 2)
+    assert worker.get_json("x") == 1
+    worker.invalidate()
+    assert worker.get_json("x") == 2
+
+
+def test_a_corrupt_setting_is_a_storage_error(engine: sa.Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            tenant_settings.insert().values(key=BRUTE_FORCE_KEY, value='{"max_attempts": 0}')
+        )
+        connection.execute(tenant_settings.insert().values(key=SUSPICIOUS_IP_KEY, value="{"))
+    store = SettingsStore(engine)
+    with pytest.raises(StorageError, match=r"brute_force_protection.*max_attempts"):
+        store.get_brute_force()
+    with pytest.raises(StorageError, match="not valid JSON"):
+        store.get_suspicious_ip()
+
+
+def test_a_broken_database_is_a_storage_error(tmp_path: object) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/missing/dir/x.db")
+    try:
+        store = SettingsStore(engine)
+        with pytest.raises(StorageError):
+            store.get_brute_force()
+        with pytest.raises(StorageError):
+            store.set_json("k", 1)
+    finally:
+        engine.dispose()

@@ -131,6 +131,16 @@ class RefreshTokens:
             )
         return Rotation(RotateOutcome.ROTATED, current), successor
 
+    def find(self, token: str) -> RefreshToken | None:
+        """The record of ``token``, changing nothing (to decide before rotating)."""
+        with self._engine.connect() as db:
+            row = db.execute(
+                sa.select(refresh_tokens).where(
+                    refresh_tokens.c.token_digest == self._digest(token)
+                )
+            ).first()
+        return None if row is None else _refresh(row)
+
     def revoke(self, token: str, *, client_id: str, now: float) -> bool:
         """Revoke the family of ``token`` if it belongs to ``client_id``."""
         digest = self._digest(token)

@@ -1,65 +1,140 @@
-"""The ``passgate`` command: it works directly on the configured database."""
+"""The ``passgate`` command: it works directly on the configured database.
+
+Every command takes ``--json`` for one JSON document on stdout; errors are a message on
+stderr and exit code 1. Command groups live in ``cli_*`` modules and are registered here;
+more are added with ``main.add_command(group)``.
+"""
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import Any
 
 import click
 
-from passgate.settings import Settings
+from passgate.cli_applications import apis, clients
+from passgate.cli_serve import quickstart, serve
+from passgate.cli_support import emit, iso_time, json_option, open_stores, table
+from passgate.cli_users import users
+from passgate.events import Event
+from passgate.keys import ALGORITHMS, KeyRing
+from passgate.storage.tokens import SigningKeys
 
 __all__ = ["main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    """passgate: a token service for the password grant, with attack protection."""
+    """passgate: a token service for the password grant, with attack protection.
 
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValueError as exc:
-        raise click.ClickException(f"invalid settings: {exc}") from exc
+    Settings come from PASSGATE_* environment variables (PASSGATE_DATA_DIR,
+    PASSGATE_DATABASE_URL, ...).
+    """
 
 
 @main.command()
-def migrate() -> None:
+@json_option
+def migrate(as_json: bool) -> None:
     """Apply database migrations (also done on every start)."""
-    from passgate.app import open_database
+    from alembic.runtime.migration import MigrationContext
 
-    open_database(_settings()).dispose()
-    click.echo("database is up to date")
+    with open_stores() as stores, stores.engine.connect() as connection:
+        revision = MigrationContext.configure(connection).get_current_revision()
+    emit(
+        as_json,
+        {"status": "up to date", "revision": revision},
+        f"database is up to date (revision {revision})",
+    )
+
+
+def _event_line(event: Event) -> str:
+    who = event.user_name or event.user_id or "-"
+    ip = event.ip or "-"
+    if event.client_ip and event.client_ip != event.ip:
+        ip = f"{ip} (via {event.client_ip})"
+    client = event.client_name or event.client_id or "-"
+    reason = event.details.get("error") if isinstance(event.details, dict) else None
+    text = f"{iso_time(event.date)}  {event.type:<8} {ip:<15} user={who} client={client}"
+    return text + (f"  {reason}" if reason else f"  {event.description}")
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
-def serve(host: str, port: int, workers: int) -> None:
-    """Serve the token endpoint."""
-    import uvicorn
-
-    from passgate.app import open_database
-
-    settings = _settings()
-    # Migrate once, here, before any worker starts.
-    open_database(settings).dispose()
-    if settings.issuer is None:
-        os.environ["PASSGATE_ISSUER"] = f"http://{host}:{port}/"
-    kwargs: dict[str, Any] = {}
-    uvicorn.run(
-        "passgate.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level,
-        access_log=False,
-        proxy_headers=False,
-        server_header=False,
-        **kwargs,
+@click.option(
+    "--type", "types", multiple=True, metavar="CODE", help="Only this event type (repeatable)."
+)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@json_option
+def logs(types: tuple[str, ...], limit: int, as_json: bool) -> None:
+    """Show the event log, newest first."""
+    with open_stores() as stores:
+        found = stores.events.recent(types=types, limit=limit)
+    emit(
+        as_json,
+        [event.to_json() for event in found],
+        lambda: "\n".join(_event_line(e) for e in found) if found else "no events",
     )
-    sys.exit(0)
+
+
+@main.group()
+def keys() -> None:
+    """Token signing keys."""
+
+
+def _key_rows(store: SigningKeys) -> list[dict[str, Any]]:
+    return [
+        {
+            "kid": record.kid,
+            "alg": record.alg,
+            "status": "active" if record.retired_at is None else "retired",
+            "created_at": iso_time(record.created_at),
+            "retired_at": iso_time(record.retired_at),
+        }
+        for record in store.all()
+    ]
+
+
+def _keys_table(rows: list[dict[str, Any]]) -> str:
+    return table(
+        ("KID", "ALG", "STATUS", "CREATED_AT", "RETIRED_AT"),
+        [(r["kid"], r["alg"], r["status"], r["created_at"], r["retired_at"]) for r in rows],
+        empty="no signing keys yet (they are made at the first start)",
+    )
+
+
+@keys.command("list")
+@json_option
+def list_keys(as_json: bool) -> None:
+    """List signing keys (ids and state; never private material)."""
+    with open_stores() as stores:
+        rows = _key_rows(SigningKeys(stores.engine))
+    emit(as_json, rows, lambda: _keys_table(rows))
+
+
+@keys.command("rotate")
+@click.option("--alg", default=None, metavar="[RS256|ES256]", help="Default: both.")
+@json_option
+def rotate_keys(alg: str | None, as_json: bool) -> None:
+    """Make new active signing keys.
+
+    Retired keys stay in the JWKS until every token they signed has expired. Running
+    servers pick the new keys up within seconds.
+    """
+    if alg is not None and alg not in ALGORITHMS:
+        raise click.ClickException(f"--alg must be one of {', '.join(ALGORITHMS)}")
+    with open_stores() as stores:
+        store = SigningKeys(stores.engine)
+        ring = KeyRing(store)
+        kids = ring.rotate(alg)
+        rows = _key_rows(store)
+        published = [key["kid"] for key in ring.jwks()["keys"]]
+    emit(
+        as_json,
+        {"rotated": kids, "keys": rows, "jwks_kids": published},
+        lambda: f"new active key(s): {', '.join(kids)}\n\n{_keys_table(rows)}",
+    )
+
+
+main.add_command(serve)
+main.add_command(quickstart)
+main.add_command(clients)
+main.add_command(users)
+main.add_command(apis)

@@ -1,0 +1,234 @@
+"""``passgate serve`` and ``passgate quickstart``: run the token service."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import signal
+import sys
+from types import FrameType
+from typing import Any
+
+import click
+
+from passgate.cli_support import (
+    Stores,
+    api_json,
+    client_json,
+    emit,
+    json_option,
+    load_settings,
+    open_stores,
+    user_json,
+)
+from passgate.settings import Settings
+from passgate.storage.directory import DEFAULT_CONNECTION
+from passgate.storage.models import PASSWORD_REALM, Api, Client, User
+
+__all__ = ["quickstart", "run_server", "serve"]
+
+DEMO_API = "https://api.passgate.local/"
+DEMO_SCOPES = ("read:messages", "write:messages")
+DEMO_CLIENT_NAME = "Quickstart demo application"
+DEMO_EMAIL = "demo@passgate.local"
+DEMO_USERNAME = "demo"
+#: Tenant setting remembering the demo client, so that a rerun reuses it.
+QUICKSTART_CLIENT_KEY = "quickstart_client_id"
+#: A documentation address (RFC 5737) standing for the end user's IP in the example.
+EXAMPLE_END_USER_IP = "203.0.113.7"
+
+#: What a service manager (SIGTERM) or a terminal (SIGINT) sends to stop the server.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+host_option = click.option("--host", default="127.0.0.1", show_default=True)
+
+
+def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
+    """Migrate once, here, then serve until a signal stops the server."""
+    import uvicorn
+
+    from passgate.app import open_database
+
+    open_database(settings).dispose()
+    if settings.issuer is None:
+        # Inherited by the worker processes, which build their app from the environment.
+        os.environ["PASSGATE_ISSUER"] = f"http://{_url_host(host)}:{port}/"
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again for the
+    # previous handler: ours makes that a normal exit (0 for SIGTERM) instead of a death.
+    previous = {sig: signal.signal(sig, _exit_on_signal) for sig in STOP_SIGNALS}
+    try:
+        uvicorn.run(
+            "passgate.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level,
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0 if signum == signal.SIGTERM else 128 + signum)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+@click.command()
+@host_option
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the token endpoint (migrating the database first)."""
+    run_server(load_settings(), host, port, workers)
+    sys.exit(0)
+
+
+# -- quickstart ----------------------------------------------------------------------
+
+
+def _demo_api(stores: Stores) -> Api:
+    existing = stores.applications.api_by_identifier(DEMO_API)
+    if existing is not None:
+        return existing
+    return stores.applications.create_api(
+        identifier=DEMO_API,
+        name="Quickstart demo API",
+        scopes=DEMO_SCOPES,
+        allow_offline_access=True,
+    )
+
+
+def _demo_client(stores: Stores) -> tuple[Client, str]:
+    """The demo client with a fresh secret (an old one cannot be shown: it is a digest)."""
+    client_id = stores.tenant.get(QUICKSTART_CLIENT_KEY)
+    existing = stores.applications.get_client(client_id) if client_id else None
+    if existing is not None and existing.is_confidential:
+        secret = stores.applications.rotate_secret(existing.client_id)
+        if not existing.is_token_endpoint_ip_header_trusted:
+            stores.applications.set_ip_header_trusted(existing.client_id, True)
+        client = stores.applications.get_client(existing.client_id)
+        assert client is not None
+        return client, secret
+    client, new_secret = stores.applications.create_client(
+        name=DEMO_CLIENT_NAME,
+        app_type="regular_web",
+        auth_method="client_secret_post",
+        grant_types=["password", PASSWORD_REALM, "refresh_token"],
+        trusted=True,
+    )
+    assert new_secret is not None
+    stores.tenant.set(QUICKSTART_CLIENT_KEY, client.client_id)
+    return client, new_secret
+
+
+def _demo_user(stores: Stores) -> tuple[User, str]:
+    """The demo user with a new random password."""
+    password = secrets.token_urlsafe(12)
+    password_hash = stores.hasher().hash(password)
+    existing = stores.directory.find_by_email(DEFAULT_CONNECTION, DEMO_EMAIL)
+    if existing is None:
+        user = stores.directory.create_user(
+            connection=DEFAULT_CONNECTION,
+            email=DEMO_EMAIL,
+            username=DEMO_USERNAME,
+            name="Demo User",
+            email_verified=True,
+            password_hash=password_hash,
+        )
+        return user, password
+    stores.directory.set_password(existing.id, password_hash)
+    if existing.blocked:
+        stores.directory.set_blocked(existing.id, False)
+    return stores.directory.get_user(existing.id) or existing, password
+
+
+def _base_url(settings: Settings, host: str, port: int) -> str:
+    if settings.issuer:
+        return settings.issuer if settings.issuer.endswith("/") else settings.issuer + "/"
+    local = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    return f"http://{_url_host(local)}:{port}/"
+
+
+def login_curl(base_url: str, client_id: str, client_secret: str, password: str) -> str:
+    """A password login for the demo user, as a ready-to-paste ``curl`` command."""
+    fields = [
+        ("grant_type", "password"),
+        ("client_id", client_id),
+        ("client_secret", client_secret),
+        ("username", DEMO_EMAIL),
+        ("password", password),
+        ("audience", DEMO_API),
+        ("scope", "openid profile offline_access"),
+    ]
+    lines = [
+        f"curl -sS {shlex.quote(base_url + 'oauth/token')}",
+        f"  -H {shlex.quote(f'auth0-forwarded-for: {EXAMPLE_END_USER_IP}')}",
+        *(f"  --data-urlencode {shlex.quote(f'{name}={value}')}" for name, value in fields),
+    ]
+    return " \\\n".join(lines)
+
+
+@click.command()
+@host_option
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@json_option
+def quickstart(host: str, port: int, as_json: bool) -> None:
+    """Set up a demo API, application and user, print how to log in, then serve.
+
+    Run it again at any time: it reuses the demo objects, gives the demo application a new
+    secret and the demo user a new password (the old ones stop working), and prints them.
+    """
+    settings = load_settings()
+    with open_stores(settings) as stores:
+        api = _demo_api(stores)
+        client, client_secret = _demo_client(stores)
+        user, password = _demo_user(stores)
+    base_url = _base_url(settings, host, port)
+    curl = login_curl(base_url, client.client_id, client_secret, password)
+    document: dict[str, Any] = {
+        "data_dir": str(settings.data_dir.resolve()) if settings.uses_sqlite else None,
+        "token_endpoint": base_url + "oauth/token",
+        "jwks_uri": base_url + ".well-known/jwks.json",
+        "api": api_json(api),
+        "client": {**client_json(client), "client_secret": client_secret},
+        "user": {**user_json(user), "password": password},
+        "curl": curl,
+    }
+    emit(
+        as_json,
+        document,
+        lambda: _quickstart_text(document, client.client_id, client_secret, password),
+    )
+    sys.stdout.flush()
+    run_server(settings, host, port, workers=1)
+    sys.exit(0)
+
+
+def _quickstart_text(document: dict[str, Any], client_id: str, secret: str, password: str) -> str:
+    data_dir = document["data_dir"]
+    where = f"Data directory: {data_dir}\n" if data_dir else ""
+    return (
+        f"{where}"
+        f"\nDemo API (audience):  {DEMO_API}  scopes: {' '.join(DEMO_SCOPES)}\n"
+        f"\nDemo application (trusts auth0-forwarded-for):\n"
+        f"  client_id:      {client_id}\n"
+        f"  client_secret:  {secret}\n"
+        f"\nDemo user:\n"
+        f"  username:       {DEMO_EMAIL}  (or {DEMO_USERNAME})\n"
+        f"  password:       {password}\n"
+        f"\nThe secret and the password are shown this once; run quickstart again for new ones.\n"
+        f"\nLog in as the demo user; auth0-forwarded-for names the end user's IP\n"
+        f"(the {EXAMPLE_END_USER_IP} example shows up as `ip` in the event log):\n\n"
+        f"{document['curl']}\n"
+        f"\nThe access token verifies against {document['jwks_uri']}\n"
+        f"Events: passgate logs\n"
+    )

@@ -1,0 +1,207 @@
+"""``passgate users …``: the users of the database connections.
+
+Passwords are read from stdin (``--password-stdin``) or a hidden prompt, never from the
+command line, and stored as argon2id hashes made with the configured parameters.
+"""
+
+from __future__ import annotations
+
+import click
+
+from passgate.cli_support import (
+    Stores,
+    emit,
+    json_option,
+    open_stores,
+    read_new_password,
+    table,
+    user_json,
+)
+from passgate.storage.directory import DEFAULT_CONNECTION
+from passgate.storage.models import User
+
+__all__ = ["users"]
+
+_MAX_EMAIL = 320
+_MAX_USERNAME = 128
+_USER_HEADERS = ("USER_ID", "EMAIL", "USERNAME", "CONNECTION", "VERIFIED", "BLOCKED")
+
+password_stdin_option = click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of stdin instead of prompting.",
+)
+
+
+def _user_row(user: User) -> tuple[str, str, str | None, str, str, str]:
+    return (
+        user.id,
+        user.email,
+        user.username,
+        user.connection,
+        "yes" if user.email_verified else "no",
+        "yes" if user.blocked else "no",
+    )
+
+
+def _user_text(user: User) -> str:
+    return table(_USER_HEADERS, [_user_row(user)], empty="")
+
+
+def _check_email(email: str) -> None:
+    local, at, domain = email.rpartition("@")
+    if not (at and local and domain) or len(email) > _MAX_EMAIL or any(c.isspace() for c in email):
+        raise click.ClickException(f"not an email address: {email!r}")
+
+
+def _check_username(username: str) -> None:
+    # Logins look users up by email *or* username: a username must never read as an email.
+    if not username or len(username) > _MAX_USERNAME:
+        raise click.ClickException(f"a username must be 1 to {_MAX_USERNAME} characters")
+    if "@" in username or any(c.isspace() for c in username):
+        raise click.ClickException("a username must contain no '@' and no whitespace")
+
+
+def _find_user(stores: Stores, user: str, connection: str | None) -> User:
+    """By user id, or by email (in ``connection`` when given; refused when ambiguous)."""
+    found = stores.directory.get_user(user)
+    if found is not None and connection in (None, found.connection):
+        return found
+    names = (
+        [connection]
+        if connection is not None
+        else [c.name for c in stores.directory.list_connections()]
+    )
+    matches = [
+        match for name in names if (match := stores.directory.find_by_email(name, user)) is not None
+    ]
+    if not matches:
+        where = f" in connection {connection!r}" if connection else ""
+        raise click.ClickException(f"no user with id or email {user!r}{where}")
+    if len(matches) > 1:
+        raise click.ClickException(
+            f"{len(matches)} users have the email {user!r} (connections "
+            f"{', '.join(m.connection for m in matches)}); choose one with --connection"
+        )
+    return matches[0]
+
+
+connection_choice = click.option(
+    "--connection",
+    default=None,
+    help="The user's connection, when the email is used in several.",
+)
+
+
+@click.group()
+def users() -> None:
+    """Users of the database connections."""
+
+
+@users.command("create")
+@click.option("--email", required=True)
+@click.option("--username", default=None, help="Optional; users can log in with it too.")
+@click.option("--connection", default=DEFAULT_CONNECTION, show_default=True)
+@click.option("--name", default=None, help="Full name.")
+@click.option("--email-verified", is_flag=True, help="Mark the email address as verified.")
+@password_stdin_option
+@json_option
+def create_user(
+    email: str,
+    username: str | None,
+    connection: str,
+    name: str | None,
+    email_verified: bool,
+    password_stdin: bool,
+    as_json: bool,
+) -> None:
+    """Create a user; the password comes from stdin or a hidden prompt."""
+    _check_email(email)
+    if username is not None:
+        _check_username(username)
+    with open_stores() as stores:
+        found = stores.directory.connection_by_name(connection)
+        if found is None:
+            raise click.ClickException(f"no database connection named {connection!r}")
+        # Checked before asking for the password; the database's constraints still decide.
+        for identifier in (email, username):
+            if identifier and stores.directory.find_for_login(found.id, identifier):
+                raise click.ClickException(
+                    f"a user with the email or username {identifier!r} exists in {connection}"
+                )
+        password = read_new_password(password_stdin)
+        user = stores.directory.create_user(
+            connection=connection,
+            email=email,
+            username=username,
+            name=name,
+            email_verified=email_verified,
+            password_hash=stores.hasher().hash(password),
+        )
+    emit(as_json, user_json(user), lambda: _user_text(user))
+
+
+@users.command("list")
+@click.option("--connection", default=None, help="Only this connection's users.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000))
+@json_option
+def list_users(connection: str | None, limit: int, as_json: bool) -> None:
+    """List users, oldest first."""
+    with open_stores() as stores:
+        if connection is not None and stores.directory.connection_by_name(connection) is None:
+            raise click.ClickException(f"no database connection named {connection!r}")
+        found = stores.directory.list_users(connection=connection, limit=limit)
+    emit(
+        as_json,
+        [user_json(u) for u in found],
+        lambda: table(_USER_HEADERS, [_user_row(u) for u in found], empty="no users"),
+    )
+
+
+@users.command("set-password")
+@click.argument("user")
+@connection_choice
+@password_stdin_option
+@json_option
+def set_password(user: str, connection: str | None, password_stdin: bool, as_json: bool) -> None:
+    """Set the password of USER (a user id or an email address).
+
+    A new password also lifts a breached-password block.
+    """
+    with open_stores() as stores:
+        found = _find_user(stores, user, connection)
+        password = read_new_password(password_stdin)
+        stores.directory.set_password(found.id, stores.hasher().hash(password))
+        updated = stores.directory.get_user(found.id) or found
+    emit(
+        as_json,
+        user_json(updated),
+        f"new password set for {updated.email} ({updated.id})",
+    )
+
+
+def _set_blocked(user: str, connection: str | None, blocked: bool, as_json: bool) -> None:
+    with open_stores() as stores:
+        found = _find_user(stores, user, connection)
+        stores.directory.set_blocked(found.id, blocked)
+        updated = stores.directory.get_user(found.id) or found
+    state = "blocked" if blocked else "unblocked"
+    emit(as_json, user_json(updated), f"{state} {updated.email} ({updated.id})")
+
+
+@users.command("block")
+@click.argument("user")
+@connection_choice
+@json_option
+def block(user: str, connection: str | None, as_json: bool) -> None:
+    """Block USER (id or email): every login answers 401 "user is blocked"."""
+    _set_blocked(user, connection, True, as_json)
+
+
+@users.command("unblock")
+@click.argument("user")
+@connection_choice
+@json_option
+def unblock(user: str, connection: str | None, as_json: bool) -> None:
+    """Lift an administrator's block of USER (id or email); brute-force blocks are separate."""
+    _set_blocked(user, connection, False, as_json)

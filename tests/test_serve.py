@@ -1,0 +1,253 @@
+"""``passgate serve`` and ``passgate quickstart`` as real processes, over real HTTP.
+
+Set up with the CLI, log in with httpx, check the access token against the published JWKS,
+stop with SIGTERM. Every process started here is stopped in ``finally``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import jwt
+import pytest
+
+pytestmark = pytest.mark.slow
+
+API = "https://api.orders.example/"
+PASSWORD = "a long and private passphrase"
+END_USER_IP = "198.51.100.23"
+STARTUP_SECONDS = 60.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    values = {key: value for key, value in os.environ.items() if not key.startswith("PASSGATE_")}
+    values.update(
+        PASSGATE_DATA_DIR=str(tmp_path / "data"),
+        PASSGATE_ARGON2_MEMORY_KIB="1024",
+        PASSGATE_ARGON2_TIME_COST="1",
+        PASSGATE_HASH_WORKERS="2",
+        PASSGATE_LOG_LEVEL="warning",
+    )
+    return values
+
+
+def passgate(env: dict[str, str], *args: str, input: str | None = None) -> Any:
+    """Run one ``passgate … --json`` command to completion; its JSON output."""
+    done = subprocess.run(
+        [sys.executable, "-m", "passgate", *args, "--json"],
+        env=env,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+class Server:
+    """A ``passgate`` server process, its output kept in files (a full pipe would block it)."""
+
+    def __init__(self, env: dict[str, str], tmp_path: Path, *args: str) -> None:
+        self.stdout_path = tmp_path / "server.out"
+        self.stderr_path = tmp_path / "server.err"
+        self._stdout: IO[bytes] = self.stdout_path.open("wb")
+        self._stderr: IO[bytes] = self.stderr_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "passgate", *args],
+            env=env,
+            stdout=self._stdout,
+            stderr=self._stderr,
+            start_new_session=True,  # its own process group: workers can be reaped with it
+        )
+
+    def wait_until_healthy(self, base_url: str) -> None:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"the server exited with {self.process.returncode}: {self.stderr()}")
+            try:
+                if httpx.get(base_url + "health", timeout=1.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        pytest.fail(f"the server did not become healthy: {self.stderr()}")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM, as a service manager would; the exit status."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_text()
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text()
+
+    def kill(self) -> None:
+        """Whatever happened, leave no process behind."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # stray workers of this server only
+        self._stdout.close()
+        self._stderr.close()
+
+
+@pytest.fixture
+def servers(env: dict[str, str], tmp_path: Path) -> Iterator[list[Server]]:
+    started: list[Server] = []
+    try:
+        yield started
+    finally:
+        for server in started:
+            server.kill()
+
+
+def verify_access_token(base_url: str, token: str, audience: str) -> dict[str, Any]:
+    jwks = httpx.get(base_url + ".well-known/jwks.json", timeout=5.0).json()
+    kid = jwt.get_unverified_header(token)["kid"]
+    key = jwt.PyJWKSet.from_dict(jwks)[kid]
+    claims: dict[str, Any] = jwt.decode(
+        token, key=key, algorithms=["RS256", "ES256"], audience=audience, issuer=base_url
+    )
+    return claims
+
+
+def test_serve_with_two_workers_logs_users_in_and_stops_on_sigterm(
+    env: dict[str, str], tmp_path: Path, servers: list[Server]
+) -> None:
+    passgate(env, "apis", "create", "--identifier", API, "--scope", "read:orders")
+    client = passgate(
+        env, "clients", "create", "--name", "Shop", "--grant", "password", "--trust-ip-header"
+    )
+    user = passgate(
+        env, "users", "create", "--email", "alice@example.com", "--password-stdin",
+        input=PASSWORD + "\n",
+    )  # fmt: skip
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}/"
+    server = Server(env, tmp_path, "serve", "--port", str(port), "--workers", "2")
+    servers.append(server)
+    server.wait_until_healthy(base_url)
+
+    login = {
+        "grant_type": "password",
+        "username": "alice@example.com",
+        "password": PASSWORD,
+        "client_id": client["client_id"],
+        "client_secret": client["client_secret"],
+        "audience": API,
+    }
+    # Several logins, so that both workers are likely to answer some.
+    with httpx.Client(base_url=base_url, timeout=10.0) as http:
+        answers = [
+            http.post("oauth/token", data=login, headers={"auth0-forwarded-for": END_USER_IP})
+            for _ in range(6)
+        ]
+        wrong = http.post("oauth/token", data={**login, "password": "wrong"})
+
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["token_type"] == "Bearer"
+        assert body["expires_in"] == 86400
+        claims = verify_access_token(base_url, body["access_token"], API)
+        assert claims["sub"] == user["user_id"]
+        assert claims["scope"] == "read:orders"
+        assert claims["azp"] == client["client_id"]
+    assert wrong.status_code == 403
+    assert wrong.json() == {
+        "error": "invalid_grant",
+        "error_description": "Wrong email or password.",
+    }
+
+    assert server.stop() == 0
+    assert "Traceback" not in server.stderr()
+    # Shutting down wrote every event: the logins are in the log, with the end user's IP.
+    successes = passgate(env, "logs", "--type", "sepft")
+    assert len(successes) == 6
+    assert {(e["ip"], e["client_ip"]) for e in successes} == {(END_USER_IP, "127.0.0.1")}
+    assert [e["type"] for e in passgate(env, "logs", "--limit", "1")] == ["fepft"]
+
+
+def replay_curl(command: str) -> httpx.Response:
+    """Do what a printed ``curl … -H … --data-urlencode name=value`` command does."""
+    words = shlex.split(command.replace("\\\n", " "))
+    assert words[0] == "curl"
+    url, headers, form = "", {}, {}
+    position = 1
+    while position < len(words):
+        word = words[position]
+        if word == "-H":
+            name, _, value = words[position + 1].partition(":")
+            headers[name.strip()] = value.strip()
+            position += 2
+        elif word == "--data-urlencode":
+            name, _, value = words[position + 1].partition("=")
+            form[name] = value
+            position += 2
+        elif word.startswith("-"):
+            position += 1
+        else:
+            url = word
+            position += 1
+    return httpx.post(url, data=form, headers=headers, timeout=10.0)
+
+
+def test_quickstart_prints_a_login_that_works(
+    env: dict[str, str], tmp_path: Path, servers: list[Server]
+) -> None:
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}/"
+    server = Server(env, tmp_path, "quickstart", "--port", str(port))
+    servers.append(server)
+    server.wait_until_healthy(base_url)
+
+    printed = server.stdout()
+    curl = re.search(r"^curl .*?(?=\n\n)", printed, re.MULTILINE | re.DOTALL)
+    assert curl is not None, printed
+    shown = dict(re.findall(r"^\s*(client_id|client_secret|password):\s+(\S+)", printed, re.M))
+    assert shown["client_secret"] in curl.group(0)
+    assert shown["password"] in curl.group(0)
+
+    answer = replay_curl(curl.group(0))
+
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert {"access_token", "id_token", "refresh_token"} <= set(body)
+    claims = verify_access_token(base_url, body["access_token"], "https://api.passgate.local/")
+    assert claims["azp"] == shown["client_id"]
+    assert server.stop() == 0
+    # The forwarded IP of the example is the one attack protection and the log saw.
+    (event,) = passgate(env, "logs", "--type", "sepft")
+    assert event["ip"] == "203.0.113.7"
+    assert event["client_ip"] == "127.0.0.1"

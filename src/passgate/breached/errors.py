@@ -1,13 +1,13 @@
 """Errors of the breached-password corpus.
 
-    PassgateError                          (passgate.errors, never raised itself)
-     +-- BreachedError                     (never raised itself)
-          +-- BreachedImportError          bad input: names the file and the line
-          +-- BreachedIndexError           an index file that is missing, foreign or damaged
-          +-- BreachedRangeUnavailable     no range companion was imported (--with-range)
-          +-- BreachedUpstreamUnavailable  the upstream range API could not answer
-               (also a ServiceUnavailable: the web layer renders it as 503
-                temporarily_unavailable when the policy is "refuse")
+PassgateError                          (passgate.errors, never raised itself)
+ +-- BreachedError                     (never raised itself)
+      +-- BreachedImportError          bad input: names the file and the line
+      +-- BreachedIndexError           an index file that is missing, foreign or damaged
+      +-- BreachedRangeUnavailable     no range companion was imported (--with-range)
+      +-- BreachedUpstreamUnavailable  the upstream range API could not answer
+           (also a ServiceUnavailable: the web layer renders it as 503
+            temporarily_unavailable when the policy is "refuse")
 """
 
 from __future__ import annotations

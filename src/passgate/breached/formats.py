@@ -38,9 +38,10 @@ import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from io import BufferedReader
 from itertools import chain
 from pathlib import Path
-from typing import IO, Literal, get_args
+from typing import Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -92,7 +93,9 @@ def read_source(
         raise BreachedImportError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if path.is_dir():
         if fmt not in ("auto", "range-dir"):
-            raise BreachedImportError(f"{path}: is a directory, which only --format range-dir reads")
+            raise BreachedImportError(
+                f"{path}: is a directory, which only --format range-dir reads"
+            )
         yield from _read_range_dir(path, block_size)
         return
     if not path.exists():
@@ -130,11 +133,13 @@ class _Source:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            self.file: IO[bytes] = open(path, "rb")  # noqa: SIM115 - closed by __exit__
+            self.file = open(path, "rb")  # noqa: SIM115 - closed by __exit__
         except OSError as exc:
             raise BreachedImportError(f"{path}: cannot open: {exc.strerror or exc}") from exc
-        self.gzip = self.file.peek(2)[:2] == _GZIP_MAGIC  # type: ignore[attr-defined]
-        self.raw: IO[bytes] = gzip.GzipFile(fileobj=self.file) if self.gzip else self.file
+        self.gzip = self.file.peek(2)[:2] == _GZIP_MAGIC
+        self.raw: gzip.GzipFile | BufferedReader = (
+            gzip.GzipFile(fileobj=self.file) if self.gzip else self.file
+        )
 
     def __enter__(self) -> _Source:
         return self
@@ -182,7 +187,10 @@ def _detect(path: Path, data: bytes, line: int, range_name: bool) -> tuple[str, 
         if not text:
             continue
         if _SHA1_LINE.fullmatch(text):
-            return "sha1", f"read as SHA1HEX:COUNT lines, detected from line {line + offset}"
+            return "sha1", (
+                f"read as SHA1HEX:COUNT lines from line {line + offset}; "
+                "use --format passwords for a password list"
+            )
         if _NTLM_LINE.fullmatch(text):
             raise BreachedImportError(f"{path}:{line + offset}: {_NTLM_REASON}")
         if range_name and _SUFFIX_LINE.fullmatch(text):
@@ -220,7 +228,13 @@ def _parse_passwords(path: Path, data: bytes, line: int) -> Batch:
         where = line + data.count(b"\n", 0, exc.start)
         raise BreachedImportError(f"{path}:{where}: not valid UTF-8: {exc.reason}") from None
     sha1 = hashlib.sha1
-    digests = b"".join([sha1(p).digest() for p in data.replace(b"\r\n", b"\n").split(b"\n") if p])
+    digests = b"".join(
+        [
+            sha1(p, usedforsecurity=False).digest()
+            for p in data.replace(b"\r\n", b"\n").split(b"\n")
+            if p
+        ]
+    )
     array = np.frombuffer(digests, dtype=np.uint8).reshape(-1, 20)
     return Batch(array, np.ones(len(array), dtype=np.uint64))
 
@@ -245,19 +259,25 @@ def _parse_hashes(path: Path, data: bytes, line: int, hexlen: int, prefix: bytes
         line_index = np.flatnonzero(lengths > 0)
         starts, ends, lengths = starts[line_index], ends[line_index], lengths[line_index]
     width = hexlen + 1
-    head = sliding_window_view(arr, width)[starts]
-    nibbles = _NIBBLE[head[:, :hexlen]]
+    rows = sliding_window_view(arr, width + MAX_COUNT_DIGITS)[starts]
+    nibbles = _NIBBLE[np.ascontiguousarray(rows[:, :hexlen])]
     count_len = lengths - width
-    digits = sliding_window_view(arr, MAX_COUNT_DIGITS)[starts + width].astype(np.int16) - 48
+    digits = rows[:, width:] - np.uint8(48)
     in_count = np.arange(MAX_COUNT_DIGITS) < count_len[:, None]
-    bad = (
-        (head[:, hexlen] != 58)
-        | (count_len < 1)
-        | (count_len > MAX_COUNT_DIGITS)
-        | (nibbles > 15).any(axis=1)
-        | (in_count & ((digits < 0) | (digits > 9))).any(axis=1)
-    )
-    if bad.any():
+    if (
+        nibbles.max() > 15
+        or (rows[:, hexlen] != 58).any()
+        or count_len.min() < 1
+        or count_len.max() > MAX_COUNT_DIGITS
+        or ((digits > 9) & in_count).any()
+    ):
+        bad = (
+            (rows[:, hexlen] != 58)
+            | (count_len < 1)
+            | (count_len > MAX_COUNT_DIGITS)
+            | (nibbles > 15).any(axis=1)
+            | (in_count & (digits > 9)).any(axis=1)
+        )
         first = int(np.flatnonzero(bad)[0])
         number = first if line_index is None else int(line_index[first])
         text = data[int(starts[first]) : int(ends[first])]

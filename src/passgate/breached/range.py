@@ -1,0 +1,74 @@
+"""``GET /range/{prefix}``: the corpus served like the Pwned Passwords range API.
+
+Compatible with ``https://api.pwnedpasswords.com/range/{prefix}``:
+
+- ``prefix`` is exactly 5 hex digits, either case; anything else is a 400;
+- the body is ``text/plain``, one upper-case ``SUFFIX:COUNT`` line per hash whose SHA-1
+  starts with the prefix (35 hex digits, exact count), lines separated by CRLF;
+- with the request header ``Add-Padding: true``, random suffixes with count 0 are added
+  to make between 800 and 1000 lines in all (a random total per answer), and the lines
+  are sorted, so neither size nor order tells real lines from padding.
+
+The answers come from the range companion of the index (``import --with-range``; the
+index alone keeps too few bits, see :mod:`passgate.breached.index`); without it every
+request is a 404 saying so. Whether the route is mounted at all is the caller's decision
+(setting ``breached_range_enabled``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from passgate.breached.errors import BreachedRangeUnavailable
+from passgate.breached.index import BreachedIndex
+
+__all__ = ["PADDING_MAX", "PADDING_MIN", "range_routes", "render_range"]
+
+PADDING_MIN = 800
+PADDING_MAX = 1000
+_PREFIX = re.compile(r"[0-9A-Fa-f]{5}")
+BAD_PREFIX_MESSAGE = "The hash prefix was not in a valid format"
+
+
+def render_range(lines: list[tuple[str, int]], *, padding: bool) -> str:
+    """The body of a range answer; with ``padding``, count-0 lines up to 800-1000 lines."""
+    entries = [f"{suffix}:{count}" for suffix, count in lines]
+    if padding:
+        target = PADDING_MIN + secrets.randbelow(PADDING_MAX - PADDING_MIN + 1)
+        taken = {suffix for suffix, _ in lines}
+        while len(entries) < target:
+            missing = target - len(entries)
+            text = os.urandom(18 * missing).hex().upper()
+            for i in range(missing):
+                suffix = text[36 * i : 36 * i + 35]
+                if suffix not in taken:
+                    taken.add(suffix)
+                    entries.append(f"{suffix}:0")
+    entries.sort()
+    return "\r\n".join(entries)
+
+
+def range_routes(index: BreachedIndex, *, path: str = "/range/{prefix}") -> list[Route]:
+    """The route serving ``GET {path}`` from ``index`` (which must stay open)."""
+
+    async def range_endpoint(request: Request) -> Response:
+        prefix = request.path_params["prefix"]
+        if not _PREFIX.fullmatch(prefix):
+            return PlainTextResponse(BAD_PREFIX_MESSAGE, status_code=400)
+        try:
+            lines = index.range(prefix.upper())
+        except BreachedRangeUnavailable:
+            return PlainTextResponse(
+                "No range data: import the breached-password corpus with --with-range.",
+                status_code=404,
+            )
+        padding = request.headers.get("add-padding", "").strip().lower() == "true"
+        return PlainTextResponse(render_range(lines, padding=padding))
+
+    return [Route(path, range_endpoint, methods=["GET"], name="breached_range")]

@@ -20,19 +20,26 @@ from passgate.clock import Clock, system_clock
 from passgate.events import EventSink
 from passgate.keys import KeyRing
 from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
-from passgate.oauth.guard import LoginGuard, OpenGuard
+from passgate.mail import Mailer, mailer_from_settings
+from passgate.oauth.guard import LoginGuard
 from passgate.oauth.minting import Minter
 from passgate.oauth.service import TokenService
 from passgate.passwords import PasswordHasher
 from passgate.protection.client_ip import connecting_ip, resolve_end_user_ip
+from passgate.protection.guard import ProtectionGuard
+from passgate.protection.notify import MailNotifier
 from passgate.settings import Settings
 from passgate.storage.applications import Applications
+from passgate.storage.counters import AttackCounters
+from passgate.storage.counters_sql import SqlCounters
 from passgate.storage.db import make_engine, migrate
 from passgate.storage.directory import DEFAULT_CONNECTION, Directory
 from passgate.storage.event_log import BufferedEventSink, EventLog
 from passgate.storage.models import Api, Client
+from passgate.storage.settings_store import SettingsStore
 from passgate.storage.tenant import DEFAULT_DIRECTORY, TenantStore
 from passgate.storage.tokens import RefreshTokens, SigningKeys
+from passgate.tickets import Tickets
 from passgate.web.responses import JSONResponse
 
 __all__ = ["DEFAULT_ISSUER", "Passgate", "create_app", "open_database"]
@@ -66,6 +73,8 @@ class Passgate:
         guard: LoginGuard | None = None,
         events: EventSink | None = None,
         buffered_events: bool = True,
+        mailer: Mailer | None = None,
+        counters: AttackCounters | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -93,8 +102,31 @@ class Passgate:
             time_cost=settings.argon2_time_cost,
             parallelism=settings.argon2_parallelism,
         )
-        self.hash_pool = ThreadPoolExecutor(settings.hash_workers, thread_name_prefix="passgate-hash")
+        self.hash_pool = ThreadPoolExecutor(
+            settings.hash_workers, thread_name_prefix="passgate-hash"
+        )
         self.io_pool = ThreadPoolExecutor(16, thread_name_prefix="passgate-io")
+        self.policies = SettingsStore(self.engine, clock=clock)
+        self.counters = counters if counters is not None else self._counters()
+        self.mailer = mailer if mailer is not None else mailer_from_settings(settings)
+        self.tickets = Tickets(self.engine, digest_key, clock)
+        self.public_url = (settings.public_url or self.issuer).rstrip("/")
+        self.notifier = MailNotifier(
+            mailer=self.mailer,
+            tickets=self.tickets,
+            directory=self.directory,
+            base_url=self.public_url,
+            admin_emails=self.admin_emails,
+        )
+        if guard is None:
+            guard = ProtectionGuard(
+                counters=self.counters,
+                policies=self.policies,
+                events=self.events,
+                notifier=self.notifier,
+                clock=clock,
+                login_rate_limit=settings.login_rate_limit,
+            )
         self.clients: TtlCache[str, Client | None] = TtlCache(self.applications.get_client)
         self.apis: TtlCache[str, Api | None] = TtlCache(self.applications.api_by_identifier)
         default_directory: TtlCache[str, str] = TtlCache(
@@ -107,7 +139,7 @@ class Passgate:
             refresh_tokens=self.refresh_tokens,
             minter=self.minter,
             hasher=self.hasher,
-            guard=guard if guard is not None else OpenGuard(),
+            guard=guard,
             events=self.events,
             clock=clock,
             default_directory=lambda: default_directory.get(DEFAULT_DIRECTORY),
@@ -115,6 +147,22 @@ class Passgate:
             hash_pool=self.hash_pool,
             io_pool=self.io_pool,
         )
+
+    def _counters(self) -> AttackCounters:
+        sql = SqlCounters(self.engine)
+        if self.settings.redis_url is None:
+            return sql
+        from passgate.storage.counters_fallback import FallbackCounters
+        from passgate.storage.counters_redis import RedisCounters
+
+        redis = RedisCounters.from_url(self.settings.redis_url.get_secret_value())
+        if self.settings.redis_unavailable == "fallback":
+            return FallbackCounters(redis, sql)
+        return redis
+
+    def admin_emails(self) -> list[str]:
+        value = self.tenant.get("admin_emails", [])
+        return [str(item) for item in value] if isinstance(value, list) else []
 
     def _issuer(self) -> str:
         issuer = self.settings.issuer or self.tenant.get("issuer") or DEFAULT_ISSUER

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from passgate.breached.cli import breached
 from passgate.cli_applications import apis, clients
 from passgate.cli_serve import quickstart, serve
 from passgate.cli_support import emit, iso_time, json_option, open_stores, table
@@ -138,3 +139,4 @@ main.add_command(quickstart)
 main.add_command(clients)
 main.add_command(users)
 main.add_command(apis)
+main.add_command(breached)

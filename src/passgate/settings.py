@@ -6,11 +6,10 @@ import ipaddress
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 from passgate.errors import ConfigurationError
 from passgate.storage.db import sqlite_url
@@ -50,6 +49,8 @@ class Settings(BaseSettings):
     breached_range_timeout: float = Field(default=2.0, gt=0, le=60)
     #: What a login does when the upstream range API cannot be reached.
     breached_upstream_unavailable: Literal["refuse", "allow"] = "allow"
+    #: Auth0's per-user per-IP login rate limit (event ``limit_sul``): 20 logins, then 1 per 3 s.
+    login_rate_limit: bool = True
     log_level: str = "info"
 
     @field_validator("trusted_proxies", mode="before")
@@ -95,4 +96,6 @@ class Settings(BaseSettings):
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ConfigurationError(f"cannot create data directory {self.data_dir}: {exc}") from exc
+            raise ConfigurationError(
+                f"cannot create data directory {self.data_dir}: {exc}"
+            ) from exc

@@ -103,14 +103,29 @@ def _parse_json(body: bytes) -> dict[str, str]:
         raise InvalidRequest("The JSON body must be an object")
     params: dict[str, str] = {}
     for name, value in document.items():
+        # JSON text may escape lone surrogates ("\ud800"): no valid UTF-8 holds them, and
+        # neither the database drivers nor argon2 can encode them.
+        if not _is_text(name):
+            raise InvalidRequest("A parameter name is not valid Unicode text")
         if value is None:
             continue
         if not isinstance(value, str):
             raise InvalidRequest(f"Parameter {name!r} must be a string")
-        if "\x00" in value:
-            raise InvalidRequest(f"Parameter {name!r} contains a NUL character")
+        if not _is_text(value):
+            raise InvalidRequest(f"Parameter {name!r} is not valid Unicode text")
         _add(params, name, value)
     return params
+
+
+def _is_text(value: str) -> bool:
+    """Encodable as UTF-8 (no lone surrogates) and free of NUL characters."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_body(content_type: str | None, body: bytes) -> dict[str, str]:

@@ -48,6 +48,7 @@ T = TypeVar("T")
 REFRESH_TOKEN_LIFETIME = 30 * 24 * 3600
 _MAX_IDENTIFIER = 320
 _MAX_PASSWORD = 4096
+_MAX_AUDIENCE = 600
 _EVENT_TYPES = {
     "password": ("sepft", "fepft"),
     PASSWORD_REALM: ("sepft", "fepft"),
@@ -142,7 +143,10 @@ class TokenService:
                 ip=facts.client_ip, client_ip=facts.client_ip, user_agent=facts.user_agent
             ),
         )
-        call.fields["audience"] = params.get("audience")
+        audience = params.get("audience")
+        # Cut to the event log's column (an over-long audience is refused below, but its
+        # event must still be storable).
+        call.fields["audience"] = audience[:_MAX_AUDIENCE] if audience is not None else None
         call.fields["scope"] = params.get("scope")
         try:
             result = await self._token(call, params, basic, facts)
@@ -212,7 +216,7 @@ class TokenService:
     def _api(self, audience: str | None) -> Api | None:
         if audience is None:
             return None
-        if len(audience) > 600:
+        if len(audience) > _MAX_AUDIENCE:
             raise InvalidRequest("The audience parameter is too long")
         api = self._apis(audience)
         if api is None:
@@ -346,6 +350,18 @@ class TokenService:
             raise InvalidRequest("Missing required parameter: refresh_token")
         if len(token) > 512:
             raise InvalidGrant("Unknown or invalid refresh token.")
+        requested = params.get("scope")
+        if requested is not None:
+            # Decide before rotating: a refused request must not consume the token (its
+            # rightful retry would then look like a reuse and revoke the whole family).
+            # A family's scope never changes, so this check cannot go stale.
+            found = await self._io(self._refresh.find, token)
+            if (
+                found is not None
+                and found.client_id == authenticated.client.client_id
+                and not set(split_scope(requested)) <= set(split_scope(found.scope))
+            ):
+                raise InvalidScope("The requested scope exceeds the refresh token's scope")
         now = self._now()
         rotation, successor = await self._io(
             self._refresh.rotate,
@@ -365,7 +381,6 @@ class TokenService:
         call.fields["user_id"] = record.user_id
         call.fields["audience"] = record.audience
         original = split_scope(record.scope)
-        requested = params.get("scope")
         if requested is not None:
             narrower = split_scope(requested)
             if not set(narrower) <= set(original):

@@ -16,7 +16,7 @@ class BodyTooLarge(InvalidRequest):
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise InvalidRequest("Malformed Content-Length header")
         if int(declared) > limit:
             raise BodyTooLarge(f"The request body is larger than {limit} bytes")

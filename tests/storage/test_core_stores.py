@@ -1,0 +1,461 @@
+"""Contract tests of the core SQL stores, run on every SQL backend (``sql_url``)."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from passgate.crypto import constant_time_equal
+from passgate.errors import InvalidClient
+from passgate.events import Event
+from passgate.oauth.client_auth import ClientAuthenticator
+from passgate.oauth.request import BasicCredentials
+from passgate.storage.applications import Applications, InvalidConfiguration
+from passgate.storage.directory import (
+    DEFAULT_CONNECTION,
+    Directory,
+    DuplicateUser,
+    UnknownConnection,
+)
+from passgate.storage.event_log import BufferedEventSink, EventLog
+from passgate.storage.models import SigningKey
+from passgate.storage.schema import refresh_tokens
+from passgate.storage.tenant import TenantStore
+from passgate.storage.tokens import RefreshTokens, RotateOutcome, SigningKeys
+
+NOW = 1_800_000_000.0
+KEY = b"k" * 32
+
+
+@pytest.fixture
+def directory(engine: sa.Engine) -> Directory:
+    directory = Directory(engine)
+    directory.ensure_connection(DEFAULT_CONNECTION)
+    return directory
+
+
+@pytest.fixture
+def applications(engine: sa.Engine) -> Applications:
+    return Applications(engine, KEY)
+
+
+@pytest.fixture
+def tokens(engine: sa.Engine) -> RefreshTokens:
+    return RefreshTokens(engine, KEY)
+
+
+# -- Directory --------------------------------------------------------------------------
+
+
+def test_ensure_connection_is_idempotent(directory: Directory) -> None:
+    first = directory.ensure_connection("Partners")
+    assert directory.ensure_connection("Partners") == first
+    assert {c.name for c in directory.list_connections()} == {DEFAULT_CONNECTION, "Partners"}
+
+
+def test_create_user_in_an_unknown_connection(directory: Directory) -> None:
+    with pytest.raises(UnknownConnection):
+        directory.create_user(connection="nope", email="a@example.com", password_hash="h")
+
+
+def test_duplicate_email_or_username_is_refused(directory: Directory) -> None:
+    directory.create_user(
+        connection=DEFAULT_CONNECTION, email="Ann@Example.com", username="Ann", password_hash="h"
+    )
+    with pytest.raises(DuplicateUser):
+        directory.create_user(
+            connection=DEFAULT_CONNECTION, email="ann@example.COM", password_hash="h"
+        )
+    with pytest.raises(DuplicateUser):
+        directory.create_user(
+            connection=DEFAULT_CONNECTION,
+            email="other@example.com",
+            username="ANN",
+            password_hash="h",
+        )
+    # The same email in another connection is another user.
+    directory.ensure_connection("Partners")
+    directory.create_user(connection="Partners", email="ann@example.com", password_hash="h")
+    assert len(directory.list_users()) == 2
+
+
+def test_lookup_by_email_or_username_ignores_case(directory: Directory) -> None:
+    user = directory.create_user(
+        connection=DEFAULT_CONNECTION,
+        email="Ann@Example.com",
+        username="AnnB",
+        password_hash="the-hash",
+        now=NOW,
+    )
+    connection_id = user.connection_id
+    for identifier in ("ann@example.com", "ANN@EXAMPLE.COM", "annb", "ANNB"):
+        found = directory.find_for_login(connection_id, identifier)
+        assert found is not None, identifier
+        assert found == (user, "the-hash")
+    assert directory.find_for_login(connection_id, "ann") is None
+    assert directory.find_by_email(DEFAULT_CONNECTION, "ANN@example.com") == user
+    assert directory.find_user("ann@EXAMPLE.com") == user
+    assert directory.find_user(user.id) == user
+    assert user.email == "Ann@Example.com"  # stored as given
+    assert (user.created_at, user.updated_at, user.password_changed_at) == (NOW, NOW, NOW)
+
+
+def test_user_records_never_carry_the_hash(directory: Directory) -> None:
+    user = directory.create_user(
+        connection=DEFAULT_CONNECTION, email="a@example.com", password_hash="secret-hash"
+    )
+    assert "secret-hash" not in repr(user)
+    assert "secret-hash" not in repr(directory.list_users())
+
+
+def test_set_password_clears_password_leaked(directory: Directory) -> None:
+    user = directory.create_user(
+        connection=DEFAULT_CONNECTION, email="a@example.com", password_hash="old", now=NOW
+    )
+    assert directory.mark_password_leaked(user.id)
+    leaked = directory.get_user(user.id)
+    assert leaked is not None
+    assert leaked.password_leaked
+    assert directory.set_password(user.id, "new", now=NOW + 5)
+    after = directory.get_user(user.id)
+    assert after is not None
+    assert not after.password_leaked
+    assert after.password_changed_at == NOW + 5
+    assert directory.find_for_login(user.connection_id, "a@example.com") == (after, "new")
+    assert not directory.set_password("auth0|nobody", "x")
+
+
+def test_replace_hash_only_replaces_the_expected_hash(directory: Directory) -> None:
+    user = directory.create_user(
+        connection=DEFAULT_CONNECTION, email="a@example.com", password_hash="v1"
+    )
+    assert not directory.replace_hash(user.id, "not-v1", "v2")
+    assert directory.replace_hash(user.id, "v1", "v2")
+    found = directory.find_for_login(user.connection_id, "a@example.com")
+    assert found is not None
+    assert found[1] == "v2"
+
+
+def test_block_and_unblock(directory: Directory) -> None:
+    user = directory.create_user(
+        connection=DEFAULT_CONNECTION, email="a@example.com", password_hash="h"
+    )
+    assert directory.set_blocked(user.id, True)
+    blocked = directory.get_user(user.id)
+    assert blocked is not None
+    assert blocked.blocked
+    assert directory.set_blocked(user.id, False)
+    unblocked = directory.get_user(user.id)
+    assert unblocked is not None
+    assert not unblocked.blocked
+
+
+# -- Applications -----------------------------------------------------------------------
+
+
+def test_client_secret_is_stored_as_a_digest(applications: Applications) -> None:
+    client, secret = applications.create_client(
+        name="App",
+        app_type="regular_web",
+        auth_method="client_secret_post",
+        grant_types=["password"],
+    )
+    assert secret is not None
+    assert client.secret_digest is not None
+    assert client.secret_digest != secret
+    assert secret not in client.secret_digest
+    assert applications.secret_digest(secret) == client.secret_digest
+    assert applications.get_client(client.client_id) == client
+    assert secret not in repr(client)
+
+
+def test_public_client_has_no_secret(applications: Applications) -> None:
+    client, secret = applications.create_client(
+        name="SPA", app_type="spa", auth_method="none", grant_types=["password"]
+    )
+    assert secret is None
+    assert client.secret_digest is None
+    assert not client.is_confidential
+    with pytest.raises(InvalidConfiguration):
+        applications.rotate_secret(client.client_id)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"auth_method": "none", "trusted": True},
+        {"auth_method": "none", "grant_types": ["client_credentials"]},
+        {"auth_method": "private_key_jwt"},
+        {"grant_types": ["authorization_code"]},
+        {"grant_types": []},
+        {"app_type": "desktop"},
+        {"name": " "},
+    ],
+)
+def test_client_validation(applications: Applications, kwargs: dict[str, object]) -> None:
+    values: dict[str, object] = {
+        "name": "App",
+        "app_type": "regular_web",
+        "auth_method": "client_secret_post",
+        "grant_types": ["password"],
+    }
+    values.update(kwargs)
+    with pytest.raises(InvalidConfiguration):
+        applications.create_client(**values)  # type: ignore[arg-type]
+    assert applications.list_clients() == []
+
+
+def test_trust_cannot_be_given_to_a_public_client(applications: Applications) -> None:
+    public, _ = applications.create_client(
+        name="SPA", app_type="spa", auth_method="none", grant_types=["password"]
+    )
+    with pytest.raises(InvalidConfiguration):
+        applications.set_ip_header_trusted(public.client_id, True)
+    confidential, _ = applications.create_client(
+        name="Web",
+        app_type="regular_web",
+        auth_method="client_secret_basic",
+        grant_types=["password"],
+    )
+    assert applications.set_ip_header_trusted(
+        confidential.client_id, True
+    ).is_token_endpoint_ip_header_trusted
+
+
+def test_rotate_secret_invalidates_the_old_one(applications: Applications) -> None:
+    client, old = applications.create_client(
+        name="App",
+        app_type="regular_web",
+        auth_method="client_secret_basic",
+        grant_types=["password"],
+    )
+    assert old is not None
+    new = applications.rotate_secret(client.client_id)
+    assert new != old
+    authenticator = ClientAuthenticator(applications.get_client, applications.secret_digest)
+    ok = authenticator.authenticate({}, BasicCredentials(client.client_id, new))
+    assert ok.with_secret
+    with pytest.raises(InvalidClient):
+        authenticator.authenticate({}, BasicCredentials(client.client_id, old))
+    rotated = applications.get_client(client.client_id)
+    assert rotated is not None
+    assert rotated.secret_digest is not None
+    assert constant_time_equal(rotated.secret_digest, applications.secret_digest(new))
+
+
+def test_apis(applications: Applications) -> None:
+    api = applications.create_api(
+        identifier="https://api.example/",
+        scopes=["read", "write", "read"],
+        allow_offline_access=True,
+        signing_alg="ES256",
+        token_lifetime=600,
+    )
+    assert api.scopes == ("read", "write")
+    assert applications.api_by_identifier("https://api.example/") == api
+    assert applications.api_by_identifier("https://other.example/") is None
+    assert applications.max_token_lifetime() == 600
+    with pytest.raises(InvalidConfiguration):
+        applications.create_api(identifier="https://api.example/", scopes=[])
+    for bad in (
+        {"identifier": "not-a-url", "scopes": []},
+        {"identifier": "https://b.example/", "scopes": ["openid"]},
+        {"identifier": "https://b.example/", "scopes": ["has space"]},
+        {"identifier": "https://b.example/", "scopes": [], "signing_alg": "HS256"},
+        {"identifier": "https://b.example/", "scopes": [], "token_lifetime": 10},
+    ):
+        with pytest.raises(InvalidConfiguration):
+            applications.create_api(**bad)
+    assert applications.list_apis() == [api]
+
+
+# -- RefreshTokens ----------------------------------------------------------------------
+
+
+def _issue(tokens: RefreshTokens, *, now: float = NOW, lifetime: int = 3600) -> str:
+    return tokens.issue(
+        client_id="c1",
+        user_id="u1",
+        audience="https://api.example/",
+        scope="openid",
+        now=now,
+        lifetime=lifetime,
+    )
+
+
+def test_refresh_tokens_are_stored_as_digests(tokens: RefreshTokens, engine: sa.Engine) -> None:
+    token = _issue(tokens)
+    with engine.connect() as db:
+        rows = db.execute(sa.select(refresh_tokens)).all()
+    assert len(rows) == 1
+    assert token not in repr([tuple(row) for row in rows])
+    found = tokens.find(token)
+    assert found is not None
+    assert found.user_id == "u1"
+    assert found.used_at is None
+
+
+def test_refresh_rotation(tokens: RefreshTokens) -> None:
+    first = _issue(tokens)
+    rotation, second = tokens.rotate(first, client_id="c1", now=NOW + 10, lifetime=3600)
+    assert rotation.outcome is RotateOutcome.ROTATED
+    assert rotation.token is not None
+    assert rotation.token.scope == "openid"
+    assert second is not None
+    assert second != first
+    successor = tokens.find(second)
+    assert successor is not None
+    assert successor.family_id == rotation.token.family_id
+    assert successor.expires_at == NOW + 10 + 3600
+    rotation, third = tokens.rotate(second, client_id="c1", now=NOW + 20, lifetime=3600)
+    assert rotation.outcome is RotateOutcome.ROTATED
+    assert third is not None
+
+
+def test_refresh_reuse_revokes_the_family(tokens: RefreshTokens) -> None:
+    first = _issue(tokens)
+    other_family = _issue(tokens)
+    _, second = tokens.rotate(first, client_id="c1", now=NOW + 1, lifetime=3600)
+    assert second is not None
+    reuse, nothing = tokens.rotate(first, client_id="c1", now=NOW + 2, lifetime=3600)
+    assert reuse.outcome is RotateOutcome.REUSED
+    assert nothing is None
+    revoked, _ = tokens.rotate(second, client_id="c1", now=NOW + 3, lifetime=3600)
+    assert revoked.outcome is RotateOutcome.REVOKED
+    # Another family of the same user is untouched.
+    fine, _ = tokens.rotate(other_family, client_id="c1", now=NOW + 4, lifetime=3600)
+    assert fine.outcome is RotateOutcome.ROTATED
+
+
+def test_refresh_expiry_and_other_outcomes(tokens: RefreshTokens) -> None:
+    token = _issue(tokens, lifetime=100)
+    wrong, _ = tokens.rotate(token, client_id="c2", now=NOW + 1, lifetime=100)
+    assert wrong.outcome is RotateOutcome.WRONG_CLIENT
+    expired, none = tokens.rotate(token, client_id="c1", now=NOW + 100, lifetime=100)
+    assert expired.outcome is RotateOutcome.EXPIRED
+    assert none is None
+    unknown, _ = tokens.rotate("never-issued", client_id="c1", now=NOW, lifetime=100)
+    assert unknown.outcome is RotateOutcome.UNKNOWN
+    assert unknown.token is None
+    still_valid = _issue(tokens, lifetime=100)
+    ok, _ = tokens.rotate(still_valid, client_id="c1", now=NOW + 99, lifetime=100)
+    assert ok.outcome is RotateOutcome.ROTATED
+
+
+def test_refresh_revoke_and_revoke_user(tokens: RefreshTokens) -> None:
+    token = _issue(tokens)
+    _, successor = tokens.rotate(token, client_id="c1", now=NOW + 1, lifetime=3600)
+    assert successor is not None
+    assert not tokens.revoke(token, client_id="someone-else", now=NOW + 2)
+    assert tokens.revoke(token, client_id="c1", now=NOW + 2)
+    outcome, _ = tokens.rotate(successor, client_id="c1", now=NOW + 3, lifetime=3600)
+    assert outcome.outcome is RotateOutcome.REVOKED
+    assert not tokens.revoke("unknown", client_id="c1", now=NOW)
+    fresh = [_issue(tokens), _issue(tokens)]
+    assert tokens.revoke_user("u1", now=NOW + 4) == 2
+    for value in fresh:
+        outcome, _ = tokens.rotate(value, client_id="c1", now=NOW + 5, lifetime=3600)
+        assert outcome.outcome is RotateOutcome.REVOKED
+
+
+def test_refresh_tokens_depend_on_the_digest_key(engine: sa.Engine) -> None:
+    token = _issue(RefreshTokens(engine, KEY))
+    assert RefreshTokens(engine, KEY).find(token) is not None
+    assert RefreshTokens(engine, b"x" * 32).find(token) is None
+
+
+# -- SigningKeys ------------------------------------------------------------------------
+
+
+def _key(kid: str, alg: str = "RS256", created: float = NOW) -> SigningKey:
+    return SigningKey(kid=kid, alg=alg, private_jwk="{}", created_at=created, retired_at=None)
+
+
+def test_signing_keys(engine: sa.Engine) -> None:
+    keys = SigningKeys(engine)
+    keys.add(_key("a"), retire_others=False)
+    keys.add(_key("b", created=NOW + 1), retire_others=False)  # a first key exists: no-op
+    keys.add(_key("e", alg="ES256"), retire_others=False)
+    assert [(k.kid, k.retired_at) for k in keys.all()] == [("a", None), ("e", None)]
+    keys.add(_key("c", created=NOW + 10), retire_others=True)
+    by_kid = {k.kid: k for k in keys.all()}
+    assert by_kid["a"].retired_at == NOW + 10
+    assert by_kid["c"].retired_at is None
+    assert by_kid["e"].retired_at is None  # other algorithms are not retired
+    assert keys.delete_retired_before(NOW + 10) == 0
+    assert keys.delete_retired_before(NOW + 11) == 1
+    assert {k.kid for k in keys.all()} == {"c", "e"}
+    assert "{}" not in repr(keys.all()[0])  # the private key is never in a repr
+
+
+# -- EventLog ---------------------------------------------------------------------------
+
+
+def test_event_log_is_newest_first(engine: sa.Engine) -> None:
+    log = EventLog(engine)
+    for index, kind in enumerate(["sepft", "fepft", "seccft", "fepft"]):
+        log.emit(Event(type=kind, date=NOW + index, user_name=f"user{index}"))
+    recent = log.recent()
+    assert [event.user_name for event in recent] == ["user3", "user2", "user1", "user0"]
+    assert [e.user_name for e in log.recent(types=["fepft"])] == ["user3", "user1"]
+    assert len(log.recent(limit=2)) == 2
+
+
+def test_event_log_keeps_every_field(engine: sa.Engine) -> None:
+    log = EventLog(engine)
+    event = Event(
+        type="fepft",
+        date=NOW,
+        ip="203.0.113.9",
+        client_ip="10.0.0.1",
+        client_id="c1",
+        client_name="App",
+        connection=DEFAULT_CONNECTION,
+        user_id="auth0|1",
+        user_name="ann",
+        user_agent="ua",
+        audience="https://api.example/",
+        scope="openid",
+        details={"error": {"error": "invalid_grant", "message": "Wrong email or password."}},
+    )
+    log.append([event])
+    assert log.get(event.log_id) == event
+    assert log.get("nope") is None
+    assert event.description == "Failed exchange of password for access token"
+
+
+def test_buffered_sink_writes_everything_by_close(engine: sa.Engine) -> None:
+    log = EventLog(engine)
+    sink = BufferedEventSink(log, interval=0.01)
+    for index in range(50):
+        sink.emit(Event(type="sepft", date=NOW + index))
+    sink.close()
+    assert len(log.recent(limit=100)) == 50
+
+
+# -- TenantStore ------------------------------------------------------------------------
+
+
+def test_tenant_settings(engine: sa.Engine) -> None:
+    tenant = TenantStore(engine)
+    assert tenant.get("issuer") is None
+    assert tenant.get("issuer", "x") == "x"
+    tenant.set("issuer", "https://a.example/")
+    tenant.set("issuer", "https://b.example/")
+    assert tenant.get("issuer") == "https://b.example/"
+    assert tenant.set_default("issuer", "https://c.example/") == "https://b.example/"
+    assert tenant.set_default("policy", {"max": 3}) == {"max": 3}
+    assert tenant.get("policy") == {"max": 3}
+
+
+def test_digest_key_is_stable_across_instances(engine: sa.Engine, sql_url: str) -> None:
+    from passgate.storage.db import make_engine
+
+    first = TenantStore(engine).digest_key()
+    assert len(first) == 32
+    other = make_engine(sql_url)
+    try:
+        assert TenantStore(other).digest_key() == first
+    finally:
+        other.dispose()
+    assert TenantStore(engine).digest_key() == first

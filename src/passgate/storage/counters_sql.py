@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from passgate.errors import ConfigurationError, StorageError
 from passgate.protection.brute_force import effective_failures
@@ -37,6 +36,59 @@ __all__ = ["SqlCounters"]
 _la = login_attempts
 _ib = ip_buckets
 _om = once_marks
+
+# One statement each, valid on SQLite (>= 3.35) and PostgreSQL alike. In ON CONFLICT DO
+# UPDATE, "login_attempts.x" is the stored row and every SET expression sees old values.
+_COUNTED = (
+    "(CASE WHEN login_attempts.last_failure + :block > :now "
+    "THEN login_attempts.failures ELSE 0 END)"
+)
+_LIVE = "(CASE WHEN login_attempts.reserved_until > :now THEN login_attempts.reserved ELSE 0 END)"
+_RELEASED = (
+    "(CASE WHEN login_attempts.reserved_until > :now AND login_attempts.reserved > 0 "
+    "THEN login_attempts.reserved - 1 ELSE 0 END)"
+)
+_INSERT_ATTEMPT = (
+    "INSERT INTO login_attempts "
+    "(key, identifier, ip, connection, failures, reserved, reserved_until, last_failure) "
+)
+_SQL_RESERVE = sa.text(
+    _INSERT_ATTEMPT + "VALUES (:key, :identifier, :ip, :connection, 0, 1, :until, 0.0) "
+    f"ON CONFLICT (key) DO UPDATE SET failures = {_COUNTED}, reserved = {_LIVE} + 1, "
+    f"reserved_until = :until WHERE {_COUNTED} + {_LIVE} < :max RETURNING failures"
+)
+_SQL_FAILURE_RELEASE, _SQL_FAILURE_KEEP = (
+    sa.text(
+        _INSERT_ATTEMPT + "VALUES (:key, :identifier, :ip, :connection, 1, 0, 0.0, :now) "
+        f"ON CONFLICT (key) DO UPDATE SET failures = {_COUNTED} + 1, last_failure = :now, "
+        f"reserved = {reserved} RETURNING failures"
+    )
+    for reserved in (_RELEASED, _LIVE)
+)
+_SQL_RELEASE = sa.text(f"UPDATE login_attempts SET reserved = {_RELEASED} WHERE key = :key")
+_SQL_RELEASE_RESET = sa.text(
+    f"UPDATE login_attempts SET reserved = {_RELEASED}, failures = 0, last_failure = 0.0 "
+    "WHERE key = :key"
+)
+_SQL_DELETE_IDLE = sa.text(
+    "DELETE FROM login_attempts WHERE key = :key "
+    "AND (failures = 0 OR last_failure + :block <= :now) "
+    "AND (reserved = 0 OR reserved_until <= :now)"
+)
+_SQL_FAILURES = sa.text("SELECT failures, last_failure FROM login_attempts WHERE key = :key")
+_BASE = "(CASE WHEN ip_buckets.tat > :now THEN ip_buckets.tat ELSE :now END)"
+_SQL_TAKE_TOKEN = sa.text(
+    "INSERT INTO ip_buckets (ip, stage, tat) VALUES (:ip, :stage, :initial) "
+    f"ON CONFLICT (ip, stage) DO UPDATE SET tat = (CASE WHEN {_BASE} + :rate < :empty "
+    f"THEN {_BASE} + :rate ELSE :empty END) WHERE {_BASE} + :rate <= :empty + :tolerance "
+    "RETURNING tat"
+)
+_SQL_BUCKET_TAT = sa.text("SELECT tat FROM ip_buckets WHERE ip = :ip AND stage = :stage")
+_SQL_ONCE = sa.text(
+    "INSERT INTO once_marks (key, until) VALUES (:key, :until) "
+    "ON CONFLICT (key) DO UPDATE SET until = :until WHERE once_marks.until <= :now "
+    "RETURNING key"
+)
 
 
 @contextmanager
@@ -63,45 +115,25 @@ class SqlCounters:
 
     # --- helpers -------------------------------------------------------------------
 
-    def _upsert(
-        self,
-        table: sa.Table,
-        values: Mapping[str, Any],
-        *,
-        index: list[sa.Column[Any]],
-        set_: Mapping[str, Any],
-        where: sa.ColumnElement[bool] | None,
-        returning: sa.Column[Any],
-    ) -> Any:
-        """Run one atomic upsert; return the RETURNING value, or None when the ``where``
-        refused the update."""
-        if self._engine.dialect.name == "sqlite":
-            lite = sqlite.insert(table).values(**values)
-            stmt: sa.Executable = lite.on_conflict_do_update(
-                index_elements=index, set_=dict(set_), where=where
-            ).returning(returning)
-        else:
-            pg = postgresql.insert(table).values(**values)
-            stmt = pg.on_conflict_do_update(
-                index_elements=index, set_=dict(set_), where=where
-            ).returning(returning)
+    def _write(self, statement: sa.TextClause, params: Mapping[str, Any]) -> Any:
+        """Run one atomic statement in its own transaction; its RETURNING value or None."""
         with self._engine.begin() as connection:
-            return connection.execute(stmt).scalar_one_or_none()
+            return connection.execute(statement, params).scalar_one_or_none()
+
+    def _read(self, statement: sa.TextClause, params: Mapping[str, Any]) -> Any:
+        with self._engine.connect() as connection:
+            return connection.execute(statement, params).one_or_none()
 
     @staticmethod
-    def _live_reserved(now: float) -> sa.ColumnElement[int]:
-        return sa.case((_la.c.reserved_until > now, _la.c.reserved), else_=0)
-
-    @staticmethod
-    def _released(now: float) -> sa.ColumnElement[int]:
-        """Live reservations minus one, never below zero."""
-        live = sa.and_(_la.c.reserved_until > now, _la.c.reserved > 0)
-        return sa.case((live, _la.c.reserved - 1), else_=0)
-
-    @staticmethod
-    def _counted_failures(now: float) -> sa.ColumnElement[int]:
-        """``brute_force.effective_failures`` in SQL."""
-        return sa.case((_la.c.last_failure + BLOCK_SECONDS > now, _la.c.failures), else_=0)
+    def _key_params(key: AttemptKey, now: float) -> dict[str, Any]:
+        return {
+            "key": key.key,
+            "identifier": key.identifier,
+            "ip": key.ip,
+            "connection": key.connection,
+            "now": now,
+            "block": BLOCK_SECONDS,
+        }
 
     @staticmethod
     def _holds_nothing(now: float) -> sa.ColumnElement[bool]:
@@ -110,6 +142,8 @@ class SqlCounters:
         return sa.and_(forgotten, idle)
 
     # --- login attempts ------------------------------------------------------------
+    # The hot path uses prepared text statements (see the _SQL_* constants): building
+    # the equivalent SQLAlchemy expressions costs ~0.4 ms a call, the text ~0.07 ms.
 
     def reserve_attempt(
         self,
@@ -119,64 +153,25 @@ class SqlCounters:
         now: float,
         hold_s: float = DEFAULT_HOLD_SECONDS,
     ) -> Reservation:
-        counted = self._counted_failures(now)
-        live = self._live_reserved(now)
+        params = self._key_params(key, now) | {"until": now + hold_s, "max": max_attempts}
         with _storage_errors("reserve_attempt"):
-            failures = self._upsert(
-                _la,
-                {
-                    "key": key.key,
-                    "identifier": key.identifier,
-                    "ip": key.ip,
-                    "connection": key.connection,
-                    "failures": 0,
-                    "reserved": 1,
-                    "reserved_until": now + hold_s,
-                    "last_failure": 0.0,
-                },
-                index=[_la.c.key],
-                set_={"failures": counted, "reserved": live + 1, "reserved_until": now + hold_s},
-                where=(counted + live) < max_attempts,
-                returning=_la.c.failures,
-            )
+            failures = self._write(_SQL_RESERVE, params)
             if failures is not None:
                 return Reservation(allowed=True, failures=int(failures))
             # Refused: read the count for the caller's answer (informational only).
             return Reservation(allowed=False, failures=self.failures(key, now=now))
 
     def record_failure(self, key: AttemptKey, *, now: float, release: bool = True) -> int:
-        reserved = self._released(now) if release else self._live_reserved(now)
+        statement = _SQL_FAILURE_RELEASE if release else _SQL_FAILURE_KEEP
         with _storage_errors("record_failure"):
-            failures = self._upsert(
-                _la,
-                {
-                    "key": key.key,
-                    "identifier": key.identifier,
-                    "ip": key.ip,
-                    "connection": key.connection,
-                    "failures": 1,
-                    "reserved": 0,
-                    "reserved_until": 0.0,
-                    "last_failure": now,
-                },
-                index=[_la.c.key],
-                set_={
-                    "failures": self._counted_failures(now) + 1,
-                    "last_failure": now,
-                    "reserved": reserved,
-                },
-                where=None,
-                returning=_la.c.failures,
-            )
+            failures = self._write(statement, self._key_params(key, now))
         return int(failures)
 
     def _release(self, key: AttemptKey, now: float, *, reset: bool, what: str) -> None:
-        values: dict[str, Any] = {"reserved": self._released(now)}
-        if reset:
-            values.update(failures=0, last_failure=0.0)
+        params = {"key": key.key, "now": now, "block": BLOCK_SECONDS}
         with _storage_errors(what), self._engine.begin() as connection:
-            connection.execute(sa.update(_la).where(_la.c.key == key.key).values(**values))
-            connection.execute(sa.delete(_la).where(_la.c.key == key.key, self._holds_nothing(now)))
+            connection.execute(_SQL_RELEASE_RESET if reset else _SQL_RELEASE, params)
+            connection.execute(_SQL_DELETE_IDLE, params)
 
     def record_success(self, key: AttemptKey, *, now: float) -> None:
         self._release(key, now, reset=True, what="record_success")
@@ -185,9 +180,8 @@ class SqlCounters:
         self._release(key, now, reset=False, what="release")
 
     def failures(self, key: AttemptKey, *, now: float) -> int:
-        query = sa.select(_la.c.failures, _la.c.last_failure).where(_la.c.key == key.key)
-        with _storage_errors("failures"), self._engine.connect() as connection:
-            row = connection.execute(query).one_or_none()
+        with _storage_errors("failures"):
+            row = self._read(_SQL_FAILURES, {"key": key.key})
         if row is None:
             return 0
         return effective_failures(int(row.failures), float(row.last_failure), now)
@@ -249,25 +243,23 @@ class SqlCounters:
     # --- IP buckets ----------------------------------------------------------------
 
     def take_token(self, ip: str, stage: str, *, capacity: int, rate_s: float, now: float) -> bool:
-        empty_at = now + capacity * rate_s  # the tat of an empty bucket
-        base = sa.case((_ib.c.tat > now, _ib.c.tat), else_=sa.literal(now, sa.Float))
-        consumed = sa.case((base + rate_s < empty_at, base + rate_s), else_=empty_at)
+        params = {
+            "ip": ip,
+            "stage": stage,
+            "now": now,
+            "rate": rate_s,
+            "empty": now + capacity * rate_s,  # the tat of an empty bucket
+            "tolerance": GCRA_TOLERANCE_S,
+            "initial": after_consume(None, now, capacity, rate_s),
+        }
         with _storage_errors("take_token"):
-            tat = self._upsert(
-                _ib,
-                {"ip": ip, "stage": stage, "tat": after_consume(None, now, capacity, rate_s)},
-                index=[_ib.c.ip, _ib.c.stage],
-                set_={"tat": consumed},
-                where=base + rate_s <= empty_at + GCRA_TOLERANCE_S,
-                returning=_ib.c.tat,
-            )
+            tat = self._write(_SQL_TAKE_TOKEN, params)
         return tat is not None
 
     def bucket_tat(self, ip: str, stage: str) -> float | None:
-        query = sa.select(_ib.c.tat).where(_ib.c.ip == ip, _ib.c.stage == stage)
-        with _storage_errors("bucket_tat"), self._engine.connect() as connection:
-            tat = connection.execute(query).scalar_one_or_none()
-        return None if tat is None else float(tat)
+        with _storage_errors("bucket_tat"):
+            row = self._read(_SQL_BUCKET_TAT, {"ip": ip, "stage": stage})
+        return None if row is None else float(row.tat)
 
     def has_token(self, ip: str, stage: str, *, capacity: int, rate_s: float, now: float) -> bool:
         return gcra_has_token(self.bucket_tat(ip, stage), now, capacity, rate_s)
@@ -281,14 +273,7 @@ class SqlCounters:
 
     def once(self, key: str, *, ttl_s: float, now: float) -> bool:
         with _storage_errors("once"):
-            marked = self._upsert(
-                _om,
-                {"key": key, "until": now + ttl_s},
-                index=[_om.c.key],
-                set_={"until": now + ttl_s},
-                where=_om.c.until <= now,
-                returning=_om.c.key,
-            )
+            marked = self._write(_SQL_ONCE, {"key": key, "until": now + ttl_s, "now": now})
         return marked is not None
 
     # --- maintenance ---------------------------------------------------------------

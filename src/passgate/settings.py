@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     breached_upstream_unavailable: Literal["refuse", "allow"] = "allow"
     #: Auth0's per-user per-IP login rate limit (event ``limit_sul``): 20 logins, then 1 per 3 s.
     login_rate_limit: bool = True
+    #: Send a Server-Timing header (verify, total) on token responses; for benchmarks.
+    server_timing: bool = False
     log_level: str = "info"
 
     @field_validator("trusted_proxies", mode="before")

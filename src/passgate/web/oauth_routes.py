@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -40,7 +41,11 @@ def oauth_routes(passgate: Passgate) -> list[Route]:
     service = passgate.tokens
     limit = passgate.settings.max_body_bytes
 
+    server_timing = passgate.settings.server_timing
+
     async def token(request: Request) -> Response:
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
         facts = _facts(passgate, request)
         try:
             try:
@@ -50,10 +55,16 @@ def oauth_routes(passgate: Passgate) -> list[Route]:
             except InvalidRequest as exc:
                 service.record_malformed(facts, exc)
                 raise
-            tokens = await service.token(params, basic, facts)
+            tokens = await service.token(params, basic, facts, timings)
+            response = JSONResponse(tokens.body(), headers=NO_STORE)
         except OAuthError as exc:
-            return error_response(exc)
-        return JSONResponse(tokens.body(), headers=NO_STORE)
+            response = error_response(exc)
+        if server_timing:
+            timings["total"] = (time.perf_counter() - started) * 1000
+            response.headers["Server-Timing"] = ", ".join(
+                f"{name};dur={value:.3f}" for name, value in timings.items()
+            )
+        return response
 
     async def revoke(request: Request) -> Response:
         try:

@@ -1,0 +1,277 @@
+"""``POST /dbconnections/signup``, ``POST /dbconnections/change_password`` and the
+password reset page (``GET``/``POST /reset-password``).
+
+The logic lives in :class:`~passgate.accounts.Accounts`; this module reads bodies (JSON or
+form, size-capped), renders refusals in Auth0's ``/dbconnections`` shape and serves the
+small reset page: server-rendered, every value HTML-escaped, no external assets, never
+cached, no referrer. The page needs no CSRF token: the reset ticket is the secret, and it
+travels back in the form body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Callable
+from concurrent.futures import Executor
+from html import escape
+from importlib.resources import files
+from string import Template
+from typing import Any, TypeVar
+
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from passgate.accounts import (
+    RESET_REQUESTED_MESSAGE,
+    AccountError,
+    Accounts,
+    InvalidBody,
+    PendingReset,
+    ResetForm,
+    ResetTicketInvalid,
+)
+from passgate.errors import InvalidRequest
+from passgate.oauth.guard import RequestContext
+from passgate.oauth.request import parse_body
+from passgate.web.body import read_body
+from passgate.web.responses import NO_STORE, JSONResponse
+
+__all__ = ["dbconnections_routes"]
+
+logger = logging.getLogger("passgate.web")
+T = TypeVar("T")
+
+ConnectingIp = Callable[[str | None, list[str]], str]
+
+
+def _template(name: str) -> Template:
+    return Template(files("passgate.web").joinpath("templates", name).read_text("utf-8"))
+
+
+_PAGE = _template("page.html")
+_RESET_FORM = _template("reset_form.html")
+_STYLE = re.search(r"<style>(.*?)</style>", _PAGE.template, re.DOTALL)
+_STYLE_HASH = base64.b64encode(
+    hashlib.sha256(_STYLE.group(1).encode() if _STYLE else b"").digest()
+).decode()
+PAGE_HEADERS = {
+    **NO_STORE,
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+
+
+# -- bodies ----------------------------------------------------------------------------
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in out:
+            raise InvalidRequest(f"Duplicated parameter: {name[:100]!a}")
+        out[name] = value
+    return out
+
+
+def _is_json(content_type: str | None) -> bool:
+    media, _, params = (content_type or "").partition(";")
+    if media.strip().lower() != "application/json":
+        return False
+    for param in params.split(";"):
+        name, _, value = param.strip().partition("=")
+        if name.lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            raise InvalidRequest("Only the UTF-8 charset is supported")
+    return True
+
+
+def parse_fields(content_type: str | None, body: bytes) -> dict[str, object]:
+    """Body fields: a JSON object (values of any JSON type) or a form (strings).
+
+    Non-string JSON values are kept (``user_metadata`` is an object in Auth0's API); the
+    fields that are read must be strings, which :mod:`passgate.accounts` checks.
+    """
+    if not _is_json(content_type):
+        return dict(parse_body(content_type, body))  # a form, or a refused Content-Type
+    try:
+        text = body.decode("utf-8")
+        document = json.loads(text, object_pairs_hook=_no_duplicates)
+    except InvalidRequest:
+        raise
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise InvalidRequest("The body is not valid JSON") from exc
+    if not isinstance(document, dict):
+        raise InvalidRequest("The JSON body must be an object")
+    return document
+
+
+# -- pages -----------------------------------------------------------------------------
+def _page(title: str, content: str, status_code: int = 200) -> HTMLResponse:
+    body = _PAGE.substitute(title=escape(title), content=content)
+    return HTMLResponse(body, status_code=status_code, headers=PAGE_HEADERS)
+
+
+def _message_page(title: str, message: str, status_code: int) -> HTMLResponse:
+    return _page(title, f"<p>{escape(message)}</p>", status_code)
+
+
+def _invalid_link(message: str | None = None) -> HTMLResponse:
+    return _message_page(
+        "Link invalid or expired",
+        message or ResetTicketInvalid.default_description,
+        ResetTicketInvalid.status_code,
+    )
+
+
+def _form_page(
+    accounts: Accounts, form: ResetForm, *, error: str | None = None, status_code: int = 200
+) -> HTMLResponse:
+    content = _RESET_FORM.substitute(
+        email=escape(form.user.email),
+        ticket=escape(form.ticket),
+        min_length=accounts.policy.min_length,
+        max_length=accounts.policy.max_length,
+        error=f'<p class="error" role="alert">{escape(error)}</p>' if error else "",
+    )
+    return _page("Reset your password", content, status_code)
+
+
+def _error_response(error: AccountError) -> JSONResponse:
+    headers = {**NO_STORE, **error.headers()}
+    return JSONResponse(error.body(), status_code=error.status_code, headers=headers)
+
+
+def _body_error(exc: InvalidRequest) -> InvalidBody:
+    return InvalidBody(exc.description, status_code=exc.status_code)
+
+
+# -- routes ----------------------------------------------------------------------------
+def dbconnections_routes(
+    accounts: Accounts,
+    *,
+    max_body_bytes: int = 16 * 1024,
+    connecting_ip: ConnectingIp | None = None,
+    hash_pool: Executor | None = None,
+    io_pool: Executor | None = None,
+) -> list[Route]:
+    """The routes, given their dependencies.
+
+    ``connecting_ip(peer, x_forwarded_for_values)`` resolves the client IP behind trusted
+    proxies (``Passgate.connecting_ip``); without it the TCP peer is used. Work that
+    hashes a password runs in ``hash_pool``, other blocking work in ``io_pool`` (the
+    loop's default executor when not given).
+    """
+
+    async def run(pool: Executor | None, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(pool, functools.partial(fn, *args))
+
+    def context_of(request: Request) -> RequestContext:
+        peer = request.client.host if request.client else None
+        if connecting_ip is not None:
+            ip = connecting_ip(peer, request.headers.getlist("x-forwarded-for"))
+        else:
+            ip = peer or "unknown"
+        return RequestContext(
+            ip=ip, client_ip=ip, user_agent=request.headers.get("user-agent") or None
+        )
+
+    async def fields_of(request: Request) -> dict[str, object]:
+        body = await read_body(request, max_body_bytes)
+        return parse_fields(request.headers.get("content-type"), body)
+
+    async def signup(request: Request) -> Response:
+        context = context_of(request)
+        try:
+            fields = await fields_of(request)
+        except InvalidRequest as exc:
+            error = _body_error(exc)
+            await run(io_pool, accounts.record_failure, "fs", error, context)
+            return _error_response(error)
+        try:
+            result = await run(hash_pool, accounts.signup, fields, context)
+        except AccountError as exc:
+            return _error_response(exc)
+        return JSONResponse(result.body(), headers=NO_STORE)
+
+    def deliver(pending: PendingReset) -> None:
+        try:
+            accounts.deliver_password_reset(pending)
+        except Exception:
+            logger.exception("password reset email for %s failed", pending.user.id)
+
+    async def change_password(request: Request) -> Response:
+        context = context_of(request)
+        try:
+            fields = await fields_of(request)
+        except InvalidRequest as exc:
+            error = _body_error(exc)
+            await run(io_pool, accounts.record_failure, "fcpr", error, context)
+            return _error_response(error)
+        try:
+            pending = await run(io_pool, accounts.request_password_reset, fields, context)
+        except AccountError as exc:
+            return _error_response(exc)
+        # Delivered after the answer is sent: a real and an unknown address get the same
+        # answer in the same time.
+        task = BackgroundTask(run, io_pool, deliver, pending) if pending is not None else None
+        return PlainTextResponse(RESET_REQUESTED_MESSAGE, headers=NO_STORE, background=task)
+
+    async def reset_page(request: Request) -> Response:
+        ticket = request.query_params.get("ticket", "")
+        if not ticket:
+            return _invalid_link("This link is incomplete. Open the link from the email again.")
+        form = await run(io_pool, accounts.reset_form, ticket)
+        if form is None:
+            return _invalid_link()
+        return _form_page(accounts, form)
+
+    async def reset_submit(request: Request) -> Response:
+        context = context_of(request)
+        try:
+            fields = await fields_of(request)
+        except InvalidRequest as exc:
+            return _message_page("Something went wrong", exc.description, exc.status_code)
+        ticket = fields.get("ticket")
+        password = fields.get("password")
+        confirmation = fields.get("password_confirm")
+        if not isinstance(ticket, str) or not ticket:
+            return _invalid_link("This link is incomplete. Open the link from the email again.")
+        if not isinstance(password, str) or not isinstance(confirmation, str) or not password:
+            form = await run(io_pool, accounts.reset_form, ticket)
+            if form is None:
+                return _invalid_link()
+            return _form_page(
+                accounts, form, error="Enter the new password twice.", status_code=400
+            )
+        try:
+            await run(hash_pool, accounts.reset_password, ticket, password, confirmation, context)
+        except ResetTicketInvalid:
+            return _invalid_link()
+        except AccountError as exc:
+            form = await run(io_pool, accounts.reset_form, ticket)
+            if form is None:
+                return _invalid_link()
+            return _form_page(accounts, form, error=exc.description, status_code=exc.status_code)
+        return _message_page(
+            "Password changed",
+            "Your password has been changed. You can now log in with the new password.",
+            200,
+        )
+
+    return [
+        Route("/dbconnections/signup", signup, methods=["POST"]),
+        Route("/dbconnections/change_password", change_password, methods=["POST"]),
+        Route("/reset-password", reset_page, methods=["GET"]),
+        Route("/reset-password", reset_submit, methods=["POST"]),
+    ]

@@ -1,20 +1,20 @@
 """The passgate error tree.
 
-    PassgateError                      (never raised itself)
-     +-- OAuthError                    (rendered as {"error", "error_description"})
-     |    +-- InvalidRequest           400 invalid_request
-     |    +-- UnsupportedGrantType     400 unsupported_grant_type
-     |    +-- InvalidScope             400 invalid_scope
-     |    +-- InvalidClient            401 invalid_client
-     |    +-- Unauthorized             401 unauthorized   (administrator blocked the user)
-     |    +-- PasswordLeaked           401 password_leaked
-     |    +-- UnauthorizedClient       403 unauthorized_client
-     |    +-- InvalidGrant             403 invalid_grant
-     |    +-- AccessDenied             403 access_denied
-     |    +-- TooManyAttempts          429 too_many_attempts
-     |    +-- ServiceUnavailable       503 temporarily_unavailable
-     +-- StorageError                  a backend fault (database, Redis)
-     +-- ConfigurationError            refused settings or an unsafe combination
+PassgateError                      (never raised itself)
+ +-- OAuthError                    (rendered as {"error", "error_description"})
+ |    +-- InvalidRequest           400 invalid_request
+ |    +-- UnsupportedGrantType     400 unsupported_grant_type
+ |    +-- InvalidScope             400 invalid_scope
+ |    +-- InvalidClient            401 invalid_client
+ |    +-- Unauthorized             401 unauthorized   (administrator blocked the user)
+ |    +-- PasswordLeaked           401 password_leaked
+ |    +-- UnauthorizedClient       403 unauthorized_client
+ |    +-- InvalidGrant             403 invalid_grant
+ |    +-- AccessDenied             403 access_denied
+ |    +-- TooManyAttempts          429 too_many_attempts
+ |    +-- ServiceUnavailable       503 temporarily_unavailable
+ +-- StorageError                  a backend fault (database, Redis)
+ +-- ConfigurationError            refused settings or an unsafe combination
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Protocol
 
+from passgate.errors import OAuthError
+
 __all__ = ["GuardTicket", "LoginAttempt", "LoginGuard", "OpenGuard", "RequestContext"]
 
 
@@ -53,6 +55,9 @@ class GuardTicket:
 class LoginGuard(Protocol):
     """Attack protection for password logins. Every method is synchronous and short."""
 
+    def refuse_early(self, attempt: LoginAttempt) -> OAuthError | None:
+        """A refusal known from memory alone (no I/O; runs on the event loop), or None."""
+
     def admit(self, attempt: LoginAttempt) -> GuardTicket:
         """Reserve an attempt or raise ``TooManyAttempts`` (before any hashing)."""
 
@@ -66,6 +71,9 @@ class LoginGuard(Protocol):
 
 class OpenGuard:
     """No protection: every attempt is admitted. For tests of the bare token service."""
+
+    def refuse_early(self, attempt: LoginAttempt) -> OAuthError | None:
+        return None
 
     def admit(self, attempt: LoginAttempt) -> GuardTicket:
         return GuardTicket(attempt=attempt)

@@ -298,16 +298,20 @@ class TokenService:
         else:
             realm = self._default_directory()
         call.fields["user_name"] = username
-        connection = await self._io(self._connections.get, realm)
+        # Cached records: read on the event loop (a database read only on a cache miss).
+        connection = self._connections.get(realm)
         if connection is None:
             raise InvalidRequest(f"Unknown realm: {realm[:128]}")
         call.fields["connection"] = connection.name
-        api = await self._io(self._api, params.get("audience"))
+        api = self._api(params.get("audience"))
         scopes = grant_scopes(params.get("scope"), api)
 
         attempt = LoginAttempt(
             identifier=username, connection=connection.name, context=call.context
         )
+        refusal = self.guard.refuse_early(attempt)
+        if refusal is not None:
+            raise refusal
         ticket = await self._io(self.guard.admit, attempt)
         started = time.perf_counter()
         try:
@@ -403,7 +407,7 @@ class TokenService:
             raise Unauthorized()
         call.fields["connection"] = user.connection
         call.fields["user_name"] = user.email
-        api = await self._io(self._apis, record.audience) if record.audience else None
+        api = self._apis(record.audience) if record.audience else None
         return self._issue_for_user(
             user=user,
             authenticated=authenticated,
@@ -425,7 +429,7 @@ class TokenService:
             raise AccessDenied(
                 "No audience parameter was provided, and no default audience has been configured"
             )
-        api = await self._io(self._api, audience)
+        api = self._api(audience)
         assert api is not None
         scopes = grant_scopes(params.get("scope"), api, with_oidc=False)
         now = self._now()

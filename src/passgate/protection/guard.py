@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from passgate.clock import Clock
 from passgate.errors import (
     BRUTE_FORCE_MESSAGE,
+    OAuthError,
     SUSPICIOUS_IP_MESSAGE,
     ServiceUnavailable,
     StorageError,
@@ -58,6 +60,8 @@ SUL_CAPACITY = 20
 SUL_RATE_S = 3.0
 SUL_MESSAGE = "Too many logins for this user from this IP address. Please try again later."
 NOTIFY_EVERY_S = 3600.0
+#: How long a process remembers a refusal, so a flood is refused without any I/O.
+REFUSAL_MEMORY_S = 1.0
 
 
 class PolicySource(Protocol):
@@ -96,6 +100,14 @@ class ProtectionGuard:
         self._notifier = notifier
         self._clock = clock
         self._login_rate_limit = login_rate_limit
+        # Refusals this process saw lately, by "ip:<ip>" or an attempt key, with the
+        # policy objects they were decided under (a policy change forgets them) and when
+        # they stop being trusted. The state that protects accounts stays in the backend:
+        # this only saves I/O while a flood repeats a known refusal, and a release made
+        # by another process (an administrator, an unblock link) shows here within
+        # REFUSAL_MEMORY_S.
+        self._refusals: dict[str, tuple[float, object, str]] = {}
+        self._refusals_lock = threading.Lock()
 
     # -- helpers -------------------------------------------------------------------
     @staticmethod
@@ -120,7 +132,35 @@ class ProtectionGuard:
             )
         )
 
+    def _remember(self, key: str, policy: object, message: str) -> None:
+        with self._refusals_lock:
+            if len(self._refusals) > 100_000:
+                self._refusals.clear()
+            self._refusals[key] = (self._clock() + REFUSAL_MEMORY_S, policy, message)
+
+    def _remembered(self, key: str, policy: object) -> str | None:
+        hit = self._refusals.get(key)
+        if hit is None or hit[1] is not policy or hit[0] <= self._clock():
+            return None
+        return hit[2]
+
+    def forget_refusals(self) -> None:
+        """Drop remembered refusals (after a release made in this process)."""
+        with self._refusals_lock:
+            self._refusals.clear()
+
     # -- LoginGuard ----------------------------------------------------------------
+    def refuse_early(self, attempt: LoginAttempt) -> OAuthError | None:
+        if not self._refusals:
+            return None
+        ip = attempt.context.ip
+        message = self._remembered("ip:" + ip, self._policies.get_suspicious_ip())
+        if message is None:
+            policy = self._policies.get_brute_force()
+            key = attempt_key(policy.mode, attempt.connection, attempt.identifier, ip)
+            message = self._remembered(key.key, policy)
+        return TooManyAttempts(message) if message is not None else None
+
     def admit(self, attempt: LoginAttempt) -> GuardTicket:
         now = self._clock()
         ip = attempt.context.ip
@@ -136,6 +176,7 @@ class ProtectionGuard:
                 rate_s=rate_seconds(stage.rate),
                 now=now,
             ):
+                self._remember("ip:" + ip, throttling, SUSPICIOUS_IP_MESSAGE)
                 raise TooManyAttempts(SUSPICIOUS_IP_MESSAGE)
 
         if self._login_rate_limit and not self._backend(
@@ -157,6 +198,7 @@ class ProtectionGuard:
         if bmode is BruteForceMode.ENFORCE and key is not None:
             # A read first: a blocked pair is refused without taking a write lock.
             if self._backend(self._counters.failures, key, now=now) >= policy.max_attempts:
+                self._remember(key.key, policy, BRUTE_FORCE_MESSAGE)
                 raise TooManyAttempts(BRUTE_FORCE_MESSAGE)
             reservation = self._backend(
                 self._counters.reserve_attempt, key, max_attempts=policy.max_attempts, now=now

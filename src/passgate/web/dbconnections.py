@@ -11,17 +11,12 @@ travels back in the form body.
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
-import hashlib
 import json
 import logging
-import re
 from collections.abc import Callable
 from concurrent.futures import Executor
 from html import escape
-from importlib.resources import files
-from string import Template
 from typing import Any, TypeVar
 
 from starlette.background import BackgroundTask
@@ -42,6 +37,7 @@ from passgate.errors import InvalidRequest
 from passgate.oauth.guard import RequestContext
 from passgate.oauth.request import parse_body
 from passgate.web.body import read_body
+from passgate.web.pages import message_page, page, template
 from passgate.web.responses import NO_STORE, JSONResponse
 
 __all__ = ["dbconnections_routes"]
@@ -52,26 +48,7 @@ T = TypeVar("T")
 ConnectingIp = Callable[[str | None, list[str]], str]
 
 
-def _template(name: str) -> Template:
-    return Template(files("passgate.web").joinpath("templates", name).read_text("utf-8"))
-
-
-_PAGE = _template("page.html")
-_RESET_FORM = _template("reset_form.html")
-_STYLE = re.search(r"<style>(.*?)</style>", _PAGE.template, re.DOTALL)
-_STYLE_HASH = base64.b64encode(
-    hashlib.sha256(_STYLE.group(1).encode() if _STYLE else b"").digest()
-).decode()
-PAGE_HEADERS = {
-    **NO_STORE,
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
-        f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-}
+_RESET_FORM = template("reset_form.html")
 
 
 # -- bodies ----------------------------------------------------------------------------
@@ -116,17 +93,8 @@ def parse_fields(content_type: str | None, body: bytes) -> dict[str, object]:
 
 
 # -- pages -----------------------------------------------------------------------------
-def _page(title: str, content: str, status_code: int = 200) -> HTMLResponse:
-    body = _PAGE.substitute(title=escape(title), content=content)
-    return HTMLResponse(body, status_code=status_code, headers=PAGE_HEADERS)
-
-
-def _message_page(title: str, message: str, status_code: int) -> HTMLResponse:
-    return _page(title, f"<p>{escape(message)}</p>", status_code)
-
-
 def _invalid_link(message: str | None = None) -> HTMLResponse:
-    return _message_page(
+    return message_page(
         "Link invalid or expired",
         message or ResetTicketInvalid.default_description,
         ResetTicketInvalid.status_code,
@@ -143,7 +111,7 @@ def _form_page(
         max_length=accounts.policy.max_length,
         error=f'<p class="error" role="alert">{escape(error)}</p>' if error else "",
     )
-    return _page("Reset your password", content, status_code)
+    return page("Reset your password", content, status_code)
 
 
 def _error_response(error: AccountError) -> JSONResponse:
@@ -241,7 +209,7 @@ def dbconnections_routes(
         try:
             fields = await fields_of(request)
         except InvalidRequest as exc:
-            return _message_page("Something went wrong", exc.description, exc.status_code)
+            return message_page("Something went wrong", exc.description, exc.status_code)
         ticket = fields.get("ticket")
         password = fields.get("password")
         confirmation = fields.get("password_confirm")
@@ -263,7 +231,7 @@ def dbconnections_routes(
             if form is None:
                 return _invalid_link()
             return _form_page(accounts, form, error=exc.description, status_code=exc.status_code)
-        return _message_page(
+        return message_page(
             "Password changed",
             "Your password has been changed. You can now log in with the new password.",
             200,

@@ -1,0 +1,148 @@
+"""Attack floods against ``passgate serve`` on this machine (issue #3 targets).
+
+    python bench/bench_attack.py [--duration 10]
+
+All in one run, on the same machine:
+- the successful-login rate (many users, forwarded end-user IPs);
+- refused requests per second for a blocked (identifier, IP) pair and for a throttled IP,
+  against the successful-login rate (target >= 50x) and against a bare Starlette app that
+  answers the same POST with a fixed 429 under the same uvicorn settings (target >= 25%);
+- the successful-login rate while a paced flood of 1,000 refused requests per second hits
+  the server, against the rate without it (target >= 80%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+from _harness import lua_post, serve, wrk
+from flood import flood
+from setup_tenant import AUDIENCE, PASSWORD, Tenant, build
+
+BLOCKED_IP = "198.51.100.7"
+THROTTLED_IP = "198.51.100.8"
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+def _login(tenant: Tenant, user: str, password: str) -> str:
+    return urlencode(
+        {
+            "grant_type": "password",
+            "username": user,
+            "password": password,
+            "client_id": tenant.client_id,
+            "client_secret": tenant.client_secret,
+            "audience": AUDIENCE,
+        }
+    )
+
+
+def _post(url: str, body: str, ip: str) -> httpx.Response:
+    return httpx.post(
+        url + "/oauth/token", content=body, headers={**FORM, "auth0-forwarded-for": ip}
+    )
+
+
+def _flood_process(url: str, body: str, rate: float, seconds: float, out: object) -> None:
+    counts = flood(
+        url, body.encode(), {"auth0-forwarded-for": BLOCKED_IP}, rate=rate, seconds=seconds
+    )
+    out.put(counts)  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--flood-rate", type=float, default=1000.0)
+    args = parser.parse_args()
+    duration = args.duration
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tenant = build(Path(tmp), users=300)
+        logins = [_login(tenant, user, PASSWORD) for user in tenant.users]
+        legit_script = lua_post("/oauth/token", logins, forwarded_random=True)
+        wrong_pair = _login(tenant, tenant.users[0], "wrong password")
+        with serve({"PASSGATE_DATA_DIR": tmp}, workers=2) as server:
+            alone = wrk(server.url, legit_script, connections=8, duration=duration)
+
+            for _ in range(10):
+                assert _post(server.url, wrong_pair, BLOCKED_IP).status_code == 403
+            assert _post(server.url, wrong_pair, BLOCKED_IP).status_code == 429
+            blocked = wrk(
+                server.url,
+                lua_post("/oauth/token", [wrong_pair], {"auth0-forwarded-for": BLOCKED_IP}),
+                connections=64,
+                duration=duration,
+            )
+
+            wrong_many = [_login(tenant, user, "wrong") for user in tenant.users[1:101]]
+            with ThreadPoolExecutor(8) as pool:
+                codes = list(pool.map(lambda b: _post(server.url, b, THROTTLED_IP), wrong_many))
+            assert all(r.status_code == 403 for r in codes), {r.status_code for r in codes}
+            tripped = _post(server.url, _login(tenant, tenant.users[200], "x"), THROTTLED_IP)
+            assert tripped.status_code == 429, tripped.text
+            throttled = wrk(
+                server.url,
+                lua_post(
+                    "/oauth/token",
+                    [_login(tenant, u, "x") for u in tenant.users[200:]],
+                    {"auth0-forwarded-for": THROTTLED_IP},
+                ),
+                connections=64,
+                duration=duration,
+            )
+
+            context = multiprocessing.get_context("spawn")
+            queue = context.Queue()
+            flooder = context.Process(
+                target=_flood_process,
+                args=(server.url, wrong_pair, args.flood_rate, duration + 2, queue),
+            )
+            flooder.start()
+            during = wrk(server.url, legit_script, connections=8, duration=duration)
+            flood_counts: dict[int, int] = queue.get(timeout=duration + 60)
+            flooder.join()
+
+        bench_dir = str(Path(__file__).resolve().parent)
+        with serve({"PYTHONPATH": bench_dir}, workers=2, app="bare_app:app_factory") as bare:
+            bare_result = wrk(
+                bare.url,
+                lua_post("/oauth/token", [wrong_pair], {"auth0-forwarded-for": BLOCKED_IP}),
+                connections=64,
+                duration=duration,
+            )
+
+    def ok(result: object) -> float:
+        r = result  # WrkResult
+        return r.requests_per_s * (1 - r.non_2xx / max(r.requests, 1))  # type: ignore[attr-defined]
+
+    login_rate = ok(alone)
+    print(f"duration per run: {duration}s, server workers: 2")
+    print(f"successful logins alone: {login_rate:.1f}/s")
+    for name, result in (("blocked pair", blocked), ("throttled IP", throttled)):
+        refused_share = result.non_2xx / max(result.requests, 1)
+        print(
+            f"{name} flood: {result.requests_per_s:.0f} refused/s ({100 * refused_share:.1f}% "
+            f"non-2xx) = {result.requests_per_s / login_rate:.0f}x the login rate (target >= 50x)"
+            f", {100 * result.requests_per_s / bare_result.requests_per_s:.0f}% of bare Starlette"
+            " (target >= 25%)"
+        )
+    print(f"bare Starlette fixed 429: {bare_result.requests_per_s:.0f}/s")
+    flood_total = sum(flood_counts.values())
+    print(
+        f"paced flood: {flood_total / (duration + 2):.0f} req/s sent, statuses {flood_counts}"
+    )
+    print(
+        f"successful logins during the flood: {ok(during):.1f}/s = "
+        f"{100 * ok(during) / login_rate:.0f}% of the rate without it (target >= 80%)"
+    )
+
+
+if __name__ == "__main__":
+    main()

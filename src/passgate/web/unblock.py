@@ -1,0 +1,100 @@
+"""``GET``/``POST /unblock``: the single-use link that a brute-force block emails.
+
+``GET`` only shows a button: mail scanners that fetch links must not spend the ticket.
+``POST`` redeems the ticket once, releases the block of that identifier (and IP) and logs
+``ublkdu``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from passgate.errors import InvalidRequest
+from passgate.events import Event
+from passgate.oauth.request import parse_body
+from passgate.protection.notify import UNBLOCK_KIND
+from passgate.web.body import read_body
+from passgate.web.pages import message_page, page
+
+if TYPE_CHECKING:
+    from passgate.app import Passgate
+
+__all__ = ["unblock_routes"]
+
+_INVALID = "This unblock link is invalid, was used already, or has expired."
+
+
+def unblock_routes(passgate: Passgate, *, on_release: Callable[[], None]) -> list[Route]:
+    tickets = passgate.tickets
+    counters = passgate.counters
+
+    async def _io(fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(passgate.io_pool, fn, *args)
+
+    async def show(request: Request) -> Response:
+        ticket = request.query_params.get("ticket", "")
+        payload = await _io(tickets.peek, UNBLOCK_KIND, ticket) if ticket else None
+        if payload is None:
+            return message_page("Link invalid or expired", _INVALID, 410)
+        form = (
+            '<p>Unblock logins to your account'
+            + (f" from {escape(str(payload['ip']))}" if payload.get("ip") else "")
+            + '.</p><form method="post" action="unblock">'
+            + f'<input type="hidden" name="ticket" value="{escape(ticket)}">'
+            + '<button type="submit">Unblock my account</button></form>'
+        )
+        return page("Unblock your account", form)
+
+    def _release(ticket: str, client_ip: str, user_agent: str | None) -> bool:
+        payload = tickets.redeem(UNBLOCK_KIND, ticket)
+        if payload is None:
+            return False
+        counters.remove_blocks(
+            str(payload["identifier"]),
+            payload.get("ip"),
+            connection=payload.get("connection"),
+        )
+        on_release()
+        passgate.events.emit(
+            Event(
+                type="ublkdu",
+                date=passgate.clock(),
+                ip=payload.get("ip") or client_ip,
+                client_ip=client_ip,
+                connection=payload.get("connection"),
+                user_id=payload.get("user_id"),
+                user_name=payload.get("identifier"),
+                user_agent=user_agent,
+                details={"released_by": "unblock link"},
+            )
+        )
+        return True
+
+    async def release(request: Request) -> Response:
+        try:
+            body = await read_body(request, passgate.settings.max_body_bytes)
+            ticket = parse_body(request.headers.get("content-type"), body).get("ticket", "")
+        except InvalidRequest as exc:
+            return message_page("Bad request", exc.description, exc.status_code)
+        peer = request.client.host if request.client else None
+        client_ip = passgate.connecting_ip(peer, request.headers.getlist("x-forwarded-for"))
+        released = bool(ticket) and await _io(
+            _release, ticket, client_ip, request.headers.get("user-agent")
+        )
+        if not released:
+            return message_page("Link invalid or expired", _INVALID, 410)
+        return message_page(
+            "Account unblocked", "Your account is unblocked. You can log in again.", 200
+        )
+
+    return [
+        Route("/unblock", show, methods=["GET"]),
+        Route("/unblock", release, methods=["POST"]),
+    ]

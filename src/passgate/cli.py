@@ -13,6 +13,7 @@ import click
 
 from passgate.breached.cli import breached
 from passgate.cli_applications import apis, clients
+from passgate.cli_protection import blocks, ip_blocks, protection
 from passgate.cli_serve import quickstart, serve
 from passgate.cli_support import emit, iso_time, json_option, open_stores, table
 from passgate.cli_users import users
@@ -140,3 +141,6 @@ main.add_command(clients)
 main.add_command(users)
 main.add_command(apis)
 main.add_command(breached)
+main.add_command(protection)
+main.add_command(blocks)
+main.add_command(ip_blocks)

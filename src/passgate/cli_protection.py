@@ -1,0 +1,681 @@
+"""``passgate protection …``, ``passgate blocks …`` and ``passgate ip-blocks …``.
+
+Attack protection from the command line, on the configured database and counters backend
+(SQL by default, Redis when ``PASSGATE_REDIS_URL`` is set, built as the server builds it):
+
+* ``protection show`` / ``protection set SECTION`` read and change the three policies in
+  their Management API shapes (SPEC §3, §4, §5); ``protection admins`` keeps the
+  administrators' email addresses. A refused value changes nothing.
+* ``blocks list`` / ``blocks remove`` show and release brute-force blocks; each release
+  writes a ``ublkdu`` event. Removing nothing is not an error (exit 0, "no block found"),
+  like ``DELETE /api/v2/user-blocks``.
+* ``ip-blocks show`` / ``ip-blocks remove`` show and refill an IP's suspicious-IP buckets.
+  ``show`` exits 0 whether or not the IP is blocked (the answer is ``blocked`` in the JSON).
+
+Running servers see a policy change within their settings cache time (1 s).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import click
+import sqlalchemy as sa
+
+from passgate.cli_support import Stores, emit, fields, iso_time, json_option, open_stores, table
+from passgate.clock import system_clock
+from passgate.events import Event
+from passgate.protection import ip_throttle
+from passgate.protection.brute_force import (
+    PER_IDENTIFIER_AND_IP,
+    block_ends_at,
+    normalise_identifier,
+    visible_blocks,
+)
+from passgate.protection.client_ip import parse_ip
+from passgate.protection.policy import (
+    BreachedPasswordPolicy,
+    BruteForcePolicy,
+    Policy,
+    PolicyError,
+    SuspiciousIpPolicy,
+    merge_patch,
+)
+from passgate.settings import Settings
+from passgate.storage.counters import AttackCounters, BlockRecord
+from passgate.storage.counters_sql import SqlCounters
+from passgate.storage.settings_store import (
+    BREACHED_PASSWORD_KEY,
+    BRUTE_FORCE_KEY,
+    SUSPICIOUS_IP_KEY,
+    SettingsStore,
+)
+
+__all__ = ["ADMIN_EMAILS_KEY", "blocks", "configured_counters", "ip_blocks", "protection"]
+
+#: Tenant setting: the administrators' addresses (suspicious-IP and breached-password mail).
+ADMIN_EMAILS_KEY = "admin_emails"
+RELEASED_BY = "administrator (cli)"
+_MAX_EMAIL = 320
+
+AnyPolicy = BruteForcePolicy | SuspiciousIpPolicy | BreachedPasswordPolicy
+
+
+@contextlib.contextmanager
+def configured_counters(settings: Settings, engine: sa.Engine) -> Iterator[AttackCounters]:
+    """The attack-protection counters the server uses (``Passgate._counters``): SQL on
+    ``engine``, or Redis when ``redis_url`` is set, falling back to SQL when
+    ``redis_unavailable == "fallback"``. The Redis client is closed on exit."""
+    sql = SqlCounters(engine)
+    if settings.redis_url is None:
+        yield sql
+        return
+    from passgate.storage.counters_fallback import FallbackCounters
+    from passgate.storage.counters_redis import RedisCounters
+
+    redis = RedisCounters.from_url(settings.redis_url.get_secret_value())
+    try:
+        yield FallbackCounters(redis, sql) if settings.redis_unavailable == "fallback" else redis
+    finally:
+        redis.close()
+
+
+# -- readable output ----------------------------------------------------------------
+
+
+def _names(values: Sequence[str]) -> str:
+    return ", ".join(values) if values else "(none)"
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def _section(title: str, pairs: Sequence[tuple[str, object]]) -> str:
+    body = "\n".join(f"  {line}" for line in fields(pairs).splitlines())
+    return f"{title}\n{body}"
+
+
+def _policy_text(policy: AnyPolicy) -> str:
+    if isinstance(policy, BruteForcePolicy):
+        return _section(
+            "brute-force protection",
+            [
+                ("enabled", _yes(policy.enabled)),
+                ("shields", _names(policy.shields)),
+                ("allowlist", _names(policy.allowlist)),
+                ("mode", policy.mode),
+                ("max_attempts", policy.max_attempts),
+            ],
+        )
+    if isinstance(policy, SuspiciousIpPolicy):
+        login, signup = policy.pre_login, policy.pre_user_registration
+        return _section(
+            "suspicious IP throttling",
+            [
+                ("enabled", _yes(policy.enabled)),
+                ("shields", _names(policy.shields)),
+                ("allowlist", _names(policy.allowlist)),
+                ("pre-login", f"{login.max_attempts} attempts, 1 back every {login.rate} ms"),
+                (
+                    "pre-user-registration",
+                    f"{signup.max_attempts} attempts, 1 back every {signup.rate} ms",
+                ),
+            ],
+        )
+    return _section(
+        "breached password detection",
+        [
+            ("enabled", _yes(policy.enabled)),
+            ("shields", _names(policy.shields)),
+            ("admin_notification_frequency", _names(policy.admin_notification_frequency)),
+            ("method", policy.method),
+            ("pre-user-registration shields", _names(policy.pre_user_registration_shields)),
+            ("pre-change-password shields", _names(policy.pre_change_password_shields)),
+        ],
+    )
+
+
+def _admin_emails(stores: Stores) -> list[str]:
+    value = stores.tenant.get(ADMIN_EMAILS_KEY, [])
+    return [str(item) for item in value] if isinstance(value, list) else []
+
+
+# -- protection ---------------------------------------------------------------------
+
+
+@click.group()
+def protection() -> None:
+    """Attack-protection policies (brute force, suspicious IPs, breached passwords)."""
+
+
+@protection.command("show")
+@json_option
+def show_protection(as_json: bool) -> None:
+    """Show the three policies (Management API shapes) and the administrator emails."""
+    with open_stores() as stores:
+        store = SettingsStore(stores.engine)
+        policies: list[AnyPolicy] = [
+            store.get_brute_force(),
+            store.get_suspicious_ip(),
+            store.get_breached_password(),
+        ]
+        admins = _admin_emails(stores)
+    document: dict[str, Any] = {
+        key: policy.to_json()
+        for key, policy in zip(
+            (BRUTE_FORCE_KEY, SUSPICIOUS_IP_KEY, BREACHED_PASSWORD_KEY), policies, strict=True
+        )
+    }
+    document[ADMIN_EMAILS_KEY] = admins
+    emit(
+        as_json,
+        document,
+        lambda: "\n\n".join(
+            [*(_policy_text(p) for p in policies), f"administrator emails: {_names(admins)}"]
+        ),
+    )
+
+
+@protection.group("set")
+def set_policy() -> None:
+    """Change one policy: with options, or a Management-API-style PATCH (--patch JSON).
+
+    List options (--shield, --allowlist, ...) replace the whole list, as a PATCH does.
+    """
+
+
+class _Patch:
+    """A PATCH document built from command-line options, remembering which option set
+    which field (to name the option when the policy refuses the value)."""
+
+    def __init__(self) -> None:
+        self.document: dict[str, Any] = {}
+        self.options: dict[str, str] = {}
+
+    def put(self, path: str, value: object, option: str) -> None:
+        if value is None:
+            return
+        *parents, name = path.split("/")
+        target = self.document
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[name] = value
+        self.options[".".join(path.split("/"))] = option
+
+    def put_list(self, path: str, values: tuple[str, ...], clear: bool, options: str) -> None:
+        """``values`` (repeatable option) or ``[]`` (its clearing flag), never both."""
+        replace, empty = options.split("|")
+        if values and clear:
+            raise click.ClickException(f"{replace} and {empty} cannot be combined")
+        if values or clear:
+            self.put(path, list(values), replace if values else empty)
+
+    def option_for(self, message: str) -> str | None:
+        field = message.split(":", 1)[0].split("[", 1)[0]
+        return self.options.get(field)
+
+
+def _read_patch(text: str) -> object:
+    if text == "-":
+        text = sys.stdin.read()
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise click.ClickException(f"--patch is not valid JSON: {exc}") from None
+
+
+def _apply(section: str, options: _Patch, patch_text: str | None, as_json: bool) -> None:
+    """Merge the patch into the stored policy, validate, store, print the result."""
+    if patch_text is not None and options.document:
+        raise click.ClickException("--patch cannot be combined with other options")
+    if patch_text is None and not options.document:
+        raise click.ClickException(
+            f"nothing to change: give options or --patch "
+            f"(see passgate protection set {section} --help)"
+        )
+    patch = _read_patch(patch_text) if patch_text is not None else options.document
+
+    def merged(current: Policy) -> Policy:
+        try:
+            return merge_patch(current, patch)
+        except PolicyError as exc:
+            option = options.option_for(str(exc))
+            hint = f" ({option})" if option else ""
+            raise click.ClickException(f"{section}: {exc}{hint}; nothing changed") from None
+
+    policy: AnyPolicy
+    with open_stores() as stores:
+        store = SettingsStore(stores.engine, cache_ttl_s=0)
+        if section == "brute-force":
+            policy = bf = merged(store.get_brute_force())
+            store.set_brute_force(bf)
+        elif section == "suspicious-ip":
+            policy = sip = merged(store.get_suspicious_ip())
+            store.set_suspicious_ip(sip)
+        else:
+            policy = bp = merged(store.get_breached_password())
+            store.set_breached_password(bp)
+    emit(as_json, policy.to_json(), lambda: _policy_text(policy))
+
+
+def _common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for decorator in reversed(
+        [
+            click.option("--enabled/--disabled", "enabled", default=None),
+            click.option(
+                "--shield", "shields", multiple=True, metavar="SHIELD", help="Repeatable."
+            ),
+            click.option("--no-shields", is_flag=True, help="No shield: monitoring only."),
+        ]
+    ):
+        fn = decorator(fn)
+    return fn
+
+
+def _allowlist_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--clear-allowlist", is_flag=True, help="Empty the allowlist.")(fn)
+    return click.option(
+        "--allowlist",
+        "allowlist",
+        multiple=True,
+        metavar="IP_OR_CIDR",
+        help="Repeatable; replaces the allowlist.",
+    )(fn)
+
+
+patch_option = click.option(
+    "--patch",
+    "patch_text",
+    default=None,
+    metavar="JSON",
+    help="A Management API PATCH body ('-' reads it from stdin).",
+)
+
+
+@set_policy.command("brute-force")
+@_common_options
+@_allowlist_options
+@click.option("--max-attempts", type=int, default=None, help="1 to 100.")
+@click.option("--mode", default=None, metavar="count_per_identifier_and_ip|count_per_identifier")
+@patch_option
+@json_option
+def set_brute_force(
+    enabled: bool | None,
+    shields: tuple[str, ...],
+    no_shields: bool,
+    allowlist: tuple[str, ...],
+    clear_allowlist: bool,
+    max_attempts: int | None,
+    mode: str | None,
+    patch_text: str | None,
+    as_json: bool,
+) -> None:
+    """Brute-force protection; shields: block, user_notification."""
+    patch = _Patch()
+    patch.put("enabled", enabled, "--enabled/--disabled")
+    patch.put_list("shields", shields, no_shields, "--shield|--no-shields")
+    patch.put_list("allowlist", allowlist, clear_allowlist, "--allowlist|--clear-allowlist")
+    patch.put("max_attempts", max_attempts, "--max-attempts")
+    patch.put("mode", mode, "--mode")
+    _apply("brute-force", patch, patch_text, as_json)
+
+
+@set_policy.command("suspicious-ip")
+@_common_options
+@_allowlist_options
+@click.option("--pre-login-max-attempts", type=int, default=None, help="1 to 2500.")
+@click.option("--pre-login-rate", type=int, default=None, metavar="MS", help="34560 to 86400000.")
+@click.option("--signup-max-attempts", type=int, default=None, help="1 to 72000.")
+@click.option("--signup-rate", type=int, default=None, metavar="MS", help="1200 to 86400000.")
+@patch_option
+@json_option
+def set_suspicious_ip(
+    enabled: bool | None,
+    shields: tuple[str, ...],
+    no_shields: bool,
+    allowlist: tuple[str, ...],
+    clear_allowlist: bool,
+    pre_login_max_attempts: int | None,
+    pre_login_rate: int | None,
+    signup_max_attempts: int | None,
+    signup_rate: int | None,
+    patch_text: str | None,
+    as_json: bool,
+) -> None:
+    """Suspicious IP throttling; shields: block, admin_notification."""
+    patch = _Patch()
+    patch.put("enabled", enabled, "--enabled/--disabled")
+    patch.put_list("shields", shields, no_shields, "--shield|--no-shields")
+    patch.put_list("allowlist", allowlist, clear_allowlist, "--allowlist|--clear-allowlist")
+    login, signup = "stage/pre-login", "stage/pre-user-registration"
+    patch.put(f"{login}/max_attempts", pre_login_max_attempts, "--pre-login-max-attempts")
+    patch.put(f"{login}/rate", pre_login_rate, "--pre-login-rate")
+    patch.put(f"{signup}/max_attempts", signup_max_attempts, "--signup-max-attempts")
+    patch.put(f"{signup}/rate", signup_rate, "--signup-rate")
+    _apply("suspicious-ip", patch, patch_text, as_json)
+
+
+@set_policy.command("breached-password")
+@_common_options
+@click.option(
+    "--admin-frequency",
+    "admin_frequency",
+    multiple=True,
+    metavar="immediately|daily|weekly|monthly",
+    help="Repeatable.",
+)
+@click.option("--signup-shield", "signup_shields", multiple=True, metavar="SHIELD")
+@click.option("--no-signup-shields", is_flag=True)
+@click.option("--change-password-shield", "change_shields", multiple=True, metavar="SHIELD")
+@click.option("--no-change-password-shields", is_flag=True)
+@patch_option
+@json_option
+def set_breached_password(
+    enabled: bool | None,
+    shields: tuple[str, ...],
+    no_shields: bool,
+    admin_frequency: tuple[str, ...],
+    signup_shields: tuple[str, ...],
+    no_signup_shields: bool,
+    change_shields: tuple[str, ...],
+    no_change_password_shields: bool,
+    patch_text: str | None,
+    as_json: bool,
+) -> None:
+    """Breached password detection; shields: block, user_notification, admin_notification
+    (signup and change-password stages: block, admin_notification)."""
+    patch = _Patch()
+    patch.put("enabled", enabled, "--enabled/--disabled")
+    patch.put_list("shields", shields, no_shields, "--shield|--no-shields")
+    if admin_frequency:
+        patch.put("admin_notification_frequency", list(admin_frequency), "--admin-frequency")
+    patch.put_list(
+        "stage/pre-user-registration/shields",
+        signup_shields,
+        no_signup_shields,
+        "--signup-shield|--no-signup-shields",
+    )
+    patch.put_list(
+        "stage/pre-change-password/shields",
+        change_shields,
+        no_change_password_shields,
+        "--change-password-shield|--no-change-password-shields",
+    )
+    _apply("breached-password", patch, patch_text, as_json)
+
+
+@protection.group("admins")
+def admins() -> None:
+    """Administrator email addresses (suspicious-IP and breached-password notifications)."""
+
+
+def _check_email(email: str) -> None:
+    local, at, domain = email.rpartition("@")
+    if not (at and local and domain) or len(email) > _MAX_EMAIL or any(c.isspace() for c in email):
+        raise click.ClickException(f"not an email address: {email!r}; nothing changed")
+
+
+def _store_admins(emails: list[str], as_json: bool) -> None:
+    with open_stores() as stores:
+        stores.tenant.set(ADMIN_EMAILS_KEY, emails)
+        stored = _admin_emails(stores)
+    emit(as_json, {ADMIN_EMAILS_KEY: stored}, f"administrator emails: {_names(stored)}")
+
+
+@admins.command("set")
+@click.argument("emails", nargs=-1, required=True, metavar="EMAIL...")
+@json_option
+def set_admins(emails: tuple[str, ...], as_json: bool) -> None:
+    """Replace the administrator emails with EMAIL... ."""
+    unique: list[str] = []
+    for email in (e.strip() for e in emails):
+        _check_email(email)
+        if email.casefold() not in (u.casefold() for u in unique):
+            unique.append(email)
+    _store_admins(unique, as_json)
+
+
+@admins.command("clear")
+@json_option
+def clear_admins(as_json: bool) -> None:
+    """Remove every administrator email (no administrator notification is sent)."""
+    _store_admins([], as_json)
+
+
+# -- blocks ---------------------------------------------------------------------------
+
+
+def _block_json(record: BlockRecord) -> dict[str, Any]:
+    return {
+        "identifier": record.identifier,
+        "ip": record.ip,
+        "connection": record.connection,
+        "failures": record.failures,
+        "last_failure": iso_time(record.last_failure),
+        "blocked_until": iso_time(block_ends_at(record.last_failure)),
+    }
+
+
+def _blocks_table(rows: Sequence[Mapping[str, Any]], empty: str) -> str:
+    headers = ("IDENTIFIER", "IP", "CONNECTION", "FAILURES", "LAST_FAILURE", "BLOCKED_UNTIL")
+    cells = [[row[h.lower()] for h in headers] for row in rows]
+    return table(headers, cells, empty=empty)
+
+
+def _current_blocks(
+    counters: AttackCounters, policy: BruteForcePolicy, identifier: str | None, now: float
+) -> list[BlockRecord]:
+    records = counters.list_blocks(
+        identifier,
+        max_attempts=policy.max_attempts,
+        now=now,
+        per_ip=policy.mode == PER_IDENTIFIER_AND_IP,
+    )
+    return visible_blocks(records, policy)
+
+
+def _enforced(policy: BruteForcePolicy) -> bool:
+    """Whether blocks are refused now (not disabled, not monitoring without ``block``)."""
+    return policy.enabled and "block" in policy.shields
+
+
+@click.group()
+def blocks() -> None:
+    """Brute-force blocks (accounts blocked after consecutive failed logins)."""
+
+
+@blocks.command("list")
+@click.option("--identifier", default=None, help="Only this email or username.")
+@json_option
+def list_blocks(identifier: str | None, as_json: bool) -> None:
+    """List current blocks; each ends 30 days after its last failure."""
+    now = system_clock()
+    wanted = normalise_identifier(identifier) if identifier is not None else None
+    with open_stores() as stores:
+        policy = SettingsStore(stores.engine).get_brute_force()
+        with configured_counters(stores.settings, stores.engine) as counters:
+            found = _current_blocks(counters, policy, wanted, now)
+    rows = [_block_json(record) for record in found]
+    enforced = _enforced(policy)
+    if not as_json and rows and not enforced:
+        click.echo(
+            "note: brute-force protection is not blocking now (disabled or no block shield)",
+            err=True,
+        )
+    emit(
+        as_json,
+        {"blocked_for": rows, "enforced": enforced},
+        lambda: _blocks_table(rows, "no block found"),
+    )
+
+
+@blocks.command("remove")
+@click.option("--identifier", required=True, help="The email or username.")
+@click.option("--ip", default=None, help="Only the block of this IP address.")
+@click.option("--connection", default=None, help="Only the blocks in this connection.")
+@json_option
+def remove_blocks(identifier: str, ip: str | None, connection: str | None, as_json: bool) -> None:
+    """Release the blocks of an identifier (one IP's / one connection's when given).
+
+    Each released block writes a ``ublkdu`` event. Finding no block is not an error: it
+    prints "no block found" and exits 0. Failures counted below the threshold are reset
+    too (``reset_counters``).
+    """
+    now = system_clock()
+    wanted = normalise_identifier(identifier)
+    address = _address(ip) if ip is not None else None
+    with open_stores() as stores:
+        policy = SettingsStore(stores.engine).get_brute_force()
+        with configured_counters(stores.settings, stores.engine) as counters:
+            released = [
+                record
+                for record in _current_blocks(counters, policy, wanted, now)
+                if address in (None, record.ip) and connection in (None, record.connection)
+            ]
+            reset = counters.remove_blocks(wanted, address, connection=connection)
+        for record in released:
+            user = stores.directory.find_by_email(record.connection, record.identifier)
+            stores.events.emit(
+                Event(
+                    type="ublkdu",
+                    date=now,
+                    ip=record.ip,
+                    connection=record.connection,
+                    user_id=user.id if user is not None else None,
+                    user_name=record.identifier,
+                    details={"released_by": RELEASED_BY},
+                )
+            )
+    rows = [_block_json(record) for record in released]
+    where = "".join(
+        [f" from {address}" if address else "", f" in {connection}" if connection else ""]
+    )
+    emit(
+        as_json,
+        {"identifier": wanted, "released": rows, "reset_counters": reset},
+        lambda: (
+            f"released {len(rows)} block(s) of {wanted}{where}\n\n" + _blocks_table(rows, empty="")
+            if rows
+            else f"no block found for {wanted}{where}"
+        ),
+    )
+
+
+# -- ip-blocks ------------------------------------------------------------------------
+
+
+def _address(text: str) -> str:
+    address = parse_ip(text)
+    if address is None:
+        raise click.ClickException(f"not an IP address: {text!r}")
+    return str(address)
+
+
+def _buckets(
+    counters: AttackCounters, policy: SuspiciousIpPolicy, ip: str, now: float
+) -> dict[str, dict[str, Any]]:
+    """Each stage's bucket for ``ip`` at ``now``: throttled, tokens left, retry-after (s)."""
+    stages: dict[str, dict[str, Any]] = {}
+    for stage in ip_throttle.STAGES:
+        settings = ip_throttle.stage_settings(policy, stage)
+        capacity, rate_s = settings.max_attempts, ip_throttle.rate_seconds(settings.rate)
+        tat = counters.bucket_tat(ip, stage)
+        stages[stage] = {
+            "throttled": not ip_throttle.has_token(tat, now, capacity, rate_s),
+            "remaining": ip_throttle.remaining_tokens(tat, now, capacity, rate_s),
+            "max_attempts": capacity,
+            "retry_after": round(ip_throttle.retry_after(tat, now, capacity, rate_s), 3),
+        }
+    return stages
+
+
+def _throttled(stages: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    return [stage for stage, bucket in stages.items() if bucket["throttled"]]
+
+
+_MODE_NOTES = {
+    ip_throttle.ThrottleMode.ENFORCE: "",
+    ip_throttle.ThrottleMode.MONITOR: " (monitoring only: the block shield is off)",
+    ip_throttle.ThrottleMode.OFF: " (throttling is disabled or the IP is allowlisted)",
+}
+
+
+def _ip_text(
+    ip: str, blocked: bool, mode: ip_throttle.ThrottleMode, stages: Mapping[str, Mapping[str, Any]]
+) -> str:
+    state = "blocked" if blocked else "not blocked"
+    rows = [
+        (
+            stage,
+            _yes(bucket["throttled"]),
+            f"{bucket['remaining']}/{bucket['max_attempts']}",
+            f"{bucket['retry_after']} s" if bucket["throttled"] else None,
+        )
+        for stage, bucket in stages.items()
+    ]
+    headers = ("STAGE", "THROTTLED", "TOKENS", "RETRY_AFTER")
+    return f"{ip}: {state}{_MODE_NOTES[mode]}\n\n{table(headers, rows, empty='')}"
+
+
+@click.group("ip-blocks")
+def ip_blocks() -> None:
+    """Suspicious IP throttling: an IP's token buckets (pre-login, pre-user-registration)."""
+
+
+@ip_blocks.command("show")
+@click.argument("ip")
+@json_option
+def show_ip(ip: str, as_json: bool) -> None:
+    """Whether IP is throttled now, per stage, with tokens left and retry-after.
+
+    ``blocked`` is true when a stage's bucket is empty and throttling blocks this IP (it
+    is enabled, has the block shield, and the IP is not allowlisted). Exits 0 either way.
+    """
+    now = system_clock()
+    address = _address(ip)
+    with open_stores() as stores:
+        policy = SettingsStore(stores.engine).get_suspicious_ip()
+        with configured_counters(stores.settings, stores.engine) as counters:
+            stages = _buckets(counters, policy, address, now)
+    mode = ip_throttle.throttle_mode(policy, address)
+    blocked = mode is ip_throttle.ThrottleMode.ENFORCE and bool(_throttled(stages))
+    emit(
+        as_json,
+        {"ip": address, "blocked": blocked, "throttling": mode.value, "stages": stages},
+        lambda: _ip_text(address, blocked, mode, stages),
+    )
+
+
+@ip_blocks.command("remove")
+@click.argument("ip")
+@json_option
+def remove_ip(ip: str, as_json: bool) -> None:
+    """Refill IP's buckets (every stage, and its per-user login rate limits)."""
+    now = system_clock()
+    address = _address(ip)
+    with open_stores() as stores:
+        policy = SettingsStore(stores.engine).get_suspicious_ip()
+        with configured_counters(stores.settings, stores.engine) as counters:
+            throttled = _throttled(_buckets(counters, policy, address, now))
+            refilled = counters.refill(address)
+    if throttled:
+        text = f"refilled the buckets of {address}; it was throttled for {', '.join(throttled)}"
+    elif refilled:
+        text = f"{address} was not throttled; its buckets are full again"
+    else:
+        text = f"{address} was not throttled; nothing to refill"
+    emit(
+        as_json,
+        {
+            "ip": address,
+            "was_throttled": bool(throttled),
+            "throttled_stages": throttled,
+            "refilled": refilled,
+        },
+        text,
+    )

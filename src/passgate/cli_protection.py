@@ -26,7 +26,16 @@ from typing import Any
 import click
 import sqlalchemy as sa
 
-from passgate.cli_support import Stores, emit, fields, iso_time, json_option, open_stores, table
+from passgate.cli_support import (
+    Stores,
+    check_email,
+    emit,
+    fields,
+    iso_time,
+    json_option,
+    open_stores,
+    table,
+)
 from passgate.clock import system_clock
 from passgate.events import Event
 from passgate.protection import ip_throttle
@@ -46,8 +55,7 @@ from passgate.protection.policy import (
     merge_patch,
 )
 from passgate.settings import Settings
-from passgate.storage.counters import AttackCounters, BlockRecord
-from passgate.storage.counters_sql import SqlCounters
+from passgate.storage.counters import AttackCounters, BlockRecord, counters_from_settings
 from passgate.storage.settings_store import (
     BREACHED_PASSWORD_KEY,
     BRUTE_FORCE_KEY,
@@ -67,21 +75,12 @@ AnyPolicy = BruteForcePolicy | SuspiciousIpPolicy | BreachedPasswordPolicy
 
 @contextlib.contextmanager
 def configured_counters(settings: Settings, engine: sa.Engine) -> Iterator[AttackCounters]:
-    """The attack-protection counters the server uses (``Passgate._counters``): SQL on
-    ``engine``, or Redis when ``redis_url`` is set, falling back to SQL when
-    ``redis_unavailable == "fallback"``. The Redis client is closed on exit."""
-    sql = SqlCounters(engine)
-    if settings.redis_url is None:
-        yield sql
-        return
-    from passgate.storage.counters_fallback import FallbackCounters
-    from passgate.storage.counters_redis import RedisCounters
-
-    redis = RedisCounters.from_url(settings.redis_url.get_secret_value())
+    """The attack-protection counters the server uses, closed on exit."""
+    counters, close = counters_from_settings(settings, engine)
     try:
-        yield FallbackCounters(redis, sql) if settings.redis_unavailable == "fallback" else redis
+        yield counters
     finally:
-        redis.close()
+        close()
 
 
 # -- readable output ----------------------------------------------------------------
@@ -414,12 +413,6 @@ def admins() -> None:
     """Administrator email addresses (suspicious-IP and breached-password notifications)."""
 
 
-def _check_email(email: str) -> None:
-    local, at, domain = email.rpartition("@")
-    if not (at and local and domain) or len(email) > _MAX_EMAIL or any(c.isspace() for c in email):
-        raise click.ClickException(f"not an email address: {email!r}; nothing changed")
-
-
 def _store_admins(emails: list[str], as_json: bool) -> None:
     with open_stores() as stores:
         stores.tenant.set(ADMIN_EMAILS_KEY, emails)
@@ -434,7 +427,7 @@ def set_admins(emails: tuple[str, ...], as_json: bool) -> None:
     """Replace the administrator emails with EMAIL... ."""
     unique: list[str] = []
     for email in (e.strip() for e in emails):
-        _check_email(email)
+        check_email(email, suffix="; nothing changed")
         if email.casefold() not in (u.casefold() for u in unique):
             unique.append(email)
     _store_admins(unique, as_json)

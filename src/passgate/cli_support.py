@@ -212,3 +212,13 @@ def read_new_password(from_stdin: bool) -> str:
     if len(password) > MAX_PASSWORD_LENGTH:
         raise click.ClickException(f"the password must be at most {MAX_PASSWORD_LENGTH} characters")
     return password
+
+
+MAX_EMAIL = 320
+
+
+def check_email(email: str, *, suffix: str = "") -> None:
+    """Refuse what cannot be an email address (a plain check, not RFC 5322)."""
+    local, at, domain = email.rpartition("@")
+    if not (at and local and domain) or len(email) > MAX_EMAIL or any(c.isspace() for c in email):
+        raise click.ClickException(f"not an email address: {email!r}{suffix}")

@@ -10,6 +10,7 @@ import click
 
 from passgate.cli_support import (
     Stores,
+    check_email,
     emit,
     json_option,
     open_stores,
@@ -46,12 +47,6 @@ def _user_row(user: User) -> tuple[str, str, str | None, str, str, str]:
 
 def _user_text(user: User) -> str:
     return table(_USER_HEADERS, [_user_row(user)], empty="")
-
-
-def _check_email(email: str) -> None:
-    local, at, domain = email.rpartition("@")
-    if not (at and local and domain) or len(email) > _MAX_EMAIL or any(c.isspace() for c in email):
-        raise click.ClickException(f"not an email address: {email!r}")
 
 
 def _check_username(username: str) -> None:
@@ -116,7 +111,7 @@ def create_user(
     as_json: bool,
 ) -> None:
     """Create a user; the password comes from stdin or a hidden prompt."""
-    _check_email(email)
+    check_email(email)
     if username is not None:
         _check_username(username)
     with open_stores() as stores:

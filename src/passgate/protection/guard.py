@@ -26,8 +26,8 @@ from typing import Any, Protocol, TypeVar
 from passgate.clock import Clock
 from passgate.errors import (
     BRUTE_FORCE_MESSAGE,
-    OAuthError,
     SUSPICIOUS_IP_MESSAGE,
+    OAuthError,
     ServiceUnavailable,
     StorageError,
     TooManyAttempts,

@@ -10,11 +10,10 @@ from collections.abc import Callable, Sequence
 from urllib.parse import quote
 
 from passgate.mail import Mailer, OutgoingMail
-from passgate.tickets import Tickets
-
 from passgate.oauth.guard import LoginAttempt
 from passgate.storage.counters import AttemptKey
 from passgate.storage.directory import Directory
+from passgate.tickets import Tickets
 
 __all__ = ["UNBLOCK_KIND", "UNBLOCK_TTL_S", "MailNotifier"]
 

@@ -28,7 +28,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import sqlalchemy as sa
+
+    from passgate.settings import Settings
 
 __all__ = [
     "BLOCK_SECONDS",
@@ -42,6 +46,7 @@ __all__ = [
     "LoginAttempts",
     "OnceMarks",
     "Reservation",
+    "counters_from_settings",
     "open_counters",
 ]
 
@@ -197,3 +202,23 @@ def open_counters(
 
         engine = make_engine(url)
     return SqlCounters(engine)
+
+
+def counters_from_settings(
+    settings: Settings, engine: sa.Engine
+) -> tuple[AttackCounters, Callable[[], None]]:
+    """The counters a passgate process uses, and how to close them: SQL on ``engine``; or
+    Redis when ``redis_url`` is set, with a fallback to SQL when ``redis_unavailable`` is
+    ``fallback``."""
+    from passgate.storage.counters_sql import SqlCounters
+
+    sql = SqlCounters(engine)
+    if settings.redis_url is None:
+        return sql, lambda: None
+    from passgate.storage.counters_fallback import FallbackCounters
+    from passgate.storage.counters_redis import RedisCounters
+
+    redis = RedisCounters.from_url(settings.redis_url.get_secret_value())
+    if settings.redis_unavailable == "fallback":
+        return FallbackCounters(redis, sql), redis.close
+    return redis, redis.close

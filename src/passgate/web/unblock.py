@@ -44,7 +44,7 @@ def unblock_routes(passgate: Passgate, *, on_release: Callable[[], None]) -> lis
         if payload is None:
             return message_page("Link invalid or expired", _INVALID, 410)
         form = (
-            '<p>Unblock logins to your account'
+            "<p>Unblock logins to your account"
             + (f" from {escape(str(payload['ip']))}" if payload.get("ip") else "")
             + '.</p><form method="post" action="unblock">'
             + f'<input type="hidden" name="ticket" value="{escape(ticket)}">'

@@ -16,7 +16,7 @@ from urllib.parse import unquote_to_bytes
 
 from passgate.errors import InvalidRequest
 
-__all__ = ["BasicCredentials", "parse_basic", "parse_body"]
+__all__ = ["BasicCredentials", "parse_basic", "parse_body", "parse_json_object"]
 
 _FORM = "application/x-www-form-urlencoded"
 _JSON = "application/json"
@@ -86,12 +86,13 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in pairs:
         if name in out:
-            raise InvalidRequest(f"Duplicated parameter: {name}")
+            raise InvalidRequest(f"Duplicated parameter: {name[:100]!a}")
         out[name] = value
     return out
 
 
-def _parse_json(body: bytes) -> dict[str, str]:
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """A UTF-8 JSON object with no duplicated member at any depth; values of any type."""
     text = _decode(body, "The body")
     try:
         document = json.loads(text, object_pairs_hook=_pairs)
@@ -101,6 +102,11 @@ def _parse_json(body: bytes) -> dict[str, str]:
         raise InvalidRequest("The body is not valid JSON") from exc
     if not isinstance(document, dict):
         raise InvalidRequest("The JSON body must be an object")
+    return document
+
+
+def _parse_json(body: bytes) -> dict[str, str]:
+    document = parse_json_object(body)
     params: dict[str, str] = {}
     for name, value in document.items():
         # JSON text may escape lone surrogates ("\ud800"): no valid UTF-8 holds them, and

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -35,7 +34,7 @@ from passgate.accounts import (
 )
 from passgate.errors import InvalidRequest
 from passgate.oauth.guard import RequestContext
-from passgate.oauth.request import parse_body
+from passgate.oauth.request import parse_body, parse_json_object
 from passgate.web.body import read_body
 from passgate.web.pages import message_page, page, template
 from passgate.web.responses import NO_STORE, JSONResponse
@@ -52,15 +51,6 @@ _RESET_FORM = template("reset_form.html")
 
 
 # -- bodies ----------------------------------------------------------------------------
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in out:
-            raise InvalidRequest(f"Duplicated parameter: {name[:100]!a}")
-        out[name] = value
-    return out
-
-
 def _is_json(content_type: str | None) -> bool:
     media, _, params = (content_type or "").partition(";")
     if media.strip().lower() != "application/json":
@@ -80,16 +70,7 @@ def parse_fields(content_type: str | None, body: bytes) -> dict[str, object]:
     """
     if not _is_json(content_type):
         return dict(parse_body(content_type, body))  # a form, or a refused Content-Type
-    try:
-        text = body.decode("utf-8")
-        document = json.loads(text, object_pairs_hook=_no_duplicates)
-    except InvalidRequest:
-        raise
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise InvalidRequest("The body is not valid JSON") from exc
-    if not isinstance(document, dict):
-        raise InvalidRequest("The JSON body must be an object")
-    return document
+    return parse_json_object(body)
 
 
 # -- pages -----------------------------------------------------------------------------

@@ -164,7 +164,7 @@ async def test_missing_fields_are_named(h: Harness, client: httpx.AsyncClient, f
         ("application/json", b"{not json", 400, "not valid JSON"),
         ("application/json", b"[1, 2]", 400, "must be an object"),
         ("application/json", b'{"a": 1, "a": 2}', 400, "Duplicated"),
-        ("application/json", b"\xff\xfe", 400, "not valid JSON"),
+        ("application/json", b"\xff\xfe", 400, "not valid UTF-8"),
         ("application/json; charset=latin-1", b"{}", 400, "UTF-8"),
         ("application/json", b"[" * 3000 + b"]" * 3000, 413, "larger than"),
         ("application/json", b"[" * 1500 + b"]" * 1500, 400, "not valid JSON"),

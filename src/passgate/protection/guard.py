@@ -45,6 +45,7 @@ from passgate.protection.ip_throttle import (
     ThrottleMode,
     has_token,
     rate_seconds,
+    retry_after,
     throttle_mode,
 )
 from passgate.protection.policy import BruteForcePolicy, SuspiciousIpPolicy
@@ -132,11 +133,11 @@ class ProtectionGuard:
             )
         )
 
-    def _remember(self, key: str, policy: object, message: str) -> None:
+    def _remember(self, key: str, policy: object, message: str, until: float) -> None:
         with self._refusals_lock:
             if len(self._refusals) > 100_000:
                 self._refusals.clear()
-            self._refusals[key] = (self._clock() + REFUSAL_MEMORY_S, policy, message)
+            self._refusals[key] = (until, policy, message)
 
     def _remembered(self, key: str, policy: object) -> str | None:
         hit = self._refusals.get(key)
@@ -168,15 +169,14 @@ class ProtectionGuard:
         tmode = throttle_mode(throttling, ip)
         if tmode is ThrottleMode.ENFORCE:
             stage = throttling.pre_login
+            capacity, rate_s = stage.max_attempts, rate_seconds(stage.rate)
             if not self._backend(
-                self._counters.has_token,
-                ip,
-                PRE_LOGIN,
-                capacity=stage.max_attempts,
-                rate_s=rate_seconds(stage.rate),
-                now=now,
+                self._counters.has_token, ip, PRE_LOGIN, capacity=capacity, rate_s=rate_s, now=now
             ):
-                self._remember("ip:" + ip, throttling, SUSPICIOUS_IP_MESSAGE)
+                # Remembered no longer than until the bucket's next token is due.
+                tat = self._backend(self._counters.bucket_tat, ip, PRE_LOGIN)
+                wait = min(REFUSAL_MEMORY_S, retry_after(tat, now, capacity, rate_s))
+                self._remember("ip:" + ip, throttling, SUSPICIOUS_IP_MESSAGE, now + wait)
                 raise TooManyAttempts(SUSPICIOUS_IP_MESSAGE)
 
         if self._login_rate_limit and not self._backend(
@@ -198,7 +198,10 @@ class ProtectionGuard:
         if bmode is BruteForceMode.ENFORCE and key is not None:
             # A read first: a blocked pair is refused without taking a write lock.
             if self._backend(self._counters.failures, key, now=now) >= policy.max_attempts:
-                self._remember(key.key, policy, BRUTE_FORCE_MESSAGE)
+                # Remembered only when the block outlasts the memory (30 days end it).
+                later = now + REFUSAL_MEMORY_S
+                if self._backend(self._counters.failures, key, now=later) >= policy.max_attempts:
+                    self._remember(key.key, policy, BRUTE_FORCE_MESSAGE, later)
                 raise TooManyAttempts(BRUTE_FORCE_MESSAGE)
             reservation = self._backend(
                 self._counters.reserve_attempt, key, max_attempts=policy.max_attempts, now=now

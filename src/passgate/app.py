@@ -15,12 +15,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from passgate.breached.checker import BreachedChecker
+from passgate.breached.gate import BreachedPasswords
+from passgate.breached.notify import BreachedNotifier, DigestSchedule
+from passgate.breached.range import range_routes
 from passgate.cache import TtlCache
 from passgate.clock import Clock, system_clock
 from passgate.events import EventSink
 from passgate.keys import KeyRing
-from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
 from passgate.mail import Mailer, mailer_from_settings
+from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
 from passgate.oauth.guard import LoginGuard
 from passgate.oauth.minting import Minter
 from passgate.oauth.service import TokenService
@@ -127,6 +131,24 @@ class Passgate:
                 clock=clock,
                 login_rate_limit=settings.login_rate_limit,
             )
+        # Range data needs the index: refuse to start without it rather than answer 404s.
+        self.breached = BreachedPasswords(
+            BreachedChecker.from_settings(settings, require_index=settings.breached_range_enabled),
+            policies=self.policies.get_breached_password,
+            users=self.directory,
+            events=self.events,
+            marks=self.counters,
+            notifier=BreachedNotifier(
+                engine=self.engine,
+                mailer=self.mailer,
+                tickets=self.tickets,
+                marks=self.counters,
+                public_url=self.public_url,
+                admin_emails=self.admin_emails,
+                clock=clock,
+            ),
+            clock=clock,
+        )
         self.clients: TtlCache[str, Client | None] = TtlCache(self.applications.get_client)
         self.apis: TtlCache[str, Api | None] = TtlCache(self.applications.api_by_identifier)
         default_directory: TtlCache[str, str] = TtlCache(
@@ -146,6 +168,7 @@ class Passgate:
             resolve_ip=self._resolve_ip,
             hash_pool=self.hash_pool,
             io_pool=self.io_pool,
+            breached=self.breached,
         )
 
     def _counters(self) -> AttackCounters:
@@ -194,6 +217,7 @@ class Passgate:
             self._buffered = None
         self.hash_pool.shutdown(wait=True)
         self.io_pool.shutdown(wait=True)
+        self.breached.close()
         self.engine.dispose()
 
 
@@ -207,15 +231,21 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        digests = DigestSchedule(owned.breached.notifier, owned.clock)
+        digests.start()
         try:
             yield
         finally:
+            digests.stop()
             owned.close()
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     routes = [*oauth_routes(passgate), Route("/health", health, methods=["GET"])]
+    index = passgate.breached.checker.index
+    if passgate.settings.breached_range_enabled and index is not None:
+        routes += range_routes(index)
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.passgate = passgate
     return app

@@ -20,7 +20,18 @@ EXPECTED = {
     "import_corpus",
     "range_routes",
 }
-SUBMODULES = {"checker", "errors", "formats", "importer", "index", "range", "upstream", "writer"}
+SUBMODULES = {
+    "checker",
+    "errors",
+    "formats",
+    "gate",
+    "importer",
+    "index",
+    "notify",
+    "range",
+    "upstream",
+    "writer",
+}
 
 
 def test_the_public_api_is_exactly_all() -> None:

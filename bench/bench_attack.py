@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
+
 from _harness import lua_post, serve, wrk
 from flood import flood
 from setup_tenant import AUDIENCE, PASSWORD, Tenant, build
@@ -135,9 +136,7 @@ def main() -> None:
         )
     print(f"bare Starlette fixed 429: {bare_result.requests_per_s:.0f}/s")
     flood_total = sum(flood_counts.values())
-    print(
-        f"paced flood: {flood_total / (duration + 2):.0f} req/s sent, statuses {flood_counts}"
-    )
+    print(f"paced flood: {flood_total / (duration + 2):.0f} req/s sent, statuses {flood_counts}")
     print(
         f"successful logins during the flood: {ok(during):.1f}/s = "
         f"{100 * ok(during) / login_rate:.0f}% of the rate without it (target >= 80%)"

@@ -36,8 +36,9 @@ async def _connection(
         writer.close()
 
 
-async def _flood(url: str, body: bytes, headers: dict[str, str], rate: float, seconds: float,
-                 connections: int) -> dict[int, int]:
+async def _flood(
+    url: str, body: bytes, headers: dict[str, str], rate: float, seconds: float, connections: int
+) -> dict[int, int]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     head = f"POST /oauth/token HTTP/1.1\r\nHost: {host}:{port}\r\n"
@@ -49,15 +50,19 @@ async def _flood(url: str, body: bytes, headers: dict[str, str], rate: float, se
     deadline = time.monotonic() + seconds
     interval = connections / rate
     await asyncio.gather(
-        *(
-            _connection(host, port, request, interval, deadline, counts)
-            for _ in range(connections)
-        )
+        *(_connection(host, port, request, interval, deadline, counts) for _ in range(connections))
     )
     return counts
 
 
-def flood(url: str, body: bytes, headers: dict[str, str], *, rate: float, seconds: float,
-          connections: int = 25) -> dict[int, int]:
+def flood(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    rate: float,
+    seconds: float,
+    connections: int = 25,
+) -> dict[int, int]:
     """Send ``rate`` requests per second for ``seconds``; return the count per status."""
     return asyncio.run(_flood(url, body, headers, rate, seconds, connections))

@@ -15,8 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from passgate.accounts import Accounts
 from passgate.breached.checker import BreachedChecker
-from passgate.breached.gate import BreachedPasswords
+from passgate.breached.gate import BreachedAccountHooks, BreachedPasswords
 from passgate.breached.notify import BreachedNotifier, DigestSchedule
 from passgate.breached.range import range_routes
 from passgate.cache import TtlCache
@@ -29,13 +30,13 @@ from passgate.oauth.guard import LoginGuard
 from passgate.oauth.minting import Minter
 from passgate.oauth.service import TokenService
 from passgate.passwords import PasswordHasher
+from passgate.protection.account_hooks import ProtectionAccountHooks
 from passgate.protection.client_ip import connecting_ip, resolve_end_user_ip
 from passgate.protection.guard import ProtectionGuard
 from passgate.protection.notify import MailNotifier
 from passgate.settings import Settings
 from passgate.storage.applications import Applications
-from passgate.storage.counters import AttackCounters
-from passgate.storage.counters_sql import SqlCounters
+from passgate.storage.counters import AttackCounters, counters_from_settings
 from passgate.storage.db import make_engine, migrate
 from passgate.storage.directory import DEFAULT_CONNECTION, Directory
 from passgate.storage.event_log import BufferedEventSink, EventLog
@@ -111,7 +112,10 @@ class Passgate:
         )
         self.io_pool = ThreadPoolExecutor(16, thread_name_prefix="passgate-io")
         self.policies = SettingsStore(self.engine, clock=clock)
-        self.counters = counters if counters is not None else self._counters()
+        self._close_counters: Callable[[], None] = lambda: None
+        if counters is None:
+            counters, self._close_counters = counters_from_settings(settings, self.engine)
+        self.counters = counters
         self.mailer = mailer if mailer is not None else mailer_from_settings(settings)
         self.tickets = Tickets(self.engine, digest_key, clock)
         self.public_url = (settings.public_url or self.issuer).rstrip("/")
@@ -151,6 +155,28 @@ class Passgate:
         )
         self.clients: TtlCache[str, Client | None] = TtlCache(self.applications.get_client)
         self.apis: TtlCache[str, Api | None] = TtlCache(self.applications.api_by_identifier)
+        self.guard = guard
+        self.accounts = Accounts(
+            users=self.directory,
+            hasher=self.hasher,
+            tickets=self.tickets,
+            mailer=self.mailer,
+            events=self.events,
+            clients=self.clients.get,
+            public_url=self.public_url,
+            clock=clock,
+            mail_marks=self.counters,
+            hooks=BreachedAccountHooks(
+                self.breached,
+                inner=ProtectionAccountHooks(
+                    counters=self.counters,
+                    policies=self.policies,
+                    events=self.events,
+                    clock=clock,
+                    on_release=self.forget_refusals,
+                ),
+            ),
+        )
         default_directory: TtlCache[str, str] = TtlCache(
             lambda key: str(self.tenant.get(key, DEFAULT_CONNECTION)), ttl=5.0
         )
@@ -171,17 +197,11 @@ class Passgate:
             breached=self.breached,
         )
 
-    def _counters(self) -> AttackCounters:
-        sql = SqlCounters(self.engine)
-        if self.settings.redis_url is None:
-            return sql
-        from passgate.storage.counters_fallback import FallbackCounters
-        from passgate.storage.counters_redis import RedisCounters
-
-        redis = RedisCounters.from_url(self.settings.redis_url.get_secret_value())
-        if self.settings.redis_unavailable == "fallback":
-            return FallbackCounters(redis, sql)
-        return redis
+    def forget_refusals(self) -> None:
+        """After a block is released in this process, stop refusing from memory."""
+        forget = getattr(self.guard, "forget_refusals", None)
+        if forget is not None:
+            forget()
 
     def admin_emails(self) -> list[str]:
         value = self.tenant.get("admin_emails", [])
@@ -218,12 +238,15 @@ class Passgate:
         self.hash_pool.shutdown(wait=True)
         self.io_pool.shutdown(wait=True)
         self.breached.close()
+        self._close_counters()
         self.engine.dispose()
 
 
 def create_app(passgate: Passgate | None = None, settings: Settings | None = None) -> Starlette:
     """The ASGI application. Builds a :class:`Passgate` from settings unless given one."""
+    from passgate.web.dbconnections import dbconnections_routes
     from passgate.web.oauth_routes import oauth_routes
+    from passgate.web.unblock import unblock_routes
 
     if passgate is None:
         passgate = Passgate(settings or Settings())
@@ -242,7 +265,18 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    routes = [*oauth_routes(passgate), Route("/health", health, methods=["GET"])]
+    routes = [
+        *oauth_routes(passgate),
+        *dbconnections_routes(
+            passgate.accounts,
+            max_body_bytes=passgate.settings.max_body_bytes,
+            connecting_ip=passgate.connecting_ip,
+            hash_pool=passgate.hash_pool,
+            io_pool=passgate.io_pool,
+        ),
+        *unblock_routes(passgate, on_release=passgate.forget_refusals),
+        Route("/health", health, methods=["GET"]),
+    ]
     index = passgate.breached.checker.index
     if passgate.settings.breached_range_enabled and index is not None:
         routes += range_routes(index)

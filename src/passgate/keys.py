@@ -58,6 +58,9 @@ class KeyRing:
         self._active: dict[str, RSAKey | ECKey] = {}
         self._published: list[RSAKey | ECKey] = []
         self._key_set = KeySet([])
+        # Imported keys by kid: importing an RSA private key validates it, which costs
+        # milliseconds, so a reload imports only keys it has not seen.
+        self._imported: dict[str, RSAKey | ECKey] = {}
 
     def ensure(self) -> None:
         """Create an active key for each algorithm that has none (first start)."""
@@ -98,7 +101,9 @@ class KeyRing:
         for record in self._store.all():
             if record.retired_at is not None and record.retired_at + _MAX_LIFETIME < now:
                 continue
-            key = _import(record)
+            key = self._imported.get(record.kid)
+            if key is None:
+                key = self._imported[record.kid] = _import(record)
             published.append(key)
             if record.retired_at is None:
                 active[record.alg] = key

@@ -312,7 +312,9 @@ class TokenService:
         refusal = self.guard.refuse_early(attempt)
         if refusal is not None:
             raise refusal
+        mark = time.perf_counter()
         ticket = await self._io(self.guard.admit, attempt)
+        call.timings["admit"] = (time.perf_counter() - mark) * 1000
         started = time.perf_counter()
         try:
             user = await self._hashing(self._verify, connection, username, password)
@@ -324,7 +326,9 @@ class TokenService:
             await self._io(self.guard.failed, ticket, user_id=None)
             raise InvalidGrant()
         call.fields["user_id"] = user.id
+        mark = time.perf_counter()
         await self._io(self.guard.succeeded, ticket, user_id=user.id)
+        call.timings["record"] = (time.perf_counter() - mark) * 1000
         if user.blocked:
             raise Unauthorized()
         if user.password_leaked:

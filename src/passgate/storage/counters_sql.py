@@ -29,6 +29,7 @@ from passgate.storage.counters import (
     BlockRecord,
     Reservation,
 )
+from passgate.storage.db import write_lock
 from passgate.storage.schema import ip_buckets, login_attempts, once_marks
 
 __all__ = ["SqlCounters"]
@@ -112,12 +113,13 @@ class SqlCounters:
                 f"attack-protection counters need SQLite or PostgreSQL, not {engine.dialect.name}"
             )
         self._engine = engine
+        self._write_lock = write_lock(engine)
 
     # --- helpers -------------------------------------------------------------------
 
     def _write(self, statement: sa.TextClause, params: Mapping[str, Any]) -> Any:
         """Run one atomic statement in its own transaction; its RETURNING value or None."""
-        with self._engine.begin() as connection:
+        with self._write_lock, self._engine.begin() as connection:
             return connection.execute(statement, params).scalar_one_or_none()
 
     def _read(self, statement: sa.TextClause, params: Mapping[str, Any]) -> Any:
@@ -169,7 +171,7 @@ class SqlCounters:
 
     def _release(self, key: AttemptKey, now: float, *, reset: bool, what: str) -> None:
         params = {"key": key.key, "now": now, "block": BLOCK_SECONDS}
-        with _storage_errors(what), self._engine.begin() as connection:
+        with _storage_errors(what), self._write_lock, self._engine.begin() as connection:
             connection.execute(_SQL_RELEASE_RESET if reset else _SQL_RELEASE, params)
             connection.execute(_SQL_DELETE_IDLE, params)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +13,10 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-__all__ = ["make_engine", "migrate", "sqlite_url"]
+__all__ = ["make_engine", "migrate", "sqlite_url", "write_lock"]
+
+_WRITE_LOCKS: weakref.WeakKeyDictionary[sa.Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_NO_LOCK = contextlib.nullcontext()
 
 _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -48,6 +54,7 @@ def make_engine(url: str) -> sa.Engine:
             max_overflow=16,
         )
         sa.event.listen(engine, "connect", _sqlite_on_connect)
+        _WRITE_LOCKS[engine] = threading.Lock()
         return engine
     return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
@@ -59,3 +66,14 @@ def migrate(engine: sa.Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def write_lock(engine: sa.Engine) -> contextlib.AbstractContextManager[object]:
+    """Hold around a hot write transaction: on SQLite, one writer per process at a time.
+
+    SQLite lets one writer in at a time; a writer that finds the lock taken waits in
+    SQLite's busy handler, which sleeps 1, 2, 5, 10… ms between tries. Threads of one
+    process queue on this lock instead and get the database as soon as it is free. (Other
+    processes still meet the busy handler.) On PostgreSQL it does nothing.
+    """
+    return _WRITE_LOCKS.get(engine, _NO_LOCK)

@@ -48,6 +48,18 @@ _USER_COLUMNS = (
     connections.c.name.label("connection_name"),
 )
 _USERS_JOIN = users.join(connections, users.c.connection_id == connections.c.id)
+# Built once: constructing the statement per login costs more than running it.
+_FIND_FOR_LOGIN = (
+    sa.select(*_USER_COLUMNS, users.c.password_hash)
+    .select_from(_USERS_JOIN)
+    .where(
+        users.c.connection_id == sa.bindparam("connection_id"),
+        sa.or_(
+            users.c.email_key == sa.bindparam("key"), users.c.username_key == sa.bindparam("key")
+        ),
+    )
+    .limit(1)
+)
 
 
 class Directory:
@@ -134,18 +146,9 @@ class Directory:
 
     def find_for_login(self, connection_id: str, identifier: str) -> tuple[User, str] | None:
         """The user whose email or username is ``identifier`` (case-insensitive), with hash."""
-        key = identifier.casefold()
-        statement = (
-            sa.select(*_USER_COLUMNS, users.c.password_hash)
-            .select_from(_USERS_JOIN)
-            .where(
-                users.c.connection_id == connection_id,
-                sa.or_(users.c.email_key == key, users.c.username_key == key),
-            )
-            .limit(1)
-        )
+        params = {"connection_id": connection_id, "key": identifier.casefold()}
         with self._engine.connect() as connection:
-            row = connection.execute(statement).first()
+            row = connection.execute(_FIND_FOR_LOGIN, params).first()
         return None if row is None else (_user(row), row.password_hash)
 
     def find_by_email(self, connection: str, email: str) -> User | None:

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from passgate.events import Event
+from passgate.storage.db import write_lock
 from passgate.storage.schema import events
 
 __all__ = ["BufferedEventSink", "EventLog"]
@@ -57,7 +58,7 @@ class EventLog:
 
     def append(self, batch: Sequence[Event]) -> None:
         if batch:
-            with self._engine.begin() as db:
+            with write_lock(self._engine), self._engine.begin() as db:
                 db.execute(events.insert(), [_row(event) for event in batch])
 
     def recent(self, *, types: Sequence[str] = (), limit: int = 50) -> list[Event]:

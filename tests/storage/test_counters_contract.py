@@ -355,6 +355,15 @@ def test_refill_empties_the_ips_history(counters: AttackCounters) -> None:
     assert not counters.take_token("192.0.2.1", STAGE, capacity=1, rate_s=60.0, now=T0)
 
 
+def test_bucket_tats_reads_several_stages_of_one_ip_at_once(counters: AttackCounters) -> None:
+    assert counters.bucket_tats(IP, ["pre-login", "sul:x"]) == {"pre-login": None, "sul:x": None}
+    assert counters.take_token(IP, "pre-login", capacity=5, rate_s=60.0, now=T0)
+    assert counters.take_token("192.0.2.1", "sul:x", capacity=5, rate_s=60.0, now=T0)
+    tats = counters.bucket_tats(IP, ["pre-login", "sul:x"])
+    assert tats == {"pre-login": counters.bucket_tat(IP, "pre-login"), "sul:x": None}
+    assert tats["pre-login"] is not None and tats["pre-login"] > T0
+
+
 def test_buckets_follow_the_pure_gcra_rule(counters: AttackCounters) -> None:
     """A pseudo-random schedule gives the same answers and tat as the pure functions."""
     rng = random.Random(7)

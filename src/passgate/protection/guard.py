@@ -167,26 +167,22 @@ class ProtectionGuard:
         ip = attempt.context.ip
         throttling = self._policies.get_suspicious_ip()
         tmode = throttle_mode(throttling, ip)
+        sul_stage = _sul_stage(attempt.identifier) if self._login_rate_limit else None
+        stages = [PRE_LOGIN] if tmode is ThrottleMode.ENFORCE else []
+        if sul_stage is not None:
+            stages.append(sul_stage)
+        tats = self._backend(self._counters.bucket_tats, ip, stages) if stages else {}
         if tmode is ThrottleMode.ENFORCE:
             stage = throttling.pre_login
             capacity, rate_s = stage.max_attempts, rate_seconds(stage.rate)
-            if not self._backend(
-                self._counters.has_token, ip, PRE_LOGIN, capacity=capacity, rate_s=rate_s, now=now
-            ):
+            tat = tats[PRE_LOGIN]
+            if not has_token(tat, now, capacity, rate_s):
                 # Remembered no longer than until the bucket's next token is due.
-                tat = self._backend(self._counters.bucket_tat, ip, PRE_LOGIN)
                 wait = min(REFUSAL_MEMORY_S, retry_after(tat, now, capacity, rate_s))
                 self._remember("ip:" + ip, throttling, SUSPICIOUS_IP_MESSAGE, now + wait)
                 raise TooManyAttempts(SUSPICIOUS_IP_MESSAGE)
 
-        if self._login_rate_limit and not self._backend(
-            self._counters.has_token,
-            ip,
-            _sul_stage(attempt.identifier),
-            capacity=SUL_CAPACITY,
-            rate_s=SUL_RATE_S,
-            now=now,
-        ):
+        if sul_stage is not None and not has_token(tats[sul_stage], now, SUL_CAPACITY, SUL_RATE_S):
             self._event("limit_sul", attempt, details={"error": "too_many_logins"})
             raise TooManyAttempts(SUL_MESSAGE)
 
@@ -196,17 +192,19 @@ class ProtectionGuard:
         if bmode is not BruteForceMode.OFF:
             key = attempt_key(policy.mode, attempt.connection, attempt.identifier, ip)
         if bmode is BruteForceMode.ENFORCE and key is not None:
-            # A read first: a blocked pair is refused without taking a write lock.
-            if self._backend(self._counters.failures, key, now=now) >= policy.max_attempts:
-                # Remembered only when the block outlasts the memory (30 days end it).
-                later = now + REFUSAL_MEMORY_S
-                if self._backend(self._counters.failures, key, now=later) >= policy.max_attempts:
-                    self._remember(key.key, policy, BRUTE_FORCE_MESSAGE, later)
-                raise TooManyAttempts(BRUTE_FORCE_MESSAGE)
             reservation = self._backend(
                 self._counters.reserve_attempt, key, max_attempts=policy.max_attempts, now=now
             )
             if not reservation.allowed:
+                if reservation.failures >= policy.max_attempts:
+                    # Blocked (not merely busy with attempts in flight). Remembered only
+                    # when the block outlasts the memory (30 days end it).
+                    later = now + REFUSAL_MEMORY_S
+                    if (
+                        self._backend(self._counters.failures, key, now=later)
+                        >= policy.max_attempts
+                    ):
+                        self._remember(key.key, policy, BRUTE_FORCE_MESSAGE, later)
                 raise TooManyAttempts(BRUTE_FORCE_MESSAGE)
         return GuardTicket(
             attempt=attempt,

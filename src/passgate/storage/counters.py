@@ -24,6 +24,7 @@ Attempt counters
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -172,6 +173,10 @@ class IpBuckets(Protocol):
 
     def bucket_tat(self, ip: str, stage: str) -> float | None:
         """The stored theoretical arrival time, ``None`` for a full, untouched bucket."""
+        ...
+
+    def bucket_tats(self, ip: str, stages: Sequence[str]) -> dict[str, float | None]:
+        """``bucket_tat`` of several stages of one IP in one read."""
         ...
 
 

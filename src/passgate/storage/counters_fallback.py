@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from passgate.errors import StorageError
@@ -113,6 +113,9 @@ class FallbackCounters:
 
     def bucket_tat(self, ip: str, stage: str) -> float | None:
         return self._call(lambda c: c.bucket_tat(ip, stage))
+
+    def bucket_tats(self, ip: str, stages: Sequence[str]) -> dict[str, float | None]:
+        return self._call(lambda c: c.bucket_tats(ip, stages))
 
     def once(self, key: str, *, ttl_s: float, now: float) -> bool:
         return self._call(lambda c: c.once(key, ttl_s=ttl_s, now=now))

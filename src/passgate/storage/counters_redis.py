@@ -345,6 +345,15 @@ class RedisCounters:
         tat = self._call("bucket_tat", lambda: self._redis.hget(self._bucket(ip), stage))
         return None if tat is None else float(tat)
 
+    def bucket_tats(self, ip: str, stages: Sequence[str]) -> dict[str, float | None]:
+        values = self._call(
+            "bucket_tats", lambda: self._redis.hmget(self._bucket(ip), list(stages))
+        )
+        return {
+            stage: None if value is None else float(value)
+            for stage, value in zip(stages, values, strict=True)
+        }
+
     def has_token(self, ip: str, stage: str, *, capacity: int, rate_s: float, now: float) -> bool:
         return gcra_has_token(self.bucket_tat(ip, stage), now, capacity, rate_s)
 

@@ -11,7 +11,7 @@ a read snapshot to a write lock (which fails at once instead of waiting).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -76,6 +76,11 @@ _SQL_DELETE_IDLE = sa.text(
     "AND (failures = 0 OR last_failure + :block <= :now) "
     "AND (reserved = 0 OR reserved_until <= :now)"
 )
+# A success resets the failures; the row then holds nothing unless other attempts of the
+# key are still in flight.
+_SQL_DELETE_ON_SUCCESS = sa.text(
+    "DELETE FROM login_attempts WHERE key = :key AND NOT (reserved_until > :now AND reserved > 1)"
+)
 _SQL_FAILURES = sa.text("SELECT failures, last_failure FROM login_attempts WHERE key = :key")
 _BASE = "(CASE WHEN ip_buckets.tat > :now THEN ip_buckets.tat ELSE :now END)"
 _SQL_TAKE_TOKEN = sa.text(
@@ -85,6 +90,9 @@ _SQL_TAKE_TOKEN = sa.text(
     "RETURNING tat"
 )
 _SQL_BUCKET_TAT = sa.text("SELECT tat FROM ip_buckets WHERE ip = :ip AND stage = :stage")
+_SQL_BUCKET_TATS = sa.text(
+    "SELECT stage, tat FROM ip_buckets WHERE ip = :ip AND stage IN :stages"
+).bindparams(sa.bindparam("stages", expanding=True))
 _SQL_ONCE = sa.text(
     "INSERT INTO once_marks (key, until) VALUES (:key, :until) "
     "ON CONFLICT (key) DO UPDATE SET until = :until WHERE once_marks.until <= :now "
@@ -172,6 +180,8 @@ class SqlCounters:
     def _release(self, key: AttemptKey, now: float, *, reset: bool, what: str) -> None:
         params = {"key": key.key, "now": now, "block": BLOCK_SECONDS}
         with _storage_errors(what), self._write_lock, self._engine.begin() as connection:
+            if reset and connection.execute(_SQL_DELETE_ON_SUCCESS, params).rowcount:
+                return  # the common case: the row held this attempt's reservation only
             connection.execute(_SQL_RELEASE_RESET if reset else _SQL_RELEASE, params)
             connection.execute(_SQL_DELETE_IDLE, params)
 
@@ -262,6 +272,14 @@ class SqlCounters:
         with _storage_errors("bucket_tat"):
             row = self._read(_SQL_BUCKET_TAT, {"ip": ip, "stage": stage})
         return None if row is None else float(row.tat)
+
+    def bucket_tats(self, ip: str, stages: Sequence[str]) -> dict[str, float | None]:
+        found: dict[str, float | None] = dict.fromkeys(stages)
+        with _storage_errors("bucket_tats"), self._engine.connect() as connection:
+            rows = connection.execute(_SQL_BUCKET_TATS, {"ip": ip, "stages": list(stages)})
+            for row in rows:
+                found[row.stage] = float(row.tat)
+        return found
 
     def has_token(self, ip: str, stage: str, *, capacity: int, rate_s: float, now: float) -> bool:
         return gcra_has_token(self.bucket_tat(ip, stage), now, capacity, rate_s)

@@ -37,10 +37,20 @@ _FIELDS = (
 )
 
 
-def _row(event: Event) -> dict[str, Any]:
-    values = {name: getattr(event, name) for name in _FIELDS}
-    values["details"] = json.dumps(dict(event.details), default=str)
-    return values
+def _tuple(event: Event) -> tuple[Any, ...]:
+    details = json.dumps(dict(event.details), default=str)
+    return (*(getattr(event, name) for name in _FIELDS), details)
+
+
+def _insert_sql(dialect: sa.Dialect) -> str:
+    """The driver-level INSERT: for batches, SQLAlchemy's per-row parameter processing
+    costs more than the insert itself."""
+    placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
+    columns = (*_FIELDS, "details")
+    return (
+        f"INSERT INTO events ({', '.join(columns)}) "
+        f"VALUES ({', '.join(placeholder for _ in columns)})"
+    )
 
 
 def _event(row: Any) -> Event:
@@ -52,14 +62,16 @@ class EventLog:
 
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
+        self._insert = _insert_sql(engine.dialect)
 
     def emit(self, event: Event) -> None:
         self.append([event])
 
     def append(self, batch: Sequence[Event]) -> None:
         if batch:
+            rows = [_tuple(event) for event in batch]
             with write_lock(self._engine), self._engine.begin() as db:
-                db.execute(events.insert(), [_row(event) for event in batch])
+                db.exec_driver_sql(self._insert, rows)
 
     def recent(self, *, types: Sequence[str] = (), limit: int = 50) -> list[Event]:
         """Newest first."""

@@ -378,15 +378,25 @@ async def test_events_and_emails_at_most_once_an_hour_per_ip(world: World) -> No
     assert len(world.mailer.to(ADMINS[0])) == 3
 
 
-async def test_another_account_behind_the_same_ip_is_still_reported(world: World) -> None:
+async def test_events_are_limited_per_ip_not_per_refusal(world: World) -> None:
+    """SPEC §5: at most one event an hour per IP; every breached login is still refused
+    and its account marked."""
     world.set_policy(shields=["block"])
     world.user("lee@example.com", LEAKED)
-    world.user("kim@example.com", LEAKED)
+    kim = world.user("kim@example.com", LEAKED)
     assert_leaked(await login(world, "lee@example.com", LEAKED))
     assert_leaked(await login(world, "kim@example.com", LEAKED))
     assert [event.user_name for event in world.events.of_type("pwd_leak")] == [
+        "lee@example.com"
+    ]
+    marked = world.passgate.directory.get_user(kim.id)
+    assert marked is not None
+    assert marked.password_leaked
+    world.user("ann@example.com", LEAKED)
+    assert_leaked(await login(world, "ann@example.com", LEAKED, peer="198.51.100.21"))
+    assert [event.user_name for event in world.events.of_type("pwd_leak")] == [
         "lee@example.com",
-        "kim@example.com",
+        "ann@example.com",
     ]
 
 

@@ -23,10 +23,10 @@ For a breached password, with the policy enabled:
   the shields, a reset link to the user (``user_notification``, login only) and an alert to
   the administrators (``admin_notification``, at the configured frequencies).
 
-Events and notifications go out at most once per hour per IP address *and account*
-(``OnceMarks``). Ours: keyed by the account too, so that one address shared by many users
-(an office, a carrier NAT) or one attacker trying many accounts hides no account's event
-from the log or the administrators. Events carry decisions, never the password or its count.
+Events and notifications go out at most once per hour per IP address (``OnceMarks``), as
+Auth0 does and the issue asks: a flood from one address cannot flood the log or the
+mailboxes. (The refusal itself and the account's mark apply every time.) Events carry
+decisions, never the password or its count.
 
 Composing the account hooks with attack protection's: pass those as ``inner``; they run
 first (a throttled request is refused before any breached check)::
@@ -57,7 +57,7 @@ __all__ = ["NOTICE_INTERVAL_S", "BreachedAccountHooks", "BreachedPasswords", "Le
 
 logger = logging.getLogger("passgate.breached")
 
-#: Events and notifications: at most one per this many seconds per IP and account.
+#: Events and notifications: at most one per this many seconds per IP.
 NOTICE_INTERVAL_S = 3600.0
 
 
@@ -181,10 +181,9 @@ class BreachedPasswords(BreachedGate):
         result: BreachedResult,
         shields: Sequence[str],
     ) -> bool:
-        """Write the event, once an hour per IP and account; True when it was written
-        (then the notifications go out too)."""
-        who = notice.user_id or (notice.user_name or "").casefold()
-        key = f"{notice.type}:{notice.ip}:{who}"
+        """Write the event, once an hour per IP; True when it was written (then the
+        notifications go out too)."""
+        key = f"{notice.type}:{notice.ip}"
         try:
             first = self._marks.once(key, ttl_s=self.notice_interval_s, now=notice.date)
         except Exception:

@@ -386,9 +386,7 @@ async def test_events_are_limited_per_ip_not_per_refusal(world: World) -> None:
     kim = world.user("kim@example.com", LEAKED)
     assert_leaked(await login(world, "lee@example.com", LEAKED))
     assert_leaked(await login(world, "kim@example.com", LEAKED))
-    assert [event.user_name for event in world.events.of_type("pwd_leak")] == [
-        "lee@example.com"
-    ]
+    assert [event.user_name for event in world.events.of_type("pwd_leak")] == ["lee@example.com"]
     marked = world.passgate.directory.get_user(kim.id)
     assert marked is not None
     assert marked.password_leaked

@@ -54,6 +54,9 @@ def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
     if settings.issuer is None:
         # Inherited by the worker processes, which build their app from the environment.
         os.environ["PASSGATE_ISSUER"] = f"http://{_url_host(host)}:{port}/"
+    if "PASSGATE_HASH_WORKERS" not in os.environ and workers > 1:
+        # Password hashing is bounded to the cores across the whole server, not per worker.
+        os.environ["PASSGATE_HASH_WORKERS"] = str(max(1, (os.cpu_count() or 1) // workers))
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again for the
     # previous handler: ours makes that a normal exit (0 for SIGTERM) instead of a death.
     previous = {sig: signal.signal(sig, _exit_on_signal) for sig in STOP_SIGNALS}

@@ -32,7 +32,7 @@ from passgate.errors import (
 )
 from passgate.events import Event, EventSink
 from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
-from passgate.oauth.guard import LoginAttempt, LoginGuard, RequestContext
+from passgate.oauth.guard import GuardTicket, LoginAttempt, LoginGuard, RequestContext
 from passgate.oauth.minting import Minter, TokenSet
 from passgate.oauth.request import BasicCredentials
 from passgate.oauth.scopes import GrantedScopes, grant_scopes, split_scope
@@ -268,8 +268,20 @@ class TokenService:
         )
 
     # -- password and password-realm ----------------------------------------------
-    def _verify(self, connection: Connection, identifier: str, password: str) -> User | None:
-        found = self._directory.find_for_login(connection.id, identifier)
+    def _admit(
+        self, attempt: LoginAttempt, connection: Connection
+    ) -> tuple[GuardTicket, tuple[User, str] | None]:
+        """Reserve the attempt, then look the user up: database work stays off the hashing
+        threads, which are bounded to the cores and should do nothing but hash."""
+        ticket = self.guard.admit(attempt)
+        try:
+            return ticket, self._directory.find_for_login(connection.id, attempt.identifier)
+        except BaseException:
+            self.guard.abandon(ticket)
+            raise
+
+    def _verify(self, found: tuple[User, str] | None, password: str) -> User | None:
+        """An unknown user costs the same real verification (against a decoy hash)."""
         password_hash = found[1] if found else None
         if not self._hasher.verify(password_hash, password) or found is None:
             return None
@@ -277,6 +289,17 @@ class TokenService:
         if self._hasher.needs_rehash(stored):
             self._directory.replace_hash(user.id, stored, self._hasher.hash(password))
         return user
+
+    def _after_success(
+        self, ticket: GuardTicket, user: User, password: str, context: RequestContext
+    ) -> None:
+        """Record the success, then refuse blocked users and breached passwords."""
+        self.guard.succeeded(ticket, user_id=user.id)
+        if user.blocked:
+            raise Unauthorized()
+        if user.password_leaked:
+            raise PasswordLeaked()
+        self.breached.check_login(user, password, context)
 
     async def _password(
         self, call: _Call, params: Mapping[str, str], authenticated: AuthenticatedClient
@@ -313,11 +336,11 @@ class TokenService:
         if refusal is not None:
             raise refusal
         mark = time.perf_counter()
-        ticket = await self._io(self.guard.admit, attempt)
+        ticket, found = await self._io(self._admit, attempt, connection)
         call.timings["admit"] = (time.perf_counter() - mark) * 1000
         started = time.perf_counter()
         try:
-            user = await self._hashing(self._verify, connection, username, password)
+            user = await self._hashing(self._verify, found, password)
             call.timings["verify"] = (time.perf_counter() - started) * 1000
         except BaseException:
             await self._io(self.guard.abandon, ticket)
@@ -327,13 +350,8 @@ class TokenService:
             raise InvalidGrant()
         call.fields["user_id"] = user.id
         mark = time.perf_counter()
-        await self._io(self.guard.succeeded, ticket, user_id=user.id)
+        await self._io(self._after_success, ticket, user, password, call.context)
         call.timings["record"] = (time.perf_counter() - mark) * 1000
-        if user.blocked:
-            raise Unauthorized()
-        if user.password_leaked:
-            raise PasswordLeaked()
-        await self._io(self.breached.check_login, user, password, call.context)
         del password
         now = self._now()
         refresh = None

@@ -28,6 +28,7 @@ Every function here is pure: state, ``now`` and policy in, decision out.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -70,6 +71,7 @@ def normalise_identifier(identifier: str) -> str:
     return identifier.strip().lower()
 
 
+@functools.lru_cache(maxsize=65536)
 def _normalise_ip(ip: str) -> str:
     try:
         address = ipaddress.ip_address(ip.strip())

@@ -17,6 +17,7 @@ one counter however the address reached us.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,9 +42,12 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+@functools.lru_cache(maxsize=65536)
 def parse_ip(text: str) -> IPAddress | None:
     """One IP address in normal form (IPv4-mapped IPv6 as IPv4); None if ``text`` is not
-    exactly one address. Scoped IPv6 addresses (``fe80::1%eth0``) are refused."""
+    exactly one address. Scoped IPv6 addresses (``fe80::1%eth0``) are refused.
+
+    Cached: parsing costs ~15 µs, and a flood repeats the same few addresses."""
     try:
         address = ipaddress.ip_address(text.strip())
     except ValueError:

@@ -7,9 +7,6 @@ Password grant, then a refresh) with tokens verified by PyJWT against the JWKS e
 
 from __future__ import annotations
 
-import json
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,42 +20,12 @@ import requests
 from oauthlib.oauth2 import LegacyApplicationClient
 from requests_oauthlib import OAuth2Session
 
+from tests.processes import cli, free_port, server_env
+
 pytestmark = pytest.mark.slow
 
 API = "https://api.real-clients.test/"
 PASSWORD = "a long and careful passphrase 42"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _environment(data_dir: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PASSGATE_")}
-    env.update(
-        PASSGATE_DATA_DIR=str(data_dir),
-        PASSGATE_ARGON2_MEMORY_KIB="1024",
-        PASSGATE_ARGON2_TIME_COST="1",
-        PASSGATE_LOG_LEVEL="warning",
-    )
-    return env
-
-
-def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "passgate", *args, "--json"],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    document: dict[str, Any] = json.loads(done.stdout)
-    return document
 
 
 def _wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:
@@ -79,8 +46,8 @@ def _wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:
 def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     # The server listens on plain-HTTP loopback; oauthlib refuses http:// without this.
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
-    env = _environment(tmp_path / "data")
-    api = _cli(
+    env = server_env(tmp_path / "data")
+    api = cli(
         env,
         "apis",
         "create",
@@ -92,7 +59,7 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str
         "write:things",
         "--allow-offline-access",
     )
-    client = _cli(
+    client = cli(
         env,
         "clients",
         "create",
@@ -105,7 +72,7 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str
         "--grant",
         "refresh_token",
     )
-    user = _cli(
+    user = cli(
         env,
         "users",
         "create",
@@ -116,9 +83,9 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str
         "--name",
         "Carol",
         "--password-stdin",
-        stdin=PASSWORD + "\n",
+        input=PASSWORD + "\n",
     )
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}/"
     log = (tmp_path / "serve.log").open("wb")
     process = subprocess.Popen(

@@ -7,12 +7,10 @@ stop with SIGTERM. Every process started here is stopped in ``finally``.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +22,8 @@ import httpx
 import jwt
 import pytest
 
+from tests.processes import cli, free_port, server_env
+
 pytestmark = pytest.mark.slow
 
 API = "https://api.orders.example/"
@@ -32,39 +32,9 @@ END_USER_IP = "198.51.100.23"
 STARTUP_SECONDS = 60.0
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    values = {key: value for key, value in os.environ.items() if not key.startswith("PASSGATE_")}
-    values.update(
-        PASSGATE_DATA_DIR=str(tmp_path / "data"),
-        PASSGATE_ARGON2_MEMORY_KIB="1024",
-        PASSGATE_ARGON2_TIME_COST="1",
-        PASSGATE_HASH_WORKERS="2",
-        PASSGATE_LOG_LEVEL="warning",
-    )
-    return values
-
-
-def passgate(env: dict[str, str], *args: str, input: str | None = None) -> Any:
-    """Run one ``passgate … --json`` command to completion; its JSON output."""
-    done = subprocess.run(
-        [sys.executable, "-m", "passgate", *args, "--json"],
-        env=env,
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return server_env(tmp_path / "data")
 
 
 class Server:
@@ -145,11 +115,11 @@ def verify_access_token(base_url: str, token: str, audience: str) -> dict[str, A
 def test_serve_with_two_workers_logs_users_in_and_stops_on_sigterm(
     env: dict[str, str], tmp_path: Path, servers: list[Server]
 ) -> None:
-    passgate(env, "apis", "create", "--identifier", API, "--scope", "read:orders")
-    client = passgate(
+    cli(env, "apis", "create", "--identifier", API, "--scope", "read:orders")
+    client = cli(
         env, "clients", "create", "--name", "Shop", "--grant", "password", "--trust-ip-header"
     )
-    user = passgate(
+    user = cli(
         env, "users", "create", "--email", "alice@example.com", "--password-stdin",
         input=PASSWORD + "\n",
     )  # fmt: skip
@@ -193,10 +163,10 @@ def test_serve_with_two_workers_logs_users_in_and_stops_on_sigterm(
     assert server.stop() == 0
     assert "Traceback" not in server.stderr()
     # Shutting down wrote every event: the logins are in the log, with the end user's IP.
-    successes = passgate(env, "logs", "--type", "sepft")
+    successes = cli(env, "logs", "--type", "sepft")
     assert len(successes) == 6
     assert {(e["ip"], e["client_ip"]) for e in successes} == {(END_USER_IP, "127.0.0.1")}
-    assert [e["type"] for e in passgate(env, "logs", "--limit", "1")] == ["fepft"]
+    assert [e["type"] for e in cli(env, "logs", "--limit", "1")] == ["fepft"]
 
 
 def replay_curl(command: str) -> httpx.Response:
@@ -248,6 +218,6 @@ def test_quickstart_prints_a_login_that_works(
     assert claims["azp"] == shown["client_id"]
     assert server.stop() == 0
     # The forwarded IP of the example is the one attack protection and the log saw.
-    (event,) = passgate(env, "logs", "--type", "sepft")
+    (event,) = cli(env, "logs", "--type", "sepft")
     assert event["ip"] == "203.0.113.7"
     assert event["client_ip"] == "127.0.0.1"

@@ -7,57 +7,22 @@ together; :func:`running` kills whatever is left in ``finally``.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import httpx
 
+from tests.processes import cli, free_port, server_env
+
+__all__ = ["Server", "cli", "running", "server_env"]
+
 STARTUP_SECONDS = 30.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    """The environment of the CLI and the servers: no PASSGATE_* from outside."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PASSGATE_")}
-    env.update(
-        PASSGATE_DATA_DIR=str(data_dir),
-        PASSGATE_ARGON2_MEMORY_KIB="1024",
-        PASSGATE_ARGON2_TIME_COST="1",
-        PASSGATE_LOGIN_RATE_LIMIT="false",
-        PASSGATE_HASH_WORKERS="2",
-        PASSGATE_LOG_LEVEL="warning",
-    )
-    env.update(extra)
-    return env
-
-
-def cli(env: dict[str, str], *args: str, input: str | None = None) -> Any:
-    """One ``passgate … --json`` command, run to completion; its JSON output."""
-    done = subprocess.run(
-        [sys.executable, "-m", "passgate", *args, "--json"],
-        env=env,
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 class Server:

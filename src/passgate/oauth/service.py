@@ -32,7 +32,7 @@ from passgate.errors import (
 )
 from passgate.events import Event, EventSink
 from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
-from passgate.oauth.guard import GuardTicket, LoginAttempt, LoginGuard, RequestContext
+from passgate.oauth.guard import LoginAttempt, LoginGuard, RequestContext
 from passgate.oauth.minting import Minter, TokenSet
 from passgate.oauth.request import BasicCredentials
 from passgate.oauth.scopes import GrantedScopes, grant_scopes, split_scope
@@ -268,18 +268,6 @@ class TokenService:
         )
 
     # -- password and password-realm ----------------------------------------------
-    def _admit(
-        self, attempt: LoginAttempt, connection: Connection
-    ) -> tuple[GuardTicket, tuple[User, str] | None]:
-        """Reserve the attempt, then look the user up: database work stays off the hashing
-        threads, which are bounded to the cores and should do nothing but hash."""
-        ticket = self.guard.admit(attempt)
-        try:
-            return ticket, self._directory.find_for_login(connection.id, attempt.identifier)
-        except BaseException:
-            self.guard.abandon(ticket)
-            raise
-
     def _verify(self, found: tuple[User, str] | None, password: str) -> User | None:
         """An unknown user costs the same real verification (against a decoy hash)."""
         password_hash = found[1] if found else None
@@ -290,16 +278,42 @@ class TokenService:
             self._directory.replace_hash(user.id, stored, self._hasher.hash(password))
         return user
 
-    def _after_success(
-        self, ticket: GuardTicket, user: User, password: str, context: RequestContext
-    ) -> None:
-        """Record the success, then refuse blocked users and breached passwords."""
-        self.guard.succeeded(ticket, user_id=user.id)
-        if user.blocked:
-            raise Unauthorized()
-        if user.password_leaked:
-            raise PasswordLeaked()
-        self.breached.check_login(user, password, context)
+    def _login(
+        self,
+        attempt: LoginAttempt,
+        connection: Connection,
+        password: str,
+        timings: dict[str, float],
+    ) -> tuple[User | None, OAuthError | None]:
+        """One password login, start to end, in one hashing thread (DESIGN: keep the
+        database work of a login in the thread of its password check, no hop per query):
+        reserve the attempt (or refuse before hashing), look the user up, verify, record
+        the outcome, then refuse blocked users and breached passwords."""
+        mark = time.perf_counter()
+        ticket = self.guard.admit(attempt)
+        try:
+            found = self._directory.find_for_login(connection.id, attempt.identifier)
+            timings["admit"] = (started := time.perf_counter()) - mark
+            user = self._verify(found, password)
+            timings["verify"] = (mark := time.perf_counter()) - started
+        except BaseException:
+            self.guard.abandon(ticket)
+            raise
+        if user is None:
+            self.guard.failed(ticket, user_id=None)
+            return None, InvalidGrant()
+        try:
+            self.guard.succeeded(ticket, user_id=user.id)
+            if user.blocked:
+                raise Unauthorized()
+            if user.password_leaked:
+                raise PasswordLeaked()
+            self.breached.check_login(user, password, attempt.context)
+        except OAuthError as exc:
+            return user, exc
+        finally:
+            timings["record"] = time.perf_counter() - mark
+        return user, None
 
     async def _password(
         self, call: _Call, params: Mapping[str, str], authenticated: AuthenticatedClient
@@ -335,24 +349,17 @@ class TokenService:
         refusal = self.guard.refuse_early(attempt)
         if refusal is not None:
             raise refusal
-        mark = time.perf_counter()
-        ticket, found = await self._io(self._admit, attempt, connection)
-        call.timings["admit"] = (time.perf_counter() - mark) * 1000
-        started = time.perf_counter()
+        seconds: dict[str, float] = {}
         try:
-            user = await self._hashing(self._verify, found, password)
-            call.timings["verify"] = (time.perf_counter() - started) * 1000
-        except BaseException:
-            await self._io(self.guard.abandon, ticket)
-            raise
-        if user is None:
-            await self._io(self.guard.failed, ticket, user_id=None)
-            raise InvalidGrant()
-        call.fields["user_id"] = user.id
-        mark = time.perf_counter()
-        await self._io(self._after_success, ticket, user, password, call.context)
-        call.timings["record"] = (time.perf_counter() - mark) * 1000
+            user, refusal = await self._hashing(self._login, attempt, connection, password, seconds)
+        finally:
+            call.timings.update((name, value * 1000) for name, value in seconds.items())
         del password
+        if user is not None:
+            call.fields["user_id"] = user.id
+        if refusal is not None:
+            raise refusal
+        assert user is not None
         now = self._now()
         refresh = None
         if self._wants_refresh(authenticated, api, scopes):

@@ -90,9 +90,15 @@ _SQL_TAKE_TOKEN = sa.text(
     "RETURNING tat"
 )
 _SQL_BUCKET_TAT = sa.text("SELECT tat FROM ip_buckets WHERE ip = :ip AND stage = :stage")
-_SQL_BUCKET_TATS = sa.text(
-    "SELECT stage, tat FROM ip_buckets WHERE ip = :ip AND stage IN :stages"
-).bindparams(sa.bindparam("stages", expanding=True))
+
+
+def _bucket_tats_sql(count: int) -> sa.TextClause:
+    stages = ", ".join(f":s{n}" for n in range(count))
+    return sa.text(f"SELECT stage, tat FROM ip_buckets WHERE ip = :ip AND stage IN ({stages})")
+
+
+# Prepared for the usual counts: an "expanding" IN is rendered anew on every execution.
+_SQL_BUCKET_TATS = {count: _bucket_tats_sql(count) for count in (1, 2, 3)}
 _SQL_ONCE = sa.text(
     "INSERT INTO once_marks (key, until) VALUES (:key, :until) "
     "ON CONFLICT (key) DO UPDATE SET until = :until WHERE once_marks.until <= :now "
@@ -275,9 +281,15 @@ class SqlCounters:
 
     def bucket_tats(self, ip: str, stages: Sequence[str]) -> dict[str, float | None]:
         found: dict[str, float | None] = dict.fromkeys(stages)
+        if not stages:
+            return found
+        statement = _SQL_BUCKET_TATS.get(len(stages))
+        if statement is None:
+            statement = _bucket_tats_sql(len(stages))
+        params: dict[str, str] = {f"s{n}": stage for n, stage in enumerate(stages)}
+        params["ip"] = ip
         with _storage_errors("bucket_tats"), self._engine.connect() as connection:
-            rows = connection.execute(_SQL_BUCKET_TATS, {"ip": ip, "stages": list(stages)})
-            for row in rows:
+            for row in connection.execute(statement, params):
                 found[row.stage] = float(row.tat)
         return found
 

@@ -29,7 +29,7 @@ from passgate.storage.counters import (
     BlockRecord,
     Reservation,
 )
-from passgate.storage.db import write_lock
+from passgate.storage.db import DriverSql, write_lock
 from passgate.storage.schema import ip_buckets, login_attempts, once_marks
 
 __all__ = ["SqlCounters"]
@@ -53,53 +53,52 @@ _INSERT_ATTEMPT = (
     "INSERT INTO login_attempts "
     "(key, identifier, ip, connection, failures, reserved, reserved_until, last_failure) "
 )
-_SQL_RESERVE = sa.text(
+_SQL_RESERVE = (
     _INSERT_ATTEMPT + "VALUES (:key, :identifier, :ip, :connection, 0, 1, :until, 0.0) "
     f"ON CONFLICT (key) DO UPDATE SET failures = {_COUNTED}, reserved = {_LIVE} + 1, "
     f"reserved_until = :until WHERE {_COUNTED} + {_LIVE} < :max RETURNING failures"
 )
 _SQL_FAILURE_RELEASE, _SQL_FAILURE_KEEP = (
-    sa.text(
+    (
         _INSERT_ATTEMPT + "VALUES (:key, :identifier, :ip, :connection, 1, 0, 0.0, :now) "
         f"ON CONFLICT (key) DO UPDATE SET failures = {_COUNTED} + 1, last_failure = :now, "
         f"reserved = {reserved} RETURNING failures"
     )
     for reserved in (_RELEASED, _LIVE)
 )
-_SQL_RELEASE = sa.text(f"UPDATE login_attempts SET reserved = {_RELEASED} WHERE key = :key")
-_SQL_RELEASE_RESET = sa.text(
+_SQL_RELEASE = f"UPDATE login_attempts SET reserved = {_RELEASED} WHERE key = :key"
+_SQL_RELEASE_RESET = (
     f"UPDATE login_attempts SET reserved = {_RELEASED}, failures = 0, last_failure = 0.0 "
     "WHERE key = :key"
 )
-_SQL_DELETE_IDLE = sa.text(
+_SQL_DELETE_IDLE = (
     "DELETE FROM login_attempts WHERE key = :key "
     "AND (failures = 0 OR last_failure + :block <= :now) "
     "AND (reserved = 0 OR reserved_until <= :now)"
 )
 # A success resets the failures; the row then holds nothing unless other attempts of the
 # key are still in flight.
-_SQL_DELETE_ON_SUCCESS = sa.text(
+_SQL_DELETE_ON_SUCCESS = (
     "DELETE FROM login_attempts WHERE key = :key AND NOT (reserved_until > :now AND reserved > 1)"
 )
-_SQL_FAILURES = sa.text("SELECT failures, last_failure FROM login_attempts WHERE key = :key")
+_SQL_FAILURES = "SELECT failures, last_failure FROM login_attempts WHERE key = :key"
 _BASE = "(CASE WHEN ip_buckets.tat > :now THEN ip_buckets.tat ELSE :now END)"
-_SQL_TAKE_TOKEN = sa.text(
+_SQL_TAKE_TOKEN = (
     "INSERT INTO ip_buckets (ip, stage, tat) VALUES (:ip, :stage, :initial) "
     f"ON CONFLICT (ip, stage) DO UPDATE SET tat = (CASE WHEN {_BASE} + :rate < :empty "
     f"THEN {_BASE} + :rate ELSE :empty END) WHERE {_BASE} + :rate <= :empty + :tolerance "
     "RETURNING tat"
 )
-_SQL_BUCKET_TAT = sa.text("SELECT tat FROM ip_buckets WHERE ip = :ip AND stage = :stage")
+_SQL_BUCKET_TAT = "SELECT tat FROM ip_buckets WHERE ip = :ip AND stage = :stage"
 
 
-def _bucket_tats_sql(count: int) -> sa.TextClause:
+def _bucket_tats_sql(count: int) -> str:
     stages = ", ".join(f":s{n}" for n in range(count))
-    return sa.text(f"SELECT stage, tat FROM ip_buckets WHERE ip = :ip AND stage IN ({stages})")
+    return f"SELECT stage, tat FROM ip_buckets WHERE ip = :ip AND stage IN ({stages})"
 
 
-# Prepared for the usual counts: an "expanding" IN is rendered anew on every execution.
 _SQL_BUCKET_TATS = {count: _bucket_tats_sql(count) for count in (1, 2, 3)}
-_SQL_ONCE = sa.text(
+_SQL_ONCE = (
     "INSERT INTO once_marks (key, until) VALUES (:key, :until) "
     "ON CONFLICT (key) DO UPDATE SET until = :until WHERE once_marks.until <= :now "
     "RETURNING key"
@@ -128,17 +127,24 @@ class SqlCounters:
             )
         self._engine = engine
         self._write_lock = write_lock(engine)
+        self._driver = DriverSql(engine)
 
     # --- helpers -------------------------------------------------------------------
 
-    def _write(self, statement: sa.TextClause, params: Mapping[str, Any]) -> Any:
+    def _write(self, statement: str, params: Mapping[str, Any]) -> Any:
         """Run one atomic statement in its own transaction; its RETURNING value or None."""
-        with self._write_lock, self._engine.begin() as connection:
-            return connection.execute(statement, params).scalar_one_or_none()
+        try:
+            with self._write_lock:
+                row, _ = self._driver.run([(statement, params)])
+        except self._driver.errors as exc:
+            raise sa.exc.DBAPIError(statement, None, exc) from exc
+        return None if row is None else row[0]
 
-    def _read(self, statement: sa.TextClause, params: Mapping[str, Any]) -> Any:
-        with self._engine.connect() as connection:
-            return connection.execute(statement, params).one_or_none()
+    def _read(self, statement: str, params: Mapping[str, Any]) -> list[Any]:
+        try:
+            return self._driver.rows(statement, params)
+        except self._driver.errors as exc:
+            raise sa.exc.DBAPIError(statement, None, exc) from exc
 
     @staticmethod
     def _key_params(key: AttemptKey, now: float) -> dict[str, Any]:
@@ -185,11 +191,17 @@ class SqlCounters:
 
     def _release(self, key: AttemptKey, now: float, *, reset: bool, what: str) -> None:
         params = {"key": key.key, "now": now, "block": BLOCK_SECONDS}
-        with _storage_errors(what), self._write_lock, self._engine.begin() as connection:
-            if reset and connection.execute(_SQL_DELETE_ON_SUCCESS, params).rowcount:
-                return  # the common case: the row held this attempt's reservation only
-            connection.execute(_SQL_RELEASE_RESET if reset else _SQL_RELEASE, params)
-            connection.execute(_SQL_DELETE_IDLE, params)
+        # A success usually deletes the row (it held this attempt's reservation only);
+        # otherwise the reservation is released and an idle row cleaned up.
+        statements = [(_SQL_RELEASE_RESET if reset else _SQL_RELEASE, params)]
+        if reset:
+            statements.insert(0, (_SQL_DELETE_ON_SUCCESS, params))
+        statements.append((_SQL_DELETE_IDLE, params))
+        with _storage_errors(what), self._write_lock:
+            try:
+                self._driver.run(statements, stop_after_rows=reset)
+            except self._driver.errors as exc:
+                raise sa.exc.DBAPIError(what, None, exc) from exc
 
     def record_success(self, key: AttemptKey, *, now: float) -> None:
         self._release(key, now, reset=True, what="record_success")
@@ -199,10 +211,11 @@ class SqlCounters:
 
     def failures(self, key: AttemptKey, *, now: float) -> int:
         with _storage_errors("failures"):
-            row = self._read(_SQL_FAILURES, {"key": key.key})
-        if row is None:
+            rows = self._read(_SQL_FAILURES, {"key": key.key})
+        if not rows:
             return 0
-        return effective_failures(int(row.failures), float(row.last_failure), now)
+        failures, last_failure = rows[0]
+        return effective_failures(int(failures), float(last_failure), now)
 
     # --- block administration ------------------------------------------------------
 
@@ -276,8 +289,8 @@ class SqlCounters:
 
     def bucket_tat(self, ip: str, stage: str) -> float | None:
         with _storage_errors("bucket_tat"):
-            row = self._read(_SQL_BUCKET_TAT, {"ip": ip, "stage": stage})
-        return None if row is None else float(row.tat)
+            rows = self._read(_SQL_BUCKET_TAT, {"ip": ip, "stage": stage})
+        return float(rows[0][0]) if rows else None
 
     def bucket_tats(self, ip: str, stages: Sequence[str]) -> dict[str, float | None]:
         found: dict[str, float | None] = dict.fromkeys(stages)
@@ -288,9 +301,9 @@ class SqlCounters:
             statement = _bucket_tats_sql(len(stages))
         params: dict[str, str] = {f"s{n}": stage for n, stage in enumerate(stages)}
         params["ip"] = ip
-        with _storage_errors("bucket_tats"), self._engine.connect() as connection:
-            for row in connection.execute(statement, params):
-                found[row.stage] = float(row.tat)
+        with _storage_errors("bucket_tats"):
+            for stage, tat in self._read(statement, params):
+                found[stage] = float(tat)
         return found
 
     def has_token(self, ip: str, stage: str, *, capacity: int, rate_s: float, now: float) -> bool:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import sqlite3
 import threading
 import weakref
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-__all__ = ["make_engine", "migrate", "sqlite_url", "write_lock"]
+__all__ = ["DriverSql", "make_engine", "migrate", "sqlite_url", "write_lock"]
 
 _WRITE_LOCKS: weakref.WeakKeyDictionary[sa.Engine, threading.Lock] = weakref.WeakKeyDictionary()
 _NO_LOCK = contextlib.nullcontext()
@@ -77,3 +79,62 @@ def write_lock(engine: sa.Engine) -> contextlib.AbstractContextManager[object]:
     processes still meet the busy handler.) On PostgreSQL it does nothing.
     """
     return _WRITE_LOCKS.get(engine, _NO_LOCK)
+
+
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+class DriverSql:
+    """Runs prepared SQL straight on the driver (sqlite3 or psycopg), for the few
+    statements on every login's path: SQLAlchemy's execution layer costs ~50 µs a
+    statement, the driver ~10 µs. SQL is written with ``:name`` parameters (both dialects).
+    Errors are the driver's own; the caller maps them."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+        self._pyformat = engine.dialect.name != "sqlite"
+        self._prepared: dict[str, str] = {}
+        self.errors: tuple[type[BaseException], ...] = (engine.dialect.loaded_dbapi.Error,)
+
+    def _sql(self, sql: str) -> str:
+        prepared = self._prepared.get(sql)
+        if prepared is None:
+            prepared = _NAMED.sub(r"%(\1)s", sql) if self._pyformat else sql
+            self._prepared[sql] = prepared
+        return prepared
+
+    def run(
+        self, statements: Sequence[tuple[str, Mapping[str, Any]]], *, stop_after_rows: bool = False
+    ) -> tuple[Any, int]:
+        """Run ``statements`` in one transaction and commit; return the first row of the
+        last statement run (or None) and its row count. With ``stop_after_rows``, stop at
+        the first statement that touched rows."""
+        connection = self._engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            row: Any = None
+            count = 0
+            for sql, params in statements:
+                cursor.execute(self._sql(sql), params)
+                row = cursor.fetchone() if cursor.description else None
+                count = cursor.rowcount
+                if stop_after_rows and count > 0:
+                    break
+            connection.commit()
+            return row, count
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            connection.close()
+
+    def rows(self, sql: str, params: Mapping[str, Any]) -> list[Any]:
+        connection = self._engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(self._sql(sql), params)
+            found = cursor.fetchall()
+            connection.rollback()
+            return list(found)
+        finally:
+            connection.close()

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from passgate.crypto import new_id
 from passgate.errors import PassgateError
+from passgate.storage.db import DriverSql
 from passgate.storage.models import Connection, User
 from passgate.storage.schema import connections, users
 
@@ -48,23 +49,21 @@ _USER_COLUMNS = (
     connections.c.name.label("connection_name"),
 )
 _USERS_JOIN = users.join(connections, users.c.connection_id == connections.c.id)
-# Built once: constructing the statement per login costs more than running it.
+# On every login: run on the driver directly (see ``DriverSql``).
 _FIND_FOR_LOGIN = (
-    sa.select(*_USER_COLUMNS, users.c.password_hash)
-    .select_from(_USERS_JOIN)
-    .where(
-        users.c.connection_id == sa.bindparam("connection_id"),
-        sa.or_(
-            users.c.email_key == sa.bindparam("key"), users.c.username_key == sa.bindparam("key")
-        ),
-    )
-    .limit(1)
+    "SELECT users.id, users.connection_id, connections.name, users.email, users.username, "
+    "users.email_verified, users.name, users.blocked, users.password_leaked, "
+    "users.password_changed_at, users.created_at, users.updated_at, users.password_hash "
+    "FROM users JOIN connections ON users.connection_id = connections.id "
+    "WHERE users.connection_id = :connection_id "
+    "AND (users.email_key = :key OR users.username_key = :key) LIMIT 1"
 )
 
 
 class Directory:
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
+        self._driver = DriverSql(engine)
 
     # -- connections ---------------------------------------------------------------
     def ensure_connection(self, name: str) -> Connection:
@@ -147,9 +146,28 @@ class Directory:
     def find_for_login(self, connection_id: str, identifier: str) -> tuple[User, str] | None:
         """The user whose email or username is ``identifier`` (case-insensitive), with hash."""
         params = {"connection_id": connection_id, "key": identifier.casefold()}
-        with self._engine.connect() as connection:
-            row = connection.execute(_FIND_FOR_LOGIN, params).first()
-        return None if row is None else (_user(row), row.password_hash)
+        rows = self._driver.rows(_FIND_FOR_LOGIN, params)
+        if not rows:
+            return None
+        (
+            user_id, connection_id, connection, email, username, email_verified, name,
+            blocked, leaked, changed_at, created_at, updated_at, password_hash,
+        ) = rows[0]  # fmt: skip
+        user = User(
+            id=user_id,
+            connection_id=connection_id,
+            connection=connection,
+            email=email,
+            username=username,
+            email_verified=bool(email_verified),
+            name=name,
+            blocked=bool(blocked),
+            password_leaked=bool(leaked),
+            password_changed_at=changed_at,
+            created_at=created_at,
+            updated_at=updated_at,
+        )
+        return user, password_hash
 
     def find_by_email(self, connection: str, email: str) -> User | None:
         statement = (

@@ -117,6 +117,12 @@ def main() -> None:
             login_ms = statistics.median(latencies[5:])
             overhead_ms = statistics.median(overheads[5:])
 
+            wrk(  # warm-up, not counted
+                server.url,
+                lua_post("/oauth/token", login_bodies, forwarded_random=True),
+                connections=8,
+                duration=3,
+            )
             success = wrk(
                 server.url,
                 lua_post("/oauth/token", login_bodies, forwarded_random=True),

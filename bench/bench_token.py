@@ -129,6 +129,10 @@ def main() -> None:
                 connections=8,
                 duration=args.duration,
             )
+            # The machine is shared and noisy: the ceiling is the mean of a measurement
+            # before the login run and one right after it.
+            ceiling_after, _ = hashing_ceiling(min(args.duration, 6.0), cores)
+            ceiling = (ceiling + ceiling_after) / 2
             refused_client = wrk(
                 server.url,
                 lua_post("/oauth/token", [bad_client]),
@@ -144,7 +148,10 @@ def main() -> None:
 
     ok_rate = success.requests_per_s * (1 - success.non_2xx / max(success.requests, 1))
     print(f"cores: {cores}, server workers: {args.workers}, wrk duration: {args.duration}s")
-    print(f"hashing ceiling (argon2id m=19456 t=2 p=1, {cores} threads): {ceiling:.1f} verifies/s")
+    print(
+        f"hashing ceiling (argon2id m=19456 t=2 p=1, {cores} threads): {ceiling:.1f} "
+        f"verifies/s (mean of before and after the login run; after: {ceiling_after:.1f})"
+    )
     print(f"one verification, median: {verify_ms:.2f} ms")
     print(
         f"successful logins: {ok_rate:.1f}/s ({success.non_2xx} non-2xx of {success.requests})"

@@ -70,7 +70,7 @@ def main() -> None:
         legit_script = lua_post("/oauth/token", logins, forwarded_random=True)
         wrong_pair = _login(tenant, tenant.users[0], "wrong password")
         with serve({"PASSGATE_DATA_DIR": tmp}, workers=2) as server:
-            wrk(server.url, legit_script, connections=8, duration=3)  # warm-up, not counted
+            wrk(server.url, legit_script, connections=8, duration=10)  # warm-up, not counted
             alone = wrk(server.url, legit_script, connections=8, duration=duration)
 
             for _ in range(10):

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from passgate.errors import InvalidRequest, OAuthError
+from passgate.errors import OAuthError
 from passgate.keys import InvalidToken
 from passgate.oauth.minting import userinfo_claims
 from passgate.oauth.request import parse_basic, parse_body
 from passgate.oauth.scopes import split_scope
-from passgate.oauth.service import ConnectionFacts
 from passgate.storage.models import GRANT_TYPES
 from passgate.web.body import read_body
 from passgate.web.responses import NO_STORE, JSONResponse, error_response
+from passgate.web.token_endpoint import TokenEndpoint
 
 if TYPE_CHECKING:
     from passgate.app import Passgate
@@ -28,43 +27,9 @@ __all__ = ["oauth_routes"]
 logger = logging.getLogger("passgate.web")
 
 
-def _facts(passgate: Passgate, request: Request) -> ConnectionFacts:
-    peer = request.client.host if request.client else None
-    return ConnectionFacts(
-        client_ip=passgate.connecting_ip(peer, request.headers.getlist("x-forwarded-for")),
-        forwarded_for=tuple(request.headers.getlist("auth0-forwarded-for")),
-        user_agent=(request.headers.get("user-agent") or None),
-    )
-
-
 def oauth_routes(passgate: Passgate) -> list[Route]:
     service = passgate.tokens
     limit = passgate.settings.max_body_bytes
-
-    server_timing = passgate.settings.server_timing
-
-    async def token(request: Request) -> Response:
-        started = time.perf_counter()
-        timings: dict[str, float] = {}
-        facts = _facts(passgate, request)
-        try:
-            try:
-                body = await read_body(request, limit)
-                params = parse_body(request.headers.get("content-type"), body)
-                basic = parse_basic(request.headers)
-            except InvalidRequest as exc:
-                service.record_malformed(facts, exc)
-                raise
-            tokens = await service.token(params, basic, facts, timings)
-            response = JSONResponse(tokens.body(), headers=NO_STORE)
-        except OAuthError as exc:
-            response = error_response(exc)
-        if server_timing:
-            timings["total"] = (time.perf_counter() - started) * 1000
-            response.headers["Server-Timing"] = ", ".join(
-                f"{name};dur={value:.3f}" for name, value in timings.items()
-            )
-        return response
 
     async def revoke(request: Request) -> Response:
         try:
@@ -132,7 +97,7 @@ def oauth_routes(passgate: Passgate) -> list[Route]:
         return JSONResponse(keys, headers={"Cache-Control": "public, max-age=300"})
 
     return [
-        Route("/oauth/token", token, methods=["POST"]),
+        Route("/oauth/token", TokenEndpoint(passgate), methods=["POST"]),
         Route("/oauth/revoke", revoke, methods=["POST"]),
         Route("/userinfo", userinfo, methods=["GET", "POST"]),
         Route("/.well-known/openid-configuration", openid_configuration, methods=["GET"]),

@@ -1,0 +1,137 @@
+"""``POST /oauth/token`` as a plain ASGI application.
+
+The busiest endpoint, and the one floods hit, so it skips the framework's request and
+response objects and its router: :class:`TokenFastPath`, a middleware, answers
+``POST /oauth/token`` itself (everything else passes through). The same endpoint is also
+the route's, so other methods still get 405.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import orjson
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from passgate.errors import InvalidRequest, OAuthError
+from passgate.oauth.request import parse_basic, parse_body
+from passgate.oauth.service import ConnectionFacts
+from passgate.web.body import BodyTooLarge
+from passgate.web.responses import NO_STORE
+
+if TYPE_CHECKING:
+    from passgate.app import Passgate
+
+__all__ = ["TokenEndpoint", "TokenFastPath"]
+
+logger = logging.getLogger("passgate.web")
+
+_BASE_HEADERS = [
+    (b"content-type", b"application/json"),
+    *((name.lower().encode(), value.encode()) for name, value in NO_STORE.items()),
+]
+_SERVER_ERROR = orjson.dumps(
+    {"error": "server_error", "error_description": "The server could not answer the request."}
+)
+
+
+async def _read_body(headers: Headers, receive: Receive, limit: int) -> bytes:
+    declared = headers.get("content-length")
+    if declared is not None:
+        if not (declared.isascii() and declared.isdigit()):
+            raise InvalidRequest("Malformed Content-Length header")
+        if int(declared) > limit:
+            raise BodyTooLarge(f"The request body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise InvalidRequest("The client went away")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"The request body is larger than {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+class TokenEndpoint:
+    """The ASGI application answering ``POST /oauth/token``."""
+
+    def __init__(self, passgate: Passgate) -> None:
+        self._passgate = passgate
+        self._service = passgate.tokens
+        self._limit = passgate.settings.max_body_bytes
+        self._server_timing = passgate.settings.server_timing
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        headers = Headers(scope=scope)
+        client = scope.get("client")
+        facts = ConnectionFacts(
+            client_ip=self._passgate.connecting_ip(
+                client[0] if client else None, headers.getlist("x-forwarded-for")
+            ),
+            forwarded_for=tuple(headers.getlist("auth0-forwarded-for")),
+            user_agent=headers.get("user-agent") or None,
+        )
+        extra: list[tuple[bytes, bytes]] = []
+        try:
+            try:
+                body = await _read_body(headers, receive, self._limit)
+                params = parse_body(headers.get("content-type"), body)
+                basic = parse_basic(headers)
+            except InvalidRequest as exc:
+                self._service.record_malformed(facts, exc)
+                raise
+            tokens = await self._service.token(params, basic, facts, timings)
+            status, content = 200, orjson.dumps(tokens.body())
+        except OAuthError as exc:
+            status, content = exc.status_code, orjson.dumps(exc.body())
+            extra = [
+                (name.lower().encode(), value.encode()) for name, value in exc.headers().items()
+            ]
+        except Exception:
+            logger.exception("the token endpoint failed")
+            status, content = 500, _SERVER_ERROR
+        if self._server_timing:
+            timings["total"] = (time.perf_counter() - started) * 1000
+            value = ", ".join(f"{name};dur={ms:.3f}" for name, ms in timings.items())
+            extra.append((b"server-timing", value.encode()))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    *_BASE_HEADERS,
+                    (b"content-length", str(len(content)).encode()),
+                    *extra,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": content})
+
+
+class TokenFastPath:
+    """Middleware answering ``POST /oauth/token`` with :class:`TokenEndpoint` before the
+    router; everything else passes on."""
+
+    def __init__(self, app: ASGIApp, endpoint: TokenEndpoint) -> None:
+        self._endpoint = endpoint
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] == "/oauth/token"
+        ):
+            await self._endpoint(scope, receive, send)
+        else:
+            await self._app(scope, receive, send)

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from passgate.errors import InvalidRequest, OAuthError
 from passgate.oauth.request import parse_basic, parse_body
 from passgate.oauth.service import ConnectionFacts
-from passgate.web.body import BodyTooLarge
+from passgate.web.body import read_asgi_body
 from passgate.web.responses import NO_STORE
 
 if TYPE_CHECKING:
@@ -36,28 +36,6 @@ _BASE_HEADERS = [
 _SERVER_ERROR = orjson.dumps(
     {"error": "server_error", "error_description": "The server could not answer the request."}
 )
-
-
-async def _read_body(headers: Headers, receive: Receive, limit: int) -> bytes:
-    declared = headers.get("content-length")
-    if declared is not None:
-        if not (declared.isascii() and declared.isdigit()):
-            raise InvalidRequest("Malformed Content-Length header")
-        if int(declared) > limit:
-            raise BodyTooLarge(f"The request body is larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise InvalidRequest("The client went away")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"The request body is larger than {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 class TokenEndpoint:
@@ -84,7 +62,7 @@ class TokenEndpoint:
         extra: list[tuple[bytes, bytes]] = []
         try:
             try:
-                body = await _read_body(headers, receive, self._limit)
+                body = await read_asgi_body(headers, receive, self._limit)
                 params = parse_body(headers.get("content-type"), body)
                 basic = parse_basic(headers)
             except InvalidRequest as exc:

@@ -95,12 +95,17 @@ def main() -> None:
 
             # The paced flood: wrk with a delay per request (a C client: the load
             # generator should not eat the CPU the server needs), run beside the logins.
-            paced = lua_post(
-                "/oauth/token",
-                [wrong_pair],
-                {"auth0-forwarded-for": BLOCKED_IP},
-                delay_ms=FLOOD_CONNECTIONS * 1000 / args.flood_rate,
+            def paced_script(delay_ms: float) -> str:
+                headers = {"auth0-forwarded-for": BLOCKED_IP}
+                return lua_post("/oauth/token", [wrong_pair], headers, delay_ms=delay_ms)
+
+            # Calibrate the delay: each request takes its delay plus the round trip.
+            first_delay = FLOOD_CONNECTIONS * 1000 / args.flood_rate
+            probe = wrk(
+                server.url, paced_script(first_delay), connections=FLOOD_CONNECTIONS, duration=2
             )
+            round_trip_ms = FLOOD_CONNECTIONS * 1000 / probe.requests_per_s - first_delay
+            paced = paced_script(max(0.0, first_delay - max(0.0, round_trip_ms)))
             with ThreadPoolExecutor(1) as background:
                 flood_run = background.submit(
                     wrk, server.url, paced, connections=FLOOD_CONNECTIONS, duration=duration + 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -297,4 +298,8 @@ def app_from_env() -> Starlette:
 
     settings = Settings()
     configure_logging(settings.log_level)
+    # A login's hashing thread takes the GIL back after the hash and after each database
+    # call; while the event loop is busy (many requests, a flood) the interpreter's default
+    # 5 ms switch interval makes it wait that long each time. 1 ms keeps logins flowing.
+    sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
     return create_app(Passgate(settings, guard=None))

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     login_rate_limit: bool = True
     #: Send a Server-Timing header (verify, total) on token responses; for benchmarks.
     server_timing: bool = False
+    #: Python's GIL switch interval in server processes (the interpreter's default is 5).
+    gil_switch_interval_ms: float = Field(default=1.0, gt=0, le=100)
     log_level: str = "info"
 
     @field_validator("trusted_proxies", mode="before")

@@ -18,7 +18,6 @@ import argon2
 import httpx
 import pytest
 import sqlalchemy as sa
-from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from passgate.app import Passgate, create_app
@@ -28,6 +27,7 @@ from passgate.storage.directory import DEFAULT_CONNECTION
 from passgate.storage.models import PASSWORD_REALM, Api, Client, User
 from passgate.storage.schema import refresh_tokens, users
 from passgate.testing import CapturedEvents, ManualClock
+from tests.support import cheap_settings
 
 ISSUER = "https://passgate.test/"
 BASE_URL = "http://passgate.test"
@@ -48,16 +48,7 @@ def anyio_backend() -> str:
 
 
 def make_settings(tmp_path: Path, sql_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "data_dir": tmp_path,
-        "database_url": SecretStr(sql_url),
-        "argon2_memory_kib": 1024,
-        "argon2_time_cost": 1,
-        "issuer": ISSUER,
-        "hash_workers": 2,
-    }
-    values.update(overrides)
-    return Settings(**values)
+    return cheap_settings(tmp_path, sql_url, issuer=ISSUER, **overrides)
 
 
 @dataclasses.dataclass

@@ -22,7 +22,6 @@ import httpx
 import pytest
 import redis
 from joserfc.jwk import ECKey, RSAKey
-from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from passgate.app import Passgate, create_app, open_database
@@ -38,6 +37,7 @@ from passgate.storage.models import Client, SigningKey, User
 from passgate.storage.schema import metadata
 from passgate.storage.tokens import SigningKeys
 from passgate.testing import CapturedEvents, ManualClock
+from tests.support import cheap_settings
 
 ISSUER = "https://passgate.test/"
 BASE_URL = "http://passgate.test"
@@ -219,16 +219,7 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 def settings_for(tmp_path: Path, sql_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "data_dir": tmp_path,
-        "database_url": SecretStr(sql_url),
-        "argon2_memory_kib": 1024,
-        "argon2_time_cost": 1,
-        "issuer": ISSUER,
-        "hash_workers": 2,
-    }
-    values.update(overrides)
-    return Settings(**values)
+    return cheap_settings(tmp_path, sql_url, issuer=ISSUER, **overrides)
 
 
 def build_stack(

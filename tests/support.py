@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+from click.testing import CliRunner, Result
 from pydantic import SecretStr
 
+from passgate.cli import main
 from passgate.settings import Settings
 
 
@@ -22,3 +25,42 @@ def cheap_settings(tmp_path: Path, sql_url: str, *, issuer: str, **overrides: An
     }
     values.update(overrides)
     return Settings(**values)
+
+
+class Cli:
+    """Runs ``passgate`` commands in process against one data directory (no PASSGATE_*
+    settings from outside but ``env``; cheap password hashing)."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str | None] | None = None) -> None:
+        self.data_dir = data_dir
+        self.runner = CliRunner(
+            env={
+                "PASSGATE_DATA_DIR": str(data_dir),
+                "PASSGATE_ARGON2_MEMORY_KIB": "1024",
+                "PASSGATE_ARGON2_TIME_COST": "1",
+                "PASSGATE_DATABASE_URL": None,
+                "PASSGATE_ISSUER": None,
+                "PASSGATE_REDIS_URL": None,
+                "PASSGATE_REDIS_UNAVAILABLE": None,
+                **(env or {}),
+            }
+        )
+
+    def run(
+        self, *args: str, input: str | None = None, env: dict[str, str] | None = None
+    ) -> Result:
+        return self.runner.invoke(main, list(args), input=input, env=env, catch_exceptions=True)
+
+    def json(self, *args: str, input: str | None = None) -> Any:
+        result = self.run(*args, "--json", input=input)
+        assert result.exit_code == 0, (result.output, result.exception)
+        return json.loads(result.stdout)
+
+    def fails(self, *args: str, input: str | None = None) -> str:
+        """Run a command that must be refused: exit 1, a message on stderr, no traceback."""
+        result = self.run(*args, input=input)
+        assert result.exit_code == 1, (result.output, result.exception)
+        assert isinstance(result.exception, SystemExit)
+        assert result.stderr.startswith("Error: ")
+        assert "Traceback" not in result.output
+        return result.stderr

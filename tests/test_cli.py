@@ -16,7 +16,6 @@ from typing import Any
 import click
 import pytest
 import sqlalchemy as sa
-from click.testing import CliRunner, Result
 
 from passgate import cli_serve
 from passgate.cli import main
@@ -31,6 +30,7 @@ from passgate.storage.event_log import EventLog
 from passgate.storage.models import PASSWORD_REALM
 from passgate.storage.tenant import TenantStore
 from passgate.storage.tokens import SigningKeys
+from tests import support
 
 PASSWORD = "correct horse battery staple"
 CLIENT_FIELDS = {
@@ -56,39 +56,8 @@ USER_FIELDS = {
 }
 
 
-class Cli:
+class Cli(support.Cli):
     """Runs ``passgate`` commands against one data directory."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.runner = CliRunner(
-            env={
-                "PASSGATE_DATA_DIR": str(data_dir),
-                "PASSGATE_ARGON2_MEMORY_KIB": "1024",
-                "PASSGATE_ARGON2_TIME_COST": "1",
-                "PASSGATE_DATABASE_URL": None,
-                "PASSGATE_ISSUER": None,
-            }
-        )
-
-    def run(
-        self, *args: str, input: str | None = None, env: dict[str, str] | None = None
-    ) -> Result:
-        return self.runner.invoke(main, list(args), input=input, env=env, catch_exceptions=True)
-
-    def json(self, *args: str, input: str | None = None) -> Any:
-        result = self.run(*args, "--json", input=input)
-        assert result.exit_code == 0, (result.output, result.exception)
-        return json.loads(result.stdout)
-
-    def fails(self, *args: str, input: str | None = None) -> str:
-        """Run a command that must be refused: exit 1, a message on stderr, no traceback."""
-        result = self.run(*args, input=input)
-        assert result.exit_code == 1, (result.output, result.exception)
-        assert isinstance(result.exception, SystemExit)
-        assert result.stderr.startswith("Error: ")
-        assert "Traceback" not in result.output
-        return result.stderr
 
     # -- looking behind the CLI, at the database itself ---------------------------------
     def engine(self) -> sa.Engine:

@@ -21,9 +21,7 @@ from typing import Any
 
 import pytest
 import redis
-from click.testing import CliRunner, Result
 
-from passgate.cli import main
 from passgate.protection import ip_throttle
 from passgate.protection.brute_force import PER_IDENTIFIER_AND_IP, attempt_key
 from passgate.storage.counters import AttackCounters
@@ -33,6 +31,7 @@ from passgate.storage.db import make_engine, sqlite_url
 from passgate.storage.directory import DEFAULT_CONNECTION, Directory
 from passgate.storage.settings_store import SettingsStore
 from passgate.storage.tenant import TenantStore
+from tests import support
 
 BRUTE_FORCE = "brute_force_protection"
 SUSPICIOUS_IP = "suspicious_ip_throttling"
@@ -40,43 +39,12 @@ BREACHED = "breached_password_detection"
 REDIS_PREFIX = "passgate:"  # what the CLI (and the server) use
 
 
-class Cli:
+class Cli(support.Cli):
     """Runs ``passgate`` commands against one database (and counters backend)."""
-
-    def __init__(self, data_dir: Path, env: dict[str, str | None] | None = None) -> None:
-        self.data_dir = data_dir
-        self.runner = CliRunner(
-            env={
-                "PASSGATE_DATA_DIR": str(data_dir),
-                "PASSGATE_DATABASE_URL": None,
-                "PASSGATE_REDIS_URL": None,
-                "PASSGATE_REDIS_UNAVAILABLE": None,
-                **(env or {}),
-            }
-        )
 
     @property
     def database_url(self) -> str:
         return str(self.runner.env.get("PASSGATE_DATABASE_URL") or sqlite_url(self.data_dir))
-
-    def run(
-        self, *args: str, input: str | None = None, env: dict[str, str] | None = None
-    ) -> Result:
-        return self.runner.invoke(main, list(args), input=input, env=env)
-
-    def json(self, *args: str, input: str | None = None) -> Any:
-        result = self.run(*args, "--json", input=input)
-        assert result.exit_code == 0, (result.output, result.exception)
-        return json.loads(result.stdout)
-
-    def fails(self, *args: str, input: str | None = None) -> str:
-        """A refused command: exit 1, one message on stderr, no traceback."""
-        result = self.run(*args, input=input)
-        assert result.exit_code == 1, (result.output, result.exception)
-        assert isinstance(result.exception, SystemExit)
-        assert result.stderr.startswith("Error: ")
-        assert "Traceback" not in result.output
-        return result.stderr
 
     def show(self) -> dict[str, Any]:
         shown: dict[str, Any] = self.json("protection", "show")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import secrets
+import string
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -24,6 +26,13 @@ from passgate.storage.schema import apis, clients
 __all__ = ["Applications", "InvalidConfiguration"]
 
 SIGNING_ALGS = ("RS256", "ES256")
+_CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+def _new_client_id() -> str:
+    """32 letters and digits, like Auth0's: never starts with "-", which a command line
+    would read as an option (about 190 bits, though a client id is not a secret)."""
+    return "".join(secrets.choice(_CLIENT_ID_ALPHABET) for _ in range(32))
 
 
 class InvalidConfiguration(PassgateError, ValueError):
@@ -110,7 +119,7 @@ class Applications:
             trusted=trusted,
         )
         secret = new_secret(32) if auth_method != "none" else None
-        client_id = new_secret(24)
+        client_id = _new_client_id()
         with self._engine.begin() as connection:
             connection.execute(
                 clients.insert().values(

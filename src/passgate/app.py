@@ -234,11 +234,12 @@ class Passgate:
         return await asyncio.get_running_loop().run_in_executor(self.io_pool, fn, *args)
 
     def close(self) -> None:
+        self.hash_pool.shutdown(wait=True)
+        self.tokens.logins.flush()
+        self.io_pool.shutdown(wait=True)
         if self._buffered is not None:
             self._buffered.close()
             self._buffered = None
-        self.hash_pool.shutdown(wait=True)
-        self.io_pool.shutdown(wait=True)
         self.breached.close()
         self._close_counters()
         self.engine.dispose()

@@ -48,7 +48,7 @@ from passgate.clock import Clock
 from passgate.errors import PasswordLeaked
 from passgate.events import Event, EventSink
 from passgate.oauth.guard import RequestContext
-from passgate.oauth.service import BreachedGate
+from passgate.oauth.password_login import BreachedGate
 from passgate.protection.policy import BreachedPasswordPolicy
 from passgate.storage.counters import OnceMarks
 from passgate.storage.models import User

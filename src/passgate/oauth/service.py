@@ -12,7 +12,6 @@ import asyncio
 import dataclasses
 import logging
 import math
-import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -25,7 +24,6 @@ from passgate.errors import (
     InvalidRequest,
     InvalidScope,
     OAuthError,
-    PasswordLeaked,
     Unauthorized,
     UnauthorizedClient,
     UnsupportedGrantType,
@@ -34,6 +32,7 @@ from passgate.events import Event, EventSink
 from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
 from passgate.oauth.guard import LoginAttempt, LoginGuard, RequestContext
 from passgate.oauth.minting import Minter, TokenSet
+from passgate.oauth.password_login import BreachedGate, PasswordLogins
 from passgate.oauth.request import BasicCredentials
 from passgate.oauth.scopes import GrantedScopes, grant_scopes, split_scope
 from passgate.passwords import PasswordHasher
@@ -65,13 +64,6 @@ class ConnectionFacts:
     client_ip: str
     forwarded_for: tuple[str, ...] = ()
     user_agent: str | None = None
-
-
-class BreachedGate:
-    """Checks a just-verified password against breached corpora (issue #4 plugs in here)."""
-
-    def check_login(self, user: User, password: str, context: RequestContext) -> None:
-        """Raise :class:`PasswordLeaked` for a breached password."""
 
 
 ResolveIp = Callable[[str, tuple[str, ...], AuthenticatedClient], tuple[str, str | None]]
@@ -111,15 +103,20 @@ class TokenService:
         self._apis = apis
         self._refresh = refresh_tokens
         self._minter = minter
-        self._hasher = hasher
         self.guard = guard
         self._events = events
         self._clock = clock
         self._default_directory = default_directory
         self._resolve_ip = resolve_ip
-        self._hash_pool = hash_pool
         self._io_pool = io_pool
-        self.breached = breached or BreachedGate()
+        self.logins = PasswordLogins(
+            directory=directory,
+            hasher=hasher,
+            guard=guard,
+            breached=breached or BreachedGate(),
+            hash_pool=hash_pool,
+            io_pool=io_pool,
+        )
         self._connections: TtlCache[str, Connection | None] = TtlCache(
             directory.connection_by_name, ttl=5.0, size=1000
         )
@@ -127,10 +124,6 @@ class TokenService:
     async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._io_pool, lambda: fn(*args, **kwargs))
-
-    async def _hashing(self, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._hash_pool, fn, *args)
 
     # -- entry point ---------------------------------------------------------------
     async def token(
@@ -268,53 +261,6 @@ class TokenService:
         )
 
     # -- password and password-realm ----------------------------------------------
-    def _verify(self, found: tuple[User, str] | None, password: str) -> User | None:
-        """An unknown user costs the same real verification (against a decoy hash)."""
-        password_hash = found[1] if found else None
-        if not self._hasher.verify(password_hash, password) or found is None:
-            return None
-        user, stored = found
-        if self._hasher.needs_rehash(stored):
-            self._directory.replace_hash(user.id, stored, self._hasher.hash(password))
-        return user
-
-    def _login(
-        self,
-        attempt: LoginAttempt,
-        connection: Connection,
-        password: str,
-        timings: dict[str, float],
-    ) -> tuple[User | None, OAuthError | None]:
-        """One password login, start to end, in one hashing thread (DESIGN: keep the
-        database work of a login in the thread of its password check, no hop per query):
-        reserve the attempt (or refuse before hashing), look the user up, verify, record
-        the outcome, then refuse blocked users and breached passwords."""
-        mark = time.perf_counter()
-        ticket = self.guard.admit(attempt)
-        try:
-            found = self._directory.find_for_login(connection.id, attempt.identifier)
-            timings["admit"] = (started := time.perf_counter()) - mark
-            user = self._verify(found, password)
-            timings["verify"] = (mark := time.perf_counter()) - started
-        except BaseException:
-            self.guard.abandon(ticket)
-            raise
-        if user is None:
-            self.guard.failed(ticket, user_id=None)
-            return None, InvalidGrant()
-        try:
-            self.guard.succeeded(ticket, user_id=user.id)
-            if user.blocked:
-                raise Unauthorized()
-            if user.password_leaked:
-                raise PasswordLeaked()
-            self.breached.check_login(user, password, attempt.context)
-        except OAuthError as exc:
-            return user, exc
-        finally:
-            timings["record"] = time.perf_counter() - mark
-        return user, None
-
     async def _password(
         self, call: _Call, params: Mapping[str, str], authenticated: AuthenticatedClient
     ) -> TokenSet:
@@ -349,19 +295,28 @@ class TokenService:
         refusal = self.guard.refuse_early(attempt)
         if refusal is not None:
             raise refusal
-        seconds: dict[str, float] = {}
-        try:
-            user, refusal = await self._hashing(self._login, attempt, connection, password, seconds)
-        finally:
-            call.timings.update((name, value * 1000) for name, value in seconds.items())
+
+        def mint(user: User) -> TokenSet:
+            return self._issue_for_user(
+                user=user,
+                authenticated=authenticated,
+                api=api,
+                scopes=scopes,
+                grant="password",
+                refresh_token=None,
+                now=self._now(),
+            )
+
+        user, refusal, tokens = await self.logins.login(
+            attempt, connection, password, mint, call.timings
+        )
         del password
         if user is not None:
             call.fields["user_id"] = user.id
         if refusal is not None:
             raise refusal
         assert user is not None
-        now = self._now()
-        refresh = None
+        assert tokens is not None
         if self._wants_refresh(authenticated, api, scopes):
             refresh = await self._io(
                 self._refresh.issue,
@@ -369,18 +324,11 @@ class TokenService:
                 user_id=user.id,
                 audience=api.identifier if api else None,
                 scope=scopes.value,
-                now=float(now),
+                now=float(self._now()),
                 lifetime=REFRESH_TOKEN_LIFETIME,
             )
-        return self._issue_for_user(
-            user=user,
-            authenticated=authenticated,
-            api=api,
-            scopes=scopes,
-            grant="password",
-            refresh_token=refresh,
-            now=now,
-        )
+            tokens = dataclasses.replace(tokens, refresh_token=refresh)
+        return tokens
 
     # -- refresh_token -------------------------------------------------------------
     async def _refresh_token(

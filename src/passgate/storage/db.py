@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sqlite3
 import threading
@@ -88,13 +89,20 @@ class DriverSql:
     """Runs prepared SQL straight on the driver (sqlite3 or psycopg), for the few
     statements on every login's path: SQLAlchemy's execution layer costs ~50 µs a
     statement, the driver ~10 µs. SQL is written with ``:name`` parameters (both dialects).
-    Errors are the driver's own; the caller maps them."""
+    Errors are the driver's own; the caller maps them.
+
+    On a SQLite file each thread keeps its own connection, in autocommit mode: a pool
+    checkout and its reset on return cost more than the statement, most of all right
+    after a password hash has flushed the CPU caches."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
         self._pyformat = engine.dialect.name != "sqlite"
         self._prepared: dict[str, str] = {}
         self.errors: tuple[type[BaseException], ...] = (engine.dialect.loaded_dbapi.Error,)
+        database = engine.url.database if engine.dialect.name == "sqlite" else None
+        self._sqlite_path = database if database and database != ":memory:" else None
+        self._local = threading.local()
 
     def _sql(self, sql: str) -> str:
         prepared = self._prepared.get(sql)
@@ -103,12 +111,23 @@ class DriverSql:
             self._prepared[sql] = prepared
         return prepared
 
+    def _sqlite(self, path: str) -> sqlite3.Connection:
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():  # new thread, or a forked child
+            local.connection = sqlite3.connect(path, timeout=10.0, isolation_level=None)
+            _sqlite_on_connect(local.connection, None)
+            local.pid = os.getpid()
+        connection: sqlite3.Connection = local.connection
+        return connection
+
     def run(
         self, statements: Sequence[tuple[str, Mapping[str, Any]]], *, stop_after_rows: bool = False
     ) -> tuple[Any, int]:
         """Run ``statements`` in one transaction and commit; return the first row of the
         last statement run (or None) and its row count. With ``stop_after_rows``, stop at
         the first statement that touched rows."""
+        if self._sqlite_path is not None:
+            return self._run_sqlite(self._sqlite(self._sqlite_path), statements, stop_after_rows)
         connection = self._engine.raw_connection()
         try:
             cursor = connection.cursor()
@@ -128,7 +147,38 @@ class DriverSql:
         finally:
             connection.close()
 
+    @staticmethod
+    def _run_sqlite(
+        connection: sqlite3.Connection,
+        statements: Sequence[tuple[str, Mapping[str, Any]]],
+        stop_after_rows: bool,
+    ) -> tuple[Any, int]:
+        # One statement is its own transaction; several share an immediate one (taking
+        # the write lock up front, so it is waited for rather than upgraded into).
+        several = len(statements) > 1
+        if several:
+            connection.execute("BEGIN IMMEDIATE")
+        try:
+            row: Any = None
+            count = 0
+            for sql, params in statements:
+                cursor = connection.execute(sql, params)
+                found = cursor.fetchall()  # runs the statement to its end
+                row = found[0] if found else None
+                count = cursor.rowcount
+                if stop_after_rows and count > 0:
+                    break
+            if several:
+                connection.execute("COMMIT")
+            return row, count
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+
     def rows(self, sql: str, params: Mapping[str, Any]) -> list[Any]:
+        if self._sqlite_path is not None:
+            return self._sqlite(self._sqlite_path).execute(sql, params).fetchall()
         connection = self._engine.raw_connection()
         try:
             cursor = connection.cursor()

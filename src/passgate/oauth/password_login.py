@@ -1,0 +1,265 @@
+"""One password login, from the reserved attempt to the signed tokens.
+
+The token service validates the request and hands the rest here. A login's database
+work runs in the hashing thread beside its password check (DESIGN: no thread hop per
+query):
+
+    admit     reserve the attempt, or refuse before any hashing
+    find      look the user up
+    verify    argon2id (an unknown user is checked against a decoy hash)
+    record    count the failure, or reset the count and take a login-rate token
+    refuse    blocked users, leaked and breached passwords
+
+While the password is verified, an I/O thread signs the tokens (signing releases the
+GIL), so a success has them ready when its verification ends. Tokens of a login that is
+then refused are dropped unread; an unknown identifier signs for a decoy user, so every
+login does the same work whether or not its user exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import NamedTuple
+
+from passgate.errors import (
+    InvalidGrant,
+    OAuthError,
+    PasswordLeaked,
+    Unauthorized,
+)
+from passgate.oauth.guard import LoginAttempt, LoginGuard, RequestContext
+from passgate.oauth.minting import TokenSet
+from passgate.passwords import PasswordHasher
+from passgate.storage.directory import Directory
+from passgate.storage.models import Connection, User
+
+__all__ = ["BreachedGate", "LoginOutcome", "PasswordLogins"]
+
+logger = logging.getLogger("passgate.token")
+
+#: Whom an unknown identifier's login signs its (dropped) tokens for.
+_DECOY_USER = User(
+    id="auth0|decoy",
+    connection_id="decoy",
+    connection="decoy",
+    email="decoy@invalid",
+    username=None,
+    email_verified=False,
+    name=None,
+    blocked=False,
+    password_leaked=False,
+    password_changed_at=0.0,
+    created_at=0.0,
+    updated_at=0.0,
+)
+
+
+class BreachedGate:
+    """Checks a just-verified password against breached corpora (issue #4 plugs in here)."""
+
+    def check_login(self, user: User, password: str, context: RequestContext) -> None:
+        """Raise :class:`PasswordLeaked` for a breached password."""
+
+
+class LoginOutcome(NamedTuple):
+    #: The user whose password matched (also when the login is then refused).
+    user: User | None
+    refusal: OAuthError | None
+    tokens: TokenSet | None
+
+
+class _Recorded(NamedTuple):
+    """What the hashing thread hands back."""
+
+    user: User | None
+    refusal: OAuthError | None
+    minted: Future[TokenSet] | None
+    #: A success's count reset and login-rate token, written once it is answered.
+    settle: Callable[[], None] | None
+
+
+class _Record:
+    """One success's pending record; runs once, whoever calls it first."""
+
+    def __init__(self, pending: _Pending, key: str, write: Callable[[], None]) -> None:
+        self._pending = pending
+        self.key = key
+        self._write: Callable[[], None] | None = write
+        self.done = threading.Event()
+
+    def __call__(self) -> None:
+        with self._pending.lock:
+            write, self._write = self._write, None
+        if write is None:
+            return
+        try:
+            write()
+        except Exception:
+            logger.exception("recording a successful login failed")
+        finally:
+            self._pending.remove(self)
+            self.done.set()
+
+
+class _Pending:
+    """Successes of this process whose records are not written yet, by identifier.
+
+    A success is answered first and recorded right after, by an I/O thread. A later login
+    of the same identifier waits here before it is admitted, so it always sees the reset
+    count and the taken login-rate token."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._records: dict[str, list[_Record]] = {}
+
+    @staticmethod
+    def _key(identifier: str) -> str:
+        return identifier.strip().lower()
+
+    def add(self, identifier: str, write: Callable[[], None]) -> _Record:
+        record = _Record(self, self._key(identifier), write)
+        with self.lock:
+            self._records.setdefault(record.key, []).append(record)
+        return record
+
+    def remove(self, record: _Record) -> None:
+        with self.lock:
+            records = self._records[record.key]
+            records.remove(record)
+            if not records:
+                del self._records[record.key]
+
+    def wait(self, identifier: str) -> None:
+        with self.lock:
+            records = list(self._records.get(self._key(identifier), ()))
+        for record in records:
+            record.done.wait()
+
+    def flush(self) -> None:
+        """Write every pending record now (in this thread when not started yet)."""
+        with self.lock:
+            records = [record for group in self._records.values() for record in group]
+        for record in records:
+            record()
+            record.done.wait()
+
+
+class PasswordLogins:
+    def __init__(
+        self,
+        *,
+        directory: Directory,
+        hasher: PasswordHasher,
+        guard: LoginGuard,
+        breached: BreachedGate,
+        hash_pool: ThreadPoolExecutor,
+        io_pool: ThreadPoolExecutor,
+    ) -> None:
+        self._directory = directory
+        self._hasher = hasher
+        self.guard = guard
+        self.breached = breached
+        self._hash_pool = hash_pool
+        self._io_pool = io_pool
+        self._pending = _Pending()
+
+    def flush(self) -> None:
+        """Record every success answered so far (at shutdown, before the pools stop)."""
+        self._pending.flush()
+
+    async def login(
+        self,
+        attempt: LoginAttempt,
+        connection: Connection,
+        password: str,
+        mint: Callable[[User], TokenSet],
+        timings: dict[str, float],
+    ) -> LoginOutcome:
+        """Run the login; ``timings`` receives its stages in milliseconds."""
+        seconds = {"queue": time.perf_counter()}
+        job = self._hash_pool.submit(self._in_thread, attempt, connection, password, mint, seconds)
+        try:
+            recorded: _Recorded = await asyncio.wrap_future(job)
+        except asyncio.CancelledError:
+            job.add_done_callback(self._settle_abandoned)
+            raise
+        finally:
+            timings.update((name, value * 1000) for name, value in seconds.items())
+        user, refusal, minted, settle = recorded
+        if settle is not None:
+            # Runs when this task next yields, which is after the answer is written.
+            asyncio.get_running_loop().call_soon(self._record_later, settle)
+        resumed = time.perf_counter()
+        timings["resume"] = (resumed - seconds["resume"]) * 1000
+        if minted is None:
+            return LoginOutcome(user, refusal, None)
+        tokens = minted.result() if minted.done() else await asyncio.wrap_future(minted)
+        timings["sign"] = (time.perf_counter() - resumed) * 1000
+        return LoginOutcome(user, None, tokens)
+
+    def _record_later(self, record: Callable[[], None]) -> None:
+        with contextlib.suppress(RuntimeError):  # shutting down: flush() writes it
+            self._io_pool.submit(record)
+
+    def _settle_abandoned(self, job: Future[_Recorded]) -> None:
+        """The request went away while its login ran: record the success anyway."""
+        settle = None if job.cancelled() or job.exception() else job.result().settle
+        if settle is not None:
+            self._record_later(settle)
+
+    def _in_thread(
+        self,
+        attempt: LoginAttempt,
+        connection: Connection,
+        password: str,
+        mint: Callable[[User], TokenSet],
+        seconds: dict[str, float],
+    ) -> _Recorded:
+        mark = time.perf_counter()
+        seconds["queue"] = mark - seconds["queue"]
+        self._pending.wait(attempt.identifier)
+        ticket = self.guard.admit(attempt)
+        minted: Future[TokenSet] | None = None
+        try:
+            found = self._directory.find_for_login(connection.id, attempt.identifier)
+            minted = self._io_pool.submit(mint, found[0] if found else _DECOY_USER)
+            seconds["admit"] = (started := time.perf_counter()) - mark
+            verified = self._hasher.verify(found[1] if found else None, password)
+            seconds["verify"] = (mark := time.perf_counter()) - started
+        except BaseException:
+            if minted is not None:
+                minted.cancel()
+            self.guard.abandon(ticket)
+            raise
+        try:
+            if not verified or found is None:
+                minted.cancel()
+                self.guard.failed(ticket, user_id=None)
+                return _Recorded(None, InvalidGrant(), None, None)
+            user, stored = found
+            if self._hasher.needs_rehash(stored):
+                self._directory.replace_hash(user.id, stored, self._hasher.hash(password))
+            try:
+                if user.blocked:
+                    raise Unauthorized()
+                if user.password_leaked:
+                    raise PasswordLeaked()
+                self.breached.check_login(user, password, attempt.context)
+            except OAuthError as exc:
+                minted.cancel()
+                self.guard.succeeded(ticket, user_id=user.id)  # the password was right
+                return _Recorded(user, exc, None, None)
+            settle = self._pending.add(
+                attempt.identifier, functools.partial(self.guard.succeeded, ticket, user_id=user.id)
+            )
+            return _Recorded(user, None, minted, settle)
+        finally:
+            ended = seconds["resume"] = time.perf_counter()
+            seconds["record"] = ended - mark

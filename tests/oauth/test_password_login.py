@@ -55,14 +55,32 @@ def held(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[HeldRecords]
     records.release.set()
 
 
+class Signatures:
+    """The claims of every token passgate signs (signing runs in an I/O thread)."""
+
+    def __init__(self) -> None:
+        self.claims: list[dict[str, Any]] = []
+        self._changed = threading.Condition()
+
+    def add(self, claims: dict[str, Any]) -> None:
+        with self._changed:
+            self.claims.append(claims)
+            self._changed.notify_all()
+
+    def wait_for(self, count: int) -> list[dict[str, Any]]:
+        """The claims once ``count`` tokens are signed; fails if more ever are."""
+        with self._changed:
+            assert self._changed.wait_for(lambda: len(self.claims) >= count, timeout=10)
+        return self.claims
+
+
 @pytest.fixture
-def signatures(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """The claims of every token passgate signs."""
-    signed: list[dict[str, Any]] = []
+def signatures(monkeypatch: pytest.MonkeyPatch) -> Signatures:
+    signed = Signatures()
     real = KeyRing.sign
 
     def spy(self: KeyRing, claims: Any, alg: str = "RS256") -> str:
-        signed.append(dict(claims))
+        signed.add(dict(claims))
         return real(self, claims, alg)
 
     monkeypatch.setattr(KeyRing, "sign", spy)
@@ -70,30 +88,34 @@ def signatures(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 
 async def test_every_login_signs_once_and_only_a_success_gets_the_token(
-    world: World, http: httpx.AsyncClient, signatures: list[dict[str, Any]]
+    world: World, http: httpx.AsyncClient, signatures: Signatures
 ) -> None:
     wrong = await http.post(TOKEN, data=world.password_form(password="not it"))
+    first = signatures.wait_for(1)
     unknown = await http.post(TOKEN, data=world.password_form(username="nobody", password="x"))
+    signatures.wait_for(2)
     right = await http.post(TOKEN, data=world.password_form())
 
     # The same work whether the user exists or not: one signature each.
-    assert len(signatures) == 3
-    assert signatures[0]["sub"] == world.alice.id
-    assert signatures[1]["sub"] != world.alice.id
+    signed = signatures.wait_for(3)
+    assert first[0]["sub"] == world.alice.id
+    assert signed[1]["sub"] != world.alice.id
     assert wrong.content == unknown.content
     assert "access_token" not in wrong.json()
     # Only the success's token leaves the server.
     assert right.status_code == 200
-    assert signatures[2]["sub"] == world.alice.id
+    assert signed[2]["sub"] == world.alice.id
+    assert len(signed) == 3
 
 
 async def test_a_refused_right_password_gets_no_token(
-    world: World, http: httpx.AsyncClient, signatures: list[dict[str, Any]]
+    world: World, http: httpx.AsyncClient, signatures: Signatures
 ) -> None:
     world.passgate.directory.set_blocked(world.alice.id, True)
     response = await http.post(TOKEN, data=world.password_form())
     assert_oauth_error(response, 401, "unauthorized", "user is blocked")
-    assert len(signatures) == 1  # signed during the verification, then dropped
+    assert "access_token" not in response.text
+    assert len(signatures.wait_for(1)) == 1  # signed during the verification, then dropped
 
 
 async def test_a_success_is_answered_before_its_record_is_written(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -18,7 +19,7 @@ def test_a_write_in_one_thread_is_read_at_once_in_another(engine: sa.Engine) -> 
     row, count = driver.run([(_INSERT, {"key": "a", "until": 1.0})])
     assert tuple(row) == ("a",)
     assert count == 1
-    seen: list[object] = []
+    seen: list[Any] = []
     reader = threading.Thread(target=lambda: seen.extend(driver.rows(_SELECT, {"key": "a"})))
     reader.start()
     reader.join()

@@ -226,21 +226,18 @@ class PasswordLogins:
         seconds["queue"] = mark - seconds["queue"]
         self._pending.wait(attempt.identifier)
         ticket = self.guard.admit(attempt)
-        minted: Future[TokenSet] | None = None
         try:
             found = self._directory.find_for_login(connection.id, attempt.identifier)
+            # Signed whatever the verification says (dropped unless it succeeds).
             minted = self._io_pool.submit(mint, found[0] if found else _DECOY_USER)
             seconds["admit"] = (started := time.perf_counter()) - mark
             verified = self._hasher.verify(found[1] if found else None, password)
             seconds["verify"] = (mark := time.perf_counter()) - started
         except BaseException:
-            if minted is not None:
-                minted.cancel()
             self.guard.abandon(ticket)
             raise
         try:
             if not verified or found is None:
-                minted.cancel()
                 self.guard.failed(ticket, user_id=None)
                 return _Recorded(None, InvalidGrant(), None, None)
             user, stored = found
@@ -253,7 +250,6 @@ class PasswordLogins:
                     raise PasswordLeaked()
                 self.breached.check_login(user, password, attempt.context)
             except OAuthError as exc:
-                minted.cancel()
                 self.guard.succeeded(ticket, user_id=user.id)  # the password was right
                 return _Recorded(user, exc, None, None)
             settle = self._pending.add(

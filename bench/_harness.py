@@ -79,6 +79,21 @@ def serve(env: Mapping[str, str], *, workers: int = 2, app: str | None = None) -
             process.wait()
 
 
+def server_cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by a server process and its worker processes."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [str(pid)]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += children.read_text().split()
+    for each in pids:
+        with contextlib.suppress(FileNotFoundError):
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 @dataclass
 class WrkResult:
     requests_per_s: float

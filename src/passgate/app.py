@@ -235,7 +235,7 @@ class Passgate:
 
     def close(self) -> None:
         self.hash_pool.shutdown(wait=True)
-        self.tokens.logins.flush()
+        self.tokens.logins.close()
         self.io_pool.shutdown(wait=True)
         if self._buffered is not None:
             self._buffered.close()

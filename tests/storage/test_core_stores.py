@@ -433,6 +433,19 @@ def test_buffered_sink_writes_everything_by_close(engine: sa.Engine) -> None:
     assert len(log.recent(limit=100)) == 50
 
 
+def test_one_event_that_cannot_be_stored_costs_only_itself(
+    engine: sa.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = EventLog(engine)
+    stored = Event(type="sepft", date=NOW)
+    log.append([stored])
+    # A repeated log_id (unique) is refused; the rest of its batch is still written.
+    batch = [Event(type="fepft", date=NOW + 1), stored, Event(type="sertft", date=NOW + 2)]
+    log.append(batch)
+    assert [event.type for event in log.recent(limit=10)] == ["sertft", "fepft", "sepft"]
+    assert "could not store a sepft event" in caplog.text
+
+
 # -- TenantStore ------------------------------------------------------------------------
 
 

@@ -19,7 +19,6 @@ login does the same work whether or not its user exists.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import threading
@@ -28,6 +27,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
+from passgate.background import Job, Worker
 from passgate.errors import (
     InvalidGrant,
     OAuthError,
@@ -80,7 +80,7 @@ class _Recorded(NamedTuple):
 
     user: User | None
     refusal: OAuthError | None
-    minted: Future[TokenSet] | None
+    minted: Job[TokenSet] | None
     #: A success's count reset and login-rate token, written once it is answered.
     settle: Callable[[], None] | None
 
@@ -169,10 +169,16 @@ class PasswordLogins:
         self._hash_pool = hash_pool
         self._io_pool = io_pool
         self._pending = _Pending()
+        # Handing a call to these threads costs a queue put, not an executor submit.
+        self._signer = Worker("passgate-sign")
+        self._recorder = Worker("passgate-record")
 
-    def flush(self) -> None:
-        """Record every success answered so far (at shutdown, before the pools stop)."""
+    def close(self) -> None:
+        """Record every success answered so far and stop the threads (after the hashing
+        pool has stopped)."""
         self._pending.flush()
+        self._recorder.close()
+        self._signer.close()
 
     async def login(
         self,
@@ -200,13 +206,14 @@ class PasswordLogins:
         timings["resume"] = (resumed - seconds["resume"]) * 1000
         if minted is None:
             return LoginOutcome(user, refusal, None)
-        tokens = minted.result() if minted.done() else await asyncio.wrap_future(minted)
+        if not minted.done():  # rare: signing takes far less than a verification
+            await asyncio.get_running_loop().run_in_executor(self._io_pool, minted.wait)
+        tokens = minted.result()
         timings["sign"] = (time.perf_counter() - resumed) * 1000
         return LoginOutcome(user, None, tokens)
 
     def _record_later(self, record: Callable[[], None]) -> None:
-        with contextlib.suppress(RuntimeError):  # shutting down: flush() writes it
-            self._io_pool.submit(record)
+        self._recorder.submit(record)
 
     def _settle_abandoned(self, job: Future[_Recorded]) -> None:
         """The request went away while its login ran: record the success anyway."""
@@ -229,7 +236,9 @@ class PasswordLogins:
         try:
             found = self._directory.find_for_login(connection.id, attempt.identifier)
             # Signed whatever the verification says (dropped unless it succeeds).
-            minted = self._io_pool.submit(mint, found[0] if found else _DECOY_USER)
+            minted = self._signer.submit(
+                functools.partial(mint, found[0] if found else _DECOY_USER)
+            )
             seconds["admit"] = (started := time.perf_counter()) - mark
             verified = self._hasher.verify(found[1] if found else None, password)
             seconds["verify"] = (mark := time.perf_counter()) - started

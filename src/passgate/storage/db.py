@@ -176,6 +176,29 @@ class DriverSql:
                 connection.execute("ROLLBACK")
             raise
 
+    def run_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run ``sql`` once per row of parameters, all in one transaction."""
+        if self._sqlite_path is not None:
+            connection = self._sqlite(self._sqlite_path)
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.executemany(sql, rows)
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+            return
+        pooled = self._engine.raw_connection()
+        try:
+            pooled.cursor().executemany(self._sql(sql), rows)
+            pooled.commit()
+        except BaseException:
+            pooled.rollback()
+            raise
+        finally:
+            pooled.close()
+
     def rows(self, sql: str, params: Mapping[str, Any]) -> list[Any]:
         if self._sqlite_path is not None:
             return self._sqlite(self._sqlite_path).execute(sql, params).fetchall()

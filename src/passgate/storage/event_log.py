@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from passgate.events import Event
-from passgate.storage.db import write_lock
+from passgate.storage.db import DriverSql, write_lock
 from passgate.storage.schema import events
 
 __all__ = ["BufferedEventSink", "EventLog"]
@@ -37,20 +37,18 @@ _FIELDS = (
 )
 
 
-def _tuple(event: Event) -> tuple[Any, ...]:
-    details = json.dumps(dict(event.details), default=str)
-    return (*(getattr(event, name) for name in _FIELDS), details)
+def _row(event: Event) -> dict[str, Any]:
+    row = {name: getattr(event, name) for name in _FIELDS}
+    row["details"] = json.dumps(dict(event.details), default=str)
+    return row
 
 
-def _insert_sql(dialect: sa.Dialect) -> str:
-    """The driver-level INSERT: for batches, SQLAlchemy's per-row parameter processing
-    costs more than the insert itself."""
-    placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
-    columns = (*_FIELDS, "details")
-    return (
-        f"INSERT INTO events ({', '.join(columns)}) "
-        f"VALUES ({', '.join(placeholder for _ in columns)})"
-    )
+# Driver-level: for batches, SQLAlchemy's per-row parameter processing costs more than
+# the insert itself.
+_INSERT = (
+    f"INSERT INTO events ({', '.join((*_FIELDS, 'details'))}) "
+    f"VALUES ({', '.join(f':{name}' for name in (*_FIELDS, 'details'))})"
+)
 
 
 def _event(row: Any) -> Event:
@@ -62,16 +60,31 @@ class EventLog:
 
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
-        self._insert = _insert_sql(engine.dialect)
+        self._driver = DriverSql(engine)
 
     def emit(self, event: Event) -> None:
-        self.append([event])
+        with write_lock(self._engine):
+            self._driver.run_many(_INSERT, [_row(event)])
 
     def append(self, batch: Sequence[Event]) -> None:
-        if batch:
-            rows = [_tuple(event) for event in batch]
-            with write_lock(self._engine), self._engine.begin() as db:
-                db.exec_driver_sql(self._insert, rows)
+        """Write ``batch`` in one transaction; if that fails, each event on its own, so
+        one event that cannot be stored costs only itself (it is logged, by type)."""
+        if not batch:
+            return
+        rows = [_row(event) for event in batch]
+        try:
+            with write_lock(self._engine):
+                self._driver.run_many(_INSERT, rows)
+            return
+        except self._driver.errors:
+            if len(rows) == 1:
+                raise
+        for event, row in zip(batch, rows, strict=True):
+            try:
+                with write_lock(self._engine):
+                    self._driver.run_many(_INSERT, [row])
+            except self._driver.errors as exc:
+                logger.error("could not store a %s event: %s", event.type, exc)
 
     def recent(self, *, types: Sequence[str] = (), limit: int = 50) -> list[Event]:
         """Newest first."""

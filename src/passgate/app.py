@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -249,7 +248,7 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
     """The ASGI application. Builds a :class:`Passgate` from settings unless given one."""
     from passgate.web.dbconnections import dbconnections_routes
     from passgate.web.oauth_routes import oauth_routes
-    from passgate.web.token_endpoint import TokenEndpoint, TokenFastPath
+    from passgate.web.token_endpoint import PassgateApp, TokenEndpoint
     from passgate.web.unblock import unblock_routes
 
     if passgate is None:
@@ -284,11 +283,7 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
     index = passgate.breached.checker.index
     if passgate.settings.breached_range_enabled and index is not None:
         routes += range_routes(index)
-    app = Starlette(
-        routes=routes,
-        lifespan=lifespan,
-        middleware=[Middleware(TokenFastPath, endpoint=TokenEndpoint(passgate))],
-    )
+    app = PassgateApp(routes=routes, lifespan=lifespan, token_endpoint=TokenEndpoint(passgate))
     app.state.passgate = passgate
     return app
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import urllib.parse
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -536,6 +537,36 @@ def test_parse_body_returns_strings_or_raises_invalid_request(
     except InvalidRequest:
         return
     _assert_clean_params(params)
+
+
+_FORM_TEXT = st.text(
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"),
+    max_size=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pairs=st.dictionaries(_FORM_TEXT.filter(bool), _FORM_TEXT, max_size=6),
+    plus_for_space=st.booleans(),
+)
+def test_a_form_body_reads_back_what_a_client_encoded(
+    pairs: dict[str, str], plus_for_space: bool
+) -> None:
+    quote = urllib.parse.quote_plus if plus_for_space else urllib.parse.quote
+    body = "&".join(
+        f"{quote(name, safe='')}={quote(value, safe='')}" for name, value in pairs.items()
+    )
+    assert parse_body(FORM, body.encode()) == pairs
+
+
+def test_form_plus_is_a_space_and_percent_2b_a_plus() -> None:
+    assert parse_body(FORM, b"a=x+y&b=x%2By&c=plain&d=%40") == {
+        "a": "x y",
+        "b": "x+y",
+        "c": "plain",
+        "d": "@",
+    }
 
 
 @settings(max_examples=200, deadline=None)

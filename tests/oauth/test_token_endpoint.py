@@ -77,6 +77,13 @@ def assert_no_secret_leaks(world: World, *extra: str) -> None:
         assert secret not in text
 
 
+async def test_other_methods_on_the_token_endpoint_are_405(http: httpx.AsyncClient) -> None:
+    for method in ("GET", "PUT", "DELETE"):
+        response = await http.request(method, TOKEN)
+        assert response.status_code == 405, method
+        assert "POST" in response.headers["allow"]
+
+
 # -- bodies ---------------------------------------------------------------------------
 
 

@@ -68,10 +68,16 @@ def _parse_form(body: bytes) -> dict[str, str]:
         if not pair:
             continue
         raw_name, _, raw_value = pair.partition(b"=")
-        name = _decode(unquote_to_bytes(raw_name.replace(b"+", b" ")), "A parameter name")
-        value = _decode(unquote_to_bytes(raw_value.replace(b"+", b" ")), f"Parameter {name!r}")
+        name = _decode(_unquote(raw_name), "A parameter name")
+        value = _decode(_unquote(raw_value), f"Parameter {name!r}")
         _add(params, name, value)
     return params
+
+
+def _unquote(raw: bytes) -> bytes:
+    if b"%" not in raw and b"+" not in raw:  # most names, many values: nothing to undo
+        return raw
+    return unquote_to_bytes(raw.replace(b"+", b" "))
 
 
 def _add(params: dict[str, str], name: str, value: str) -> None:
@@ -156,6 +162,6 @@ def parse_basic(headers: Mapping[str, str]) -> BasicCredentials | None:
     raw_id, colon, raw_secret = decoded.partition(b":")
     if not colon:
         raise InvalidRequest("Malformed Basic authorization header")
-    client_id = _decode(unquote_to_bytes(raw_id.replace(b"+", b" ")), "The client id")
-    secret = _decode(unquote_to_bytes(raw_secret.replace(b"+", b" ")), "The client secret")
+    client_id = _decode(_unquote(raw_id), "The client id")
+    secret = _decode(_unquote(raw_secret), "The client secret")
     return BasicCredentials(client_id=client_id, client_secret=secret)

@@ -200,8 +200,14 @@ class TokenService:
         authenticated = self._authenticator.authenticate(params, basic)
         client = authenticated.client
         ip, note = self._resolve_ip(facts.client_ip, facts.forwarded_for, authenticated)
-        call.context = dataclasses.replace(
-            call.context, ip=ip, client_id=client.client_id, client_name=client.name, ip_note=note
+        context = call.context
+        call.context = RequestContext(
+            ip=ip,
+            client_ip=context.client_ip,
+            client_id=client.client_id,
+            client_name=client.name,
+            user_agent=context.user_agent,
+            ip_note=note,
         )
         if call.grant not in client.grant_types:
             raise UnauthorizedClient(f"Grant type '{call.grant}' not allowed for the client.")

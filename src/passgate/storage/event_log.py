@@ -6,9 +6,11 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from passgate.events import Event
@@ -39,7 +41,8 @@ _FIELDS = (
 
 def _row(event: Event) -> dict[str, Any]:
     row = {name: getattr(event, name) for name in _FIELDS}
-    row["details"] = json.dumps(dict(event.details), default=str)
+    details = orjson.dumps(dict(event.details), default=str, option=orjson.OPT_NON_STR_KEYS)
+    row["details"] = details.decode()
     return row
 
 
@@ -125,22 +128,30 @@ class BufferedEventSink:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        stopping = False
-        while not stopping:
+        full = False
+        while True:
             first = self._queue.get()
             if first is None:
-                break
+                return
+            if not full:
+                # Let a batch gather rather than wake up for each event: the wake-ups
+                # (and the GIL taken back each time) cost more than the writes.
+                time.sleep(self._interval)
             batch = [first]
+            stopping = False
             while len(batch) < self._max_batch:
                 try:
-                    item = self._queue.get(timeout=self._interval if len(batch) < 2 else 0.001)
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is None:
                     stopping = True
                     break
                 batch.append(item)
+            full = len(batch) >= self._max_batch
             try:
                 self._log.append(batch)
             except Exception:
                 logger.exception("could not write %d events", len(batch))
+            if stopping:
+                return

@@ -1,20 +1,21 @@
 """``POST /oauth/token`` as a plain ASGI application.
 
 The busiest endpoint, and the one floods hit, so it skips the framework's request and
-response objects and its router: :class:`TokenFastPath`, a middleware, answers
-``POST /oauth/token`` itself (everything else passes through). The same endpoint is also
-the route's, so other methods still get 405.
+response objects, its middleware and its router: :class:`PassgateApp` hands
+``POST /oauth/token`` to it directly (everything else goes through Starlette). The same
+endpoint is also the route's, so other methods still get 405.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
+from starlette.applications import Starlette
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from passgate.errors import InvalidRequest, OAuthError
 from passgate.oauth.request import parse_basic, parse_body
@@ -25,7 +26,7 @@ from passgate.web.responses import NO_STORE
 if TYPE_CHECKING:
     from passgate.app import Passgate
 
-__all__ = ["TokenEndpoint", "TokenFastPath"]
+__all__ = ["PassgateApp", "TokenEndpoint"]
 
 logger = logging.getLogger("passgate.web")
 
@@ -98,13 +99,13 @@ class TokenEndpoint:
         await send({"type": "http.response.body", "body": content})
 
 
-class TokenFastPath:
-    """Middleware answering ``POST /oauth/token`` with :class:`TokenEndpoint` before the
-    router; everything else passes on."""
+class PassgateApp(Starlette):
+    """The Starlette application, answering ``POST /oauth/token`` itself before the
+    framework's middleware and router (everything else goes the usual way)."""
 
-    def __init__(self, app: ASGIApp, endpoint: TokenEndpoint) -> None:
-        self._endpoint = endpoint
-        self._app = app
+    def __init__(self, *, token_endpoint: TokenEndpoint, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._token_endpoint = token_endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -112,6 +113,6 @@ class TokenFastPath:
             and scope["method"] == "POST"
             and scope["path"] == "/oauth/token"
         ):
-            await self._endpoint(scope, receive, send)
+            await self._token_endpoint(scope, receive, send)
         else:
-            await self._app(scope, receive, send)
+            await super().__call__(scope, receive, send)

@@ -1,6 +1,6 @@
 """Token endpoint throughput against ``passgate serve`` on this machine (issue #2 targets).
 
-    python bench/bench_token.py [--duration 10] [--rounds 3] [--workers 1]
+    python bench/bench_token.py [--duration 10] [--rounds 6] [--round-seconds 4] [--workers 1]
 
 Prints, all measured in this one run:
 - the hashing ceiling: argon2id verifications per second with one thread per core, in
@@ -65,8 +65,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--users", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--ceiling-seconds", type=float, default=4.0)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--round-seconds", type=float, default=4.0)
+    parser.add_argument("--ceiling-seconds", type=float, default=2.0)
     args = parser.parse_args()
     cores = os.cpu_count() or 1
 
@@ -140,7 +141,7 @@ def main() -> None:
                     server.url,
                     lua_post("/oauth/token", login_bodies, forwarded_random=True),
                     connections=8,
-                    duration=args.duration,
+                    duration=args.round_seconds,
                 )
                 elapsed = time.perf_counter() - started
                 busy = (server_cpu_seconds(server.process.pid) - busy) / (elapsed * cores)
@@ -159,7 +160,10 @@ def main() -> None:
                 duration=args.duration,
             )
 
-    print(f"cores: {cores}, server workers: {args.workers}, wrk duration: {args.duration}s")
+    print(
+        f"cores: {cores}, server workers: {args.workers}, login rounds: {args.rounds} x "
+        f"{args.round_seconds}s, other wrk runs: {args.duration}s"
+    )
     print(f"one verification, median: {verify_ms:.2f} ms")
     print(
         f"successful logins against the hashing ceiling (argon2id m=19456 t=2 p=1, {cores} "

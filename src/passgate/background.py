@@ -22,11 +22,14 @@ T = TypeVar("T")
 class Job(Generic[T]):
     """The outcome of one call: its value or its exception, once :meth:`done`."""
 
-    __slots__ = ("_done", "_error", "_fn", "_value")
+    __slots__ = ("_error", "_fn", "_running", "_value")
 
     def __init__(self, fn: Callable[[], T]) -> None:
         self._fn = fn
-        self._done = threading.Event()
+        # Held until the call has run (a bare lock: a threading.Event costs several times
+        # more to make, and one is made per login).
+        self._running = threading.Lock()
+        self._running.acquire()
         self._value: T | None = None
         self._error: BaseException | None = None
 
@@ -36,17 +39,20 @@ class Job(Generic[T]):
         except BaseException as exc:
             self._error = exc
         finally:
-            self._done.set()
+            self._running.release()
 
     def done(self) -> bool:
-        return self._done.is_set()
+        return not self._running.locked()
 
     def wait(self, timeout: float | None = None) -> bool:
-        return self._done.wait(timeout)
+        if not self._running.acquire(timeout=-1 if timeout is None else timeout):
+            return False
+        self._running.release()
+        return True
 
     def result(self) -> T:
         """The value (or raise the exception); the job must be done."""
-        if not self._done.is_set():
+        if not self.done():
             raise RuntimeError("the job has not run yet")
         if self._error is not None:
             raise self._error

@@ -7,12 +7,17 @@ check.
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, RSAKey
@@ -47,6 +52,31 @@ def _import(record: SigningKey) -> RSAKey | ECKey:
     if record.alg == "RS256":
         return RSAKey.import_key(data)
     return ECKey.import_key(data)
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def _sign_compact(key: RSAKey | ECKey, alg: str, claims: Mapping[str, Any]) -> str:
+    """A JWS compact serialisation (RFC 7515 §7.1) of ``claims``, signed with ``key``.
+
+    The same token ``joserfc.jwt.encode`` makes, without its header registry checks and
+    JSON re-encoding: this runs once per login, in a thread whose Python time holds the
+    GIL that the hashing threads need."""
+    header = _b64(orjson.dumps({"alg": alg, "typ": "JWT", "kid": key.kid}))
+    signing_input = header + b"." + _b64(orjson.dumps(dict(claims)))
+    private = key.private_key
+    if alg == "RS256":
+        assert isinstance(private, rsa.RSAPrivateKey)
+        signature = private.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+    elif alg == "ES256":
+        assert isinstance(private, ec.EllipticCurvePrivateKey)
+        r, s = decode_dss_signature(private.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    else:
+        raise ValueError(f"unsupported algorithm {alg!r}")
+    return (signing_input + b"." + _b64(signature)).decode("ascii")
 
 
 class KeyRing:
@@ -123,8 +153,7 @@ class KeyRing:
         if key is None:
             self._reload()
             key = self._active[alg]
-        header = {"alg": alg, "typ": "JWT", "kid": key.kid}
-        return jwt.encode(header, dict(claims), key, algorithms=[alg])
+        return _sign_compact(key, alg, claims)
 
     def jwks(self) -> dict[str, Any]:
         self._fresh()

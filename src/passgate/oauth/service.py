@@ -171,17 +171,27 @@ class TokenService:
 
     def _emit(self, call: _Call, *, success: bool) -> None:
         kinds = _EVENT_TYPES.get(call.grant or "", ("sepft", "fepft"))
-        details = dict(call.details)
+        details = call.details  # this call's own dict, finished here
         if call.grant is not None and call.grant not in _EVENT_TYPES:
             details["grant_type"] = call.grant[:200]
-        if call.context.ip_note:
-            details["ip_header"] = call.context.ip_note
+        context = call.context
+        if context.ip_note:
+            details["ip_header"] = context.ip_note
+        fields = call.fields
         self._events.emit(
             Event(
                 type=kinds[0] if success else kinds[1],
                 date=self._clock(),
-                **call.context.event_fields(),
-                **call.fields,
+                ip=context.ip,
+                client_ip=context.client_ip,
+                client_id=context.client_id,
+                client_name=context.client_name,
+                user_agent=context.user_agent,
+                connection=fields.get("connection"),
+                user_id=fields.get("user_id"),
+                user_name=fields.get("user_name"),
+                audience=fields.get("audience"),
+                scope=fields.get("scope"),
                 details=details,
             )
         )

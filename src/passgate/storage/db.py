@@ -176,8 +176,11 @@ class DriverSql:
                 connection.execute("ROLLBACK")
             raise
 
-    def run_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run ``sql`` once per row of parameters, all in one transaction."""
+    def run_many(
+        self, sql: str, rows: Sequence[Sequence[Any]] | Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Run ``sql`` once per row of parameters, all in one transaction. Positional
+        parameters are the driver's own (``?`` for sqlite3, ``%s`` for psycopg)."""
         if self._sqlite_path is not None:
             connection = self._sqlite(self._sqlite_path)
             connection.execute("BEGIN IMMEDIATE")

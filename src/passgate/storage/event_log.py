@@ -39,19 +39,20 @@ _FIELDS = (
 )
 
 
-def _row(event: Event) -> dict[str, Any]:
-    row = {name: getattr(event, name) for name in _FIELDS}
+def _row(event: Event) -> tuple[Any, ...]:
     details = orjson.dumps(dict(event.details), default=str, option=orjson.OPT_NON_STR_KEYS)
-    row["details"] = details.decode()
-    return row
+    return (*(getattr(event, name) for name in _FIELDS), details.decode())
 
 
-# Driver-level: for batches, SQLAlchemy's per-row parameter processing costs more than
-# the insert itself.
-_INSERT = (
-    f"INSERT INTO events ({', '.join((*_FIELDS, 'details'))}) "
-    f"VALUES ({', '.join(f':{name}' for name in (*_FIELDS, 'details'))})"
-)
+def _insert_sql(dialect: sa.Dialect) -> str:
+    """The driver-level INSERT, with positional parameters: for batches, SQLAlchemy's
+    per-row parameter processing (and named parameters) cost more than the insert."""
+    placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
+    columns = (*_FIELDS, "details")
+    return (
+        f"INSERT INTO events ({', '.join(columns)}) "
+        f"VALUES ({', '.join(placeholder for _ in columns)})"
+    )
 
 
 def _event(row: Any) -> Event:
@@ -64,10 +65,11 @@ class EventLog:
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
         self._driver = DriverSql(engine)
+        self._insert = _insert_sql(engine.dialect)
 
     def emit(self, event: Event) -> None:
         with write_lock(self._engine):
-            self._driver.run_many(_INSERT, [_row(event)])
+            self._driver.run_many(self._insert, [_row(event)])
 
     def append(self, batch: Sequence[Event]) -> None:
         """Write ``batch`` in one transaction; if that fails, each event on its own, so
@@ -77,7 +79,7 @@ class EventLog:
         rows = [_row(event) for event in batch]
         try:
             with write_lock(self._engine):
-                self._driver.run_many(_INSERT, rows)
+                self._driver.run_many(self._insert, rows)
             return
         except self._driver.errors:
             if len(rows) == 1:
@@ -85,7 +87,7 @@ class EventLog:
         for event, row in zip(batch, rows, strict=True):
             try:
                 with write_lock(self._engine):
-                    self._driver.run_many(_INSERT, [row])
+                    self._driver.run_many(self._insert, [row])
             except self._driver.errors as exc:
                 logger.error("could not store a %s event: %s", event.type, exc)
 

@@ -67,7 +67,6 @@ class TokenEndpoint:
                 params = parse_body(headers.get("content-type"), body)
                 basic = parse_basic(headers)
                 timings["parse"] = (time.perf_counter() - started) * 1000
-                timings["parse"] = (time.perf_counter() - started) * 1000
             except InvalidRequest as exc:
                 self._service.record_malformed(facts, exc)
                 raise

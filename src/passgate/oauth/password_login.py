@@ -10,7 +10,7 @@ query):
     record    count the failure, or reset the count and take a login-rate token
     refuse    blocked users, leaked and breached passwords
 
-While the password is verified, an I/O thread signs the tokens (signing releases the
+While the password is verified, a signing thread signs the tokens (signing releases the
 GIL), so a success has them ready when its verification ends. Tokens of a login that is
 then refused are dropped unread; an unknown identifier signs for a decoy user, so every
 login does the same work whether or not its user exists.
@@ -111,7 +111,7 @@ class _Record:
 class _Pending:
     """Successes of this process whose records are not written yet, by identifier.
 
-    A success is answered first and recorded right after, by an I/O thread. A later login
+    A success is answered first and recorded right after, by the record thread. A later login
     of the same identifier waits here before it is admitted, so it always sees the reset
     count and the taken login-rate token."""
 

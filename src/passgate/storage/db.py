@@ -8,7 +8,7 @@ import re
 import sqlite3
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,37 @@ def write_lock(engine: sa.Engine) -> contextlib.AbstractContextManager[object]:
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
+@contextlib.contextmanager
+def _sqlite_transaction(connection: sqlite3.Connection, *, explicit: bool) -> Iterator[None]:
+    """On an autocommit connection: with ``explicit``, an immediate transaction (taking
+    the write lock up front, so it is waited for rather than upgraded into)."""
+    if explicit:
+        connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        if explicit:
+            connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+
+
+def _run_statements(
+    cursor: Any, statements: Sequence[tuple[str, Mapping[str, Any]]], stop_after_rows: bool
+) -> tuple[Any, int]:
+    row: Any = None
+    count = 0
+    for sql, params in statements:
+        cursor.execute(sql, params)
+        found = cursor.fetchall() if cursor.description else []  # runs it to its end
+        row = found[0] if found else None
+        count = cursor.rowcount
+        if stop_after_rows and count > 0:
+            break
+    return row, count
+
+
 class DriverSql:
     """Runs prepared SQL straight on the driver (sqlite3 or psycopg), for the few
     statements on every login's path: SQLAlchemy's execution layer costs ~50 µs a
@@ -120,6 +151,19 @@ class DriverSql:
         connection: sqlite3.Connection = local.connection
         return connection
 
+    @contextlib.contextmanager
+    def _pooled(self) -> Iterator[Any]:
+        """A pooled driver connection, committed at the end (rolled back on error)."""
+        connection = self._engine.raw_connection()
+        try:
+            yield connection
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            connection.close()
+
     def run(
         self, statements: Sequence[tuple[str, Mapping[str, Any]]], *, stop_after_rows: bool = False
     ) -> tuple[Any, int]:
@@ -127,54 +171,13 @@ class DriverSql:
         last statement run (or None) and its row count. With ``stop_after_rows``, stop at
         the first statement that touched rows."""
         if self._sqlite_path is not None:
-            return self._run_sqlite(self._sqlite(self._sqlite_path), statements, stop_after_rows)
-        connection = self._engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            row: Any = None
-            count = 0
-            for sql, params in statements:
-                cursor.execute(self._sql(sql), params)
-                row = cursor.fetchone() if cursor.description else None
-                count = cursor.rowcount
-                if stop_after_rows and count > 0:
-                    break
-            connection.commit()
-            return row, count
-        except BaseException:
-            connection.rollback()
-            raise
-        finally:
-            connection.close()
-
-    @staticmethod
-    def _run_sqlite(
-        connection: sqlite3.Connection,
-        statements: Sequence[tuple[str, Mapping[str, Any]]],
-        stop_after_rows: bool,
-    ) -> tuple[Any, int]:
-        # One statement is its own transaction; several share an immediate one (taking
-        # the write lock up front, so it is waited for rather than upgraded into).
-        several = len(statements) > 1
-        if several:
-            connection.execute("BEGIN IMMEDIATE")
-        try:
-            row: Any = None
-            count = 0
-            for sql, params in statements:
-                cursor = connection.execute(sql, params)
-                found = cursor.fetchall()  # runs the statement to its end
-                row = found[0] if found else None
-                count = cursor.rowcount
-                if stop_after_rows and count > 0:
-                    break
-            if several:
-                connection.execute("COMMIT")
-            return row, count
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
+            connection = self._sqlite(self._sqlite_path)
+            # One statement is its own transaction; several share an immediate one.
+            with _sqlite_transaction(connection, explicit=len(statements) > 1):
+                return _run_statements(connection.cursor(), statements, stop_after_rows)
+        with self._pooled() as pooled:
+            prepared = [(self._sql(sql), params) for sql, params in statements]
+            return _run_statements(pooled.cursor(), prepared, stop_after_rows)
 
     def run_many(
         self, sql: str, rows: Sequence[Sequence[Any]] | Sequence[Mapping[str, Any]]
@@ -183,24 +186,11 @@ class DriverSql:
         parameters are the driver's own (``?`` for sqlite3, ``%s`` for psycopg)."""
         if self._sqlite_path is not None:
             connection = self._sqlite(self._sqlite_path)
-            connection.execute("BEGIN IMMEDIATE")
-            try:
+            with _sqlite_transaction(connection, explicit=True):
                 connection.executemany(sql, rows)
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
             return
-        pooled = self._engine.raw_connection()
-        try:
+        with self._pooled() as pooled:
             pooled.cursor().executemany(self._sql(sql), rows)
-            pooled.commit()
-        except BaseException:
-            pooled.rollback()
-            raise
-        finally:
-            pooled.close()
 
     def rows(self, sql: str, params: Mapping[str, Any]) -> list[Any]:
         if self._sqlite_path is not None:

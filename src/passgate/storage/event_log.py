@@ -68,8 +68,7 @@ class EventLog:
         self._insert = _insert_sql(engine.dialect)
 
     def emit(self, event: Event) -> None:
-        with write_lock(self._engine):
-            self._driver.run_many(self._insert, [_row(event)])
+        self.append([event])
 
     def append(self, batch: Sequence[Event]) -> None:
         """Write ``batch`` in one transaction; if that fails, each event on its own, so

@@ -46,15 +46,14 @@ class Server:
 
 @contextlib.contextmanager
 def serve(env: Mapping[str, str], *, workers: int = 2, app: str | None = None) -> Iterator[Server]:
-    """``passgate serve`` (or any ASGI ``module:factory`` under uvicorn) on a free port."""
+    """``passgate serve`` on a free port, or ``app``: a script serving on ``--port``."""
     port = free_port()
     full_env = {**os.environ, **env, "PASSGATE_LOG_LEVEL": "warning"}
     if app is None:
         command = [sys.executable, "-m", "passgate", "serve", "--port", str(port)]
         command += ["--workers", str(workers)]
     else:
-        command = [sys.executable, "-m", "uvicorn", "--factory", app, "--port", str(port)]
-        command += ["--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+        command = [sys.executable, app, "--port", str(port), "--workers", str(workers)]
     process = subprocess.Popen(command, env=full_env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -49,6 +49,7 @@ def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
     from passgate.app import open_database
+    from passgate.web.protocol import HttpProtocol
 
     open_database(settings).dispose()
     if settings.issuer is None:
@@ -71,6 +72,7 @@ def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
             access_log=False,
             proxy_headers=False,
             server_header=False,
+            http=HttpProtocol,
         )
     finally:
         for sig, handler in previous.items():

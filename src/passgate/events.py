@@ -40,21 +40,25 @@ DESCRIPTIONS: Mapping[str, str] = {
 }
 
 
-_process_tag = (0, "")
+_process_tag = secrets.token_hex(5)
 _sequence = itertools.count()
+
+
+def _new_process_tag() -> None:
+    global _process_tag
+    _process_tag = secrets.token_hex(5)
+
+
+os.register_at_fork(after_in_child=_new_process_tag)
 
 
 def new_log_id(now: float) -> str:
     """Time-ordered and unique: microseconds since the epoch, a random tag drawn once per
-    process (re-drawn after a fork), and a per-process sequence number.
+    process (re-drawn in a forked child), and a per-process sequence number.
 
     Drawing randomness per event costs ~30 µs here (``os.urandom``); a counter does not.
     """
-    global _process_tag
-    pid = os.getpid()
-    if _process_tag[0] != pid:
-        _process_tag = (pid, secrets.token_hex(5))
-    return f"{int(now * 1_000_000):017d}{_process_tag[1]}{next(_sequence) & 0xFFFFFFFF:08x}"
+    return f"{int(now * 1_000_000):017d}{_process_tag}{next(_sequence) & 0xFFFFFFFF:08x}"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -45,20 +45,19 @@ class ClientAuthenticator:
             if client_id is not None and client_id != basic.client_id:
                 raise InvalidRequest("client_id does not match the authorization header")
             client_id, secret, method = basic.client_id, basic.client_secret, "client_secret_basic"
-        failure = InvalidClient(basic=basic is not None)
         if not client_id or len(client_id) > 128:
-            raise failure
+            raise InvalidClient(basic=basic is not None)
         client = self._lookup(client_id)
         expected = client.secret_digest if client is not None else None
         presented = self._digest(secret) if secret is not None else _DECOY_DIGEST
         matches = constant_time_equal(presented, expected or _DECOY_DIGEST)
         if client is None:
-            raise failure
+            raise InvalidClient(basic=basic is not None)
         wanted = client.token_endpoint_auth_method
         if wanted == "none":
             if secret is not None:
-                raise failure
+                raise InvalidClient(basic=basic is not None)
             return AuthenticatedClient(client=client, with_secret=False)
         if method != wanted or expected is None or not matches:
-            raise failure
+            raise InvalidClient(basic=basic is not None)
         return AuthenticatedClient(client=client, with_secret=True)

@@ -29,13 +29,13 @@ Every function here is pure: state, ``now`` and policy in, decision out.
 from __future__ import annotations
 
 import functools
-import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from passgate.protection.client_ip import normalise_ip
 from passgate.storage.counters import BLOCK_SECONDS, AttemptKey, BlockRecord
 
 if TYPE_CHECKING:
@@ -72,16 +72,7 @@ def normalise_identifier(identifier: str) -> str:
 
 
 @functools.lru_cache(maxsize=65536)
-def _normalise_ip(ip: str) -> str:
-    try:
-        address = ipaddress.ip_address(ip.strip())
-    except ValueError:
-        return ip
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(address)
-
-
+@functools.lru_cache(maxsize=65536)
 def _part(text: str) -> str:
     # ':' separates the parts and '%' escapes: a username may contain either, and an
     # IPv6 address contains ':', so "u" + "1:2::3" must not meet "u:1" + "2::3".
@@ -92,7 +83,7 @@ def attempt_key(mode: str, connection: str, identifier: str, ip: str) -> Attempt
     """The counter key for a login attempt under the policy's ``mode``."""
     ident = normalise_identifier(identifier)
     if mode == PER_IDENTIFIER_AND_IP:
-        address = _normalise_ip(ip)
+        address = normalise_ip(ip)
         key = f"{mode}:{_part(connection)}:{_part(ident)}:{address}"
         return AttemptKey(key=key, identifier=ident, ip=address, connection=connection)
     if mode == PER_IDENTIFIER:

@@ -29,6 +29,7 @@ __all__ = [
     "UNKNOWN_PEER",
     "IpResolution",
     "connecting_ip",
+    "ip_text",
     "normalise_ip",
     "parse_ip",
     "resolve_end_user_ip",
@@ -60,10 +61,16 @@ def parse_ip(text: str) -> IPAddress | None:
     return address
 
 
+@functools.lru_cache(maxsize=65536)
+def ip_text(text: str) -> str | None:
+    """:func:`parse_ip` as a string (cached too: ``str`` of an address costs ~3 µs)."""
+    address = parse_ip(text)
+    return None if address is None else str(address)
+
+
 def normalise_ip(text: str) -> str:
     """``text`` in normal form when it is an IP address, else unchanged."""
-    address = parse_ip(text)
-    return text if address is None else str(address)
+    return ip_text(text) or text
 
 
 def _forwarded_hop(entry: str) -> IPAddress | None:
@@ -112,10 +119,12 @@ def connecting_ip(
     """
     if peer is None:
         return UNKNOWN_PEER
+    if not trusted_proxies:
+        return ip_text(peer) or peer
     address = parse_ip(peer)
     if address is None:
         return peer
-    if not trusted_proxies or not _trusted(address, trusted_proxies):
+    if not _trusted(address, trusted_proxies):
         return str(address)
     entries = [entry for value in x_forwarded_for for entry in value.split(",")]
     entries = [entry for entry in entries if entry.strip()]
@@ -184,9 +193,9 @@ def resolve_end_user_ip(
         raise InvalidRequest(
             f"The {FORWARDED_FOR_HEADER} header must hold one IP address, not a list."
         )
-    address = parse_ip(value)
-    if address is None:
+    ip = ip_text(value)
+    if ip is None:
         raise InvalidRequest(
             f"The {FORWARDED_FOR_HEADER} header must be a valid IPv4 or IPv6 address."
         )
-    return IpResolution(ip=str(address), client_ip=client_ip)
+    return IpResolution(ip=ip, client_ip=client_ip)

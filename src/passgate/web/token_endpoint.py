@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.applications import Starlette
-from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from passgate.errors import InvalidRequest, OAuthError
@@ -39,6 +38,29 @@ _SERVER_ERROR = orjson.dumps(
 )
 
 
+#: The request headers the endpoint reads: the first value of each (as Starlette's
+#: ``Headers.get``), and every value of the forwarding headers, in order.
+_FIRST_VALUE = {
+    name.encode(): name
+    for name in ("content-type", "content-length", "authorization", "user-agent")
+}
+_EVERY_VALUE = frozenset((b"x-forwarded-for", b"auth0-forwarded-for"))
+
+
+def _read_headers(scope: Scope) -> tuple[dict[str, str], dict[bytes, list[str]]]:
+    """One pass over the raw headers (ASGI servers send the names in lower case)."""
+    first: dict[str, str] = {}
+    every: dict[bytes, list[str]] = {}
+    for name, value in scope["headers"]:
+        if name in _EVERY_VALUE:
+            every.setdefault(name, []).append(value.decode("latin-1"))
+        else:
+            key = _FIRST_VALUE.get(name)
+            if key is not None and key not in first:
+                first[key] = value.decode("latin-1")
+    return first, every
+
+
 class TokenEndpoint:
     """The ASGI application answering ``POST /oauth/token``."""
 
@@ -51,13 +73,13 @@ class TokenEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         timings: dict[str, float] = {}
-        headers = Headers(scope=scope)
+        headers, forwarded = _read_headers(scope)
         client = scope.get("client")
         facts = ConnectionFacts(
             client_ip=self._passgate.connecting_ip(
-                client[0] if client else None, headers.getlist("x-forwarded-for")
+                client[0] if client else None, forwarded.get(b"x-forwarded-for", [])
             ),
-            forwarded_for=tuple(headers.getlist("auth0-forwarded-for")),
+            forwarded_for=tuple(forwarded.get(b"auth0-forwarded-for", ())),
             user_agent=headers.get("user-agent") or None,
         )
         extra: list[tuple[bytes, bytes]] = []

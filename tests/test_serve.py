@@ -22,6 +22,7 @@ import httpx
 import jwt
 import pytest
 
+from passgate import hash_slots
 from tests.processes import cli, free_port, server_env
 
 pytestmark = pytest.mark.slow
@@ -102,6 +103,19 @@ def servers(env: dict[str, str], tmp_path: Path) -> Iterator[list[Server]]:
             server.kill()
 
 
+def live_semaphores() -> dict[int, int]:
+    """This user's System V semaphores: id -> slots free now."""
+    if not hash_slots.supported():
+        return {}
+    found = {}
+    for line in Path("/proc/sysvipc/sem").read_text().splitlines()[1:]:
+        _key, semaphore_id, _perms, _count, uid, *_ = line.split()
+        if int(uid) == os.getuid():
+            with contextlib.suppress(OSError):  # removed meanwhile
+                found[int(semaphore_id)] = hash_slots.HashSlots(int(semaphore_id)).available()
+    return found
+
+
 def verify_access_token(base_url: str, token: str, audience: str) -> dict[str, Any]:
     jwks = httpx.get(base_url + ".well-known/jwks.json", timeout=5.0).json()
     kid = jwt.get_unverified_header(token)["kid"]
@@ -125,9 +139,15 @@ def test_serve_with_two_workers_logs_users_in_and_stops_on_sigterm(
     )  # fmt: skip
     port = free_port()
     base_url = f"http://127.0.0.1:{port}/"
+    semaphores_before = live_semaphores()
     server = Server(env, tmp_path, "serve", "--port", str(port), "--workers", "2")
     servers.append(server)
     server.wait_until_healthy(base_url)
+    # The workers share one bound on hashing: a semaphore with PASSGATE_HASH_WORKERS slots.
+    created = {
+        key: value for key, value in live_semaphores().items() if key not in semaphores_before
+    }
+    assert list(created.values()) == [int(env["PASSGATE_HASH_WORKERS"])]
 
     login = {
         "grant_type": "password",
@@ -162,6 +182,7 @@ def test_serve_with_two_workers_logs_users_in_and_stops_on_sigterm(
 
     assert server.stop() == 0
     assert "Traceback" not in server.stderr()
+    assert created.keys().isdisjoint(live_semaphores())  # removed on the way out
     # Shutting down wrote every event: the logins are in the log, with the end user's IP.
     successes = cli(env, "logs", "--type", "sepft")
     assert len(successes) == 6

@@ -24,6 +24,7 @@ from passgate.breached.range import range_routes
 from passgate.cache import TtlCache
 from passgate.clock import Clock, system_clock
 from passgate.events import EventSink
+from passgate.hash_slots import HashSlots
 from passgate.keys import KeyRing
 from passgate.mail import Mailer, mailer_from_settings
 from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
@@ -107,6 +108,7 @@ class Passgate:
             memory_kib=settings.argon2_memory_kib,
             time_cost=settings.argon2_time_cost,
             parallelism=settings.argon2_parallelism,
+            slots=None if settings.hash_slots_id is None else HashSlots(settings.hash_slots_id),
         )
         self.hash_pool = ThreadPoolExecutor(
             settings.hash_workers, thread_name_prefix="passgate-hash"

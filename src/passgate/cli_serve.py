@@ -48,6 +48,7 @@ def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
     """Migrate once, here, then serve until a signal stops the server."""
     import uvicorn
 
+    from passgate import hash_slots
     from passgate.app import open_database
     from passgate.web.protocol import HttpProtocol
 
@@ -55,9 +56,16 @@ def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
     if settings.issuer is None:
         # Inherited by the worker processes, which build their app from the environment.
         os.environ["PASSGATE_ISSUER"] = f"http://{_url_host(host)}:{port}/"
-    if "PASSGATE_HASH_WORKERS" not in os.environ and workers > 1:
-        # Password hashing is bounded to the cores across the whole server, not per worker.
-        os.environ["PASSGATE_HASH_WORKERS"] = str(max(1, (os.cpu_count() or 1) // workers))
+    slots = None
+    if workers > 1:
+        # Password hashing is bounded across the whole server, not per worker.
+        if hash_slots.supported():
+            # Every worker gets a full pool (the clients' connections may all land on one
+            # worker) and they share one bound: a semaphore the workers inherit by id.
+            slots = hash_slots.HashSlots.create(settings.hash_workers)
+            os.environ["PASSGATE_HASH_SLOTS_ID"] = str(slots.id)
+        elif "PASSGATE_HASH_WORKERS" not in os.environ:
+            os.environ["PASSGATE_HASH_WORKERS"] = str(max(1, settings.hash_workers // workers))
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again for the
     # previous handler: ours makes that a normal exit (0 for SIGTERM) instead of a death.
     previous = {sig: signal.signal(sig, _exit_on_signal) for sig in STOP_SIGNALS}
@@ -77,6 +85,9 @@ def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if slots is not None:
+            slots.remove()
+            os.environ.pop("PASSGATE_HASH_SLOTS_ID", None)
 
 
 def _exit_on_signal(signum: int, frame: FrameType | None) -> None:

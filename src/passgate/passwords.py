@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from contextlib import AbstractContextManager
+
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -11,7 +14,14 @@ __all__ = ["PasswordHasher"]
 class PasswordHasher:
     """argon2id with explicit parameters (OWASP: m=19456 KiB, t=2, p=1 by default)."""
 
-    def __init__(self, memory_kib: int = 19456, time_cost: int = 2, parallelism: int = 1) -> None:
+    def __init__(
+        self,
+        memory_kib: int = 19456,
+        time_cost: int = 2,
+        parallelism: int = 1,
+        *,
+        slots: AbstractContextManager[object] | None = None,
+    ) -> None:
         self._hasher = argon2.PasswordHasher(
             time_cost=time_cost,
             memory_cost=memory_kib,
@@ -23,14 +33,18 @@ class PasswordHasher:
         # Verified for identifiers that match no user, so that an unknown user costs the
         # same work as a wrong password.
         self._decoy = self._hasher.hash("passgate decoy password, never matches")
+        #: Held around every hash: the machine-wide bound of a multi-worker server.
+        self._slots: AbstractContextManager[object] = slots or contextlib.nullcontext()
 
     def hash(self, password: str) -> str:
-        return self._hasher.hash(password)
+        with self._slots:
+            return self._hasher.hash(password)
 
     def verify(self, password_hash: str | None, password: str) -> bool:
         """True when ``password`` matches; a missing hash is checked against the decoy."""
         try:
-            self._hasher.verify(password_hash or self._decoy, password)
+            with self._slots:
+                self._hasher.verify(password_hash or self._decoy, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
         return password_hash is not None

@@ -37,8 +37,12 @@ class Settings(BaseSettings):
     #: Public base URL used in emailed links; defaults to the issuer.
     public_url: str | None = None
     issuer: str | None = None
-    #: Threads verifying passwords; defaults to the number of cores.
+    #: Threads verifying passwords; defaults to the number of cores. With several worker
+    #: processes each has this many, and together they hash at most this many at once.
     hash_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
+    #: Set by ``passgate serve --workers N`` for its workers: the System V semaphore that
+    #: bounds their hashing together (see ``passgate.hash_slots``). Not set by hand.
+    hash_slots_id: int | None = Field(default=None, ge=0)
     argon2_memory_kib: int = Field(default=19456, ge=8, le=4 * 1024 * 1024)
     argon2_time_cost: int = Field(default=2, ge=1, le=100)
     argon2_parallelism: int = Field(default=1, ge=1, le=16)

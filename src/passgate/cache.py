@@ -1,4 +1,4 @@
-"""A small thread-safe LRU with a time-to-live, for records read on every request."""
+"""A small thread-safe cache with a time-to-live, for records read on every request."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ V = TypeVar("V")
 class TtlCache(Generic[K, V]):
     """Loads through ``load`` and keeps the answer (``None`` too) for ``ttl`` seconds.
 
-    A change made by another process takes effect here within ``ttl`` seconds.
+    A change made by another process takes effect here within ``ttl`` seconds. Beyond
+    ``size`` entries the oldest loaded goes first. A hit takes no lock (one dict read; a
+    lock and an LRU reordering would cost several times that on every request).
     """
 
     def __init__(self, load: Callable[[K], V], *, ttl: float = 2.0, size: int = 10_000) -> None:
@@ -29,15 +31,13 @@ class TtlCache(Generic[K, V]):
 
     def get(self, key: K) -> V:
         now = time.monotonic()
-        with self._lock:
-            hit = self._items.get(key)
-            if hit is not None and hit[0] > now:
-                self._items.move_to_end(key)
-                return hit[1]
+        hit = self._items.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
         value = self._load(key)
         with self._lock:
+            self._items.pop(key, None)  # re-inserted last: the newest loaded
             self._items[key] = (now + self._ttl, value)
-            self._items.move_to_end(key)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
         return value

@@ -1,0 +1,109 @@
+"""The time-to-live cache that keeps clients, APIs and connections between requests."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import pytest
+
+import passgate.cache as cache
+from passgate.cache import TtlCache
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(cache, "time", SimpleNamespace(monotonic=fake))
+    return fake
+
+
+def test_an_answer_is_kept_for_the_ttl_then_loaded_again(clock: Clock) -> None:
+    loads: list[str] = []
+    store = {"a": 1}
+
+    def load(key: str) -> int | None:
+        loads.append(key)
+        return store.get(key)
+
+    cached = TtlCache(load, ttl=5.0)
+    assert cached.get("a") == 1
+    store["a"] = 2
+    clock.now += 4.9
+    assert cached.get("a") == 1  # within the TTL: the kept answer
+    clock.now += 0.2
+    assert cached.get("a") == 2  # expired: loaded again
+    assert loads == ["a", "a"]
+
+
+def test_a_missing_record_is_remembered_too(clock: Clock) -> None:
+    loads: list[str] = []
+
+    def load(key: str) -> None:
+        loads.append(key)
+
+    cached: TtlCache[str, None] = TtlCache(load, ttl=5.0)
+    assert cached.get("nobody") is None
+    assert cached.get("nobody") is None
+    assert loads == ["nobody"]
+
+
+def test_beyond_its_size_the_oldest_loaded_goes_first(clock: Clock) -> None:
+    loads: list[int] = []
+
+    def load(key: int) -> int:
+        loads.append(key)
+        return key * 10
+
+    cached = TtlCache(load, ttl=60.0, size=2)
+    cached.get(1)
+    cached.get(2)
+    cached.get(3)  # 1 goes
+    assert cached.get(2) == 20
+    assert cached.get(3) == 30
+    assert loads == [1, 2, 3]
+    assert cached.get(1) == 10  # loaded again, and 2 (now the oldest loaded) goes
+    assert loads == [1, 2, 3, 1]
+    cached.get(3)
+    cached.get(2)
+    assert loads == [1, 2, 3, 1, 2]
+
+
+def test_clear_forgets_everything(clock: Clock) -> None:
+    loads: list[str] = []
+
+    def load(key: str) -> str:
+        loads.append(key)
+        return key
+
+    cached = TtlCache(load, ttl=60.0)
+    cached.get("a")
+    cached.clear()
+    cached.get("a")
+    assert loads == ["a", "a"]
+
+
+def test_threads_reading_and_loading_at_once_get_right_answers() -> None:
+    cached: TtlCache[int, int] = TtlCache(lambda key: key * 2, ttl=0.001, size=50)
+    failures: list[str] = []
+
+    def read(offset: int) -> None:
+        for n in range(5000):
+            key = (n + offset) % 80
+            if cached.get(key) != key * 2:
+                failures.append(f"{key}")
+
+    threads = [threading.Thread(target=read, args=(k * 7,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []

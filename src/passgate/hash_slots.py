@@ -19,6 +19,7 @@ import errno
 import os
 import sys
 from types import TracebackType
+from typing import NoReturn
 
 __all__ = ["HashSlots", "supported"]
 
@@ -98,7 +99,6 @@ class HashSlots:
         if ctypes.get_errno() == errno.EAGAIN:
             return False
         _raise("semop")
-        return False  # pragma: no cover - _raise always raises
 
     def acquire(self) -> None:
         if self.try_acquire():
@@ -123,6 +123,6 @@ class HashSlots:
         self.release()
 
 
-def _raise(call: str) -> None:
+def _raise(call: str) -> NoReturn:
     error = ctypes.get_errno()
     raise OSError(error, f"{call}: {os.strerror(error)}")

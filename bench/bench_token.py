@@ -4,12 +4,17 @@
 
 Prints, all measured in this one run:
 - the hashing ceiling: argon2id verifications per second with one thread per core, in
-  this process while the server idles;
+  this process while the servers idle, and the CPU time of one verification there;
 - successful password logins per second (wrk, 8 connections, many users, forwarded
   end-user IPs) and their ratio to the ceiling (target >= 90%). Login runs and ceiling
   measurements alternate (``--rounds``), each run compared with the ceilings right before
-  and after it, because the machine is shared and its speed drifts; the server's CPU use
-  is printed beside each run (below 100% of the cores, the server left cores idle);
+  and after it, because the machine is shared and its speed drifts. Each run prints the
+  server's CPU use (below 100% of the cores, the server left cores idle) and its CPU time
+  per login, which is one verification plus everything else a login costs;
+- the same for the floor: ``bench/bare_app.py``'s ``/floor/token``, the least a Python
+  password login can do (parse, argon2id in a pool, an RS256 signature; no client, no
+  database, no protection, no event log), served the same way. Its runs alternate with
+  passgate's, so the two ratios show how much of the gap is passgate's own work;
 - the median server-side overhead beyond the password verification, from the server's
   own Server-Timing header (total handler time minus the verification), over sequential
   logins (target <= 2 ms); the client-side latency is printed beside it;
@@ -21,30 +26,32 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 import httpx
 
-from _harness import WrkResult, lua_post, serve, server_cpu_seconds, wrk
+from _harness import Server, WrkResult, lua_post, serve, server_cpu_seconds, wrk
 from passgate.passwords import PasswordHasher
 from setup_tenant import AUDIENCE, PASSWORD, build
 
 
-def hashing_ceiling(seconds: float, threads: int) -> tuple[float, float]:
-    """(verifications per second with ``threads`` threads, median single verify in ms)."""
+class Ceiling(NamedTuple):
+    per_s: float
+    #: CPU milliseconds of one verification (this process does nothing else meanwhile).
+    cpu_ms: float
+
+
+def hashing_ceiling(seconds: float, threads: int) -> Ceiling:
+    """Verifications per second with ``threads`` threads, and the CPU time of one."""
     hasher = PasswordHasher()
     stored = hasher.hash(PASSWORD)
-    singles = []
-    for _ in range(30):
-        start = time.perf_counter()
-        hasher.verify(stored, PASSWORD)
-        singles.append((time.perf_counter() - start) * 1000)
-    done = 0
     deadline = time.perf_counter() + seconds
 
     def loop() -> int:
@@ -54,10 +61,51 @@ def hashing_ceiling(seconds: float, threads: int) -> tuple[float, float]:
             count += 1
         return count
 
+    used = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
         done = sum(pool.map(lambda _: loop(), range(threads)))
-    return done / (time.perf_counter() - start), statistics.median(singles)
+    elapsed = time.perf_counter() - start
+    now = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = now.ru_utime + now.ru_stime - used.ru_utime - used.ru_stime
+    return Ceiling(done / elapsed, 1000 * cpu / done)
+
+
+def single_verify_ms(count: int = 30) -> float:
+    hasher = PasswordHasher()
+    stored = hasher.hash(PASSWORD)
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        hasher.verify(stored, PASSWORD)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+class LoginRun(NamedTuple):
+    server: str
+    result: WrkResult
+    #: The server's CPU use over the run, as a share of all the cores.
+    busy: float
+    #: The server's CPU milliseconds per successful login.
+    cpu_ms: float
+
+    @property
+    def ok_per_s(self) -> float:
+        return self.result.requests_per_s * (1 - self.result.non_2xx / max(self.result.requests, 1))
+
+
+def login_run(name: str, server: Server, path: str, bodies: list[str], seconds: float) -> LoginRun:
+    cores = os.cpu_count() or 1
+    used = server_cpu_seconds(server.process.pid)
+    started = time.perf_counter()
+    result = wrk(
+        server.url, lua_post(path, bodies, forwarded_random=True), connections=8, duration=seconds
+    )
+    elapsed = time.perf_counter() - started
+    cpu = server_cpu_seconds(server.process.pid) - used
+    ok = max(result.requests - result.non_2xx, 1)
+    return LoginRun(name, result, cpu / (elapsed * cores), 1000 * cpu / ok)
 
 
 def main() -> None:
@@ -97,8 +145,19 @@ def main() -> None:
             }
         )
         unknown_grant = urlencode({"grant_type": "urn:example:nope", "client_id": tenant.client_id})
-        with serve(env, workers=args.workers) as server:
-            verify_ms = hashing_ceiling(1.0, cores)[1]
+        floor_bodies = [
+            urlencode({"username": user, "password": PASSWORD}) for user in tenant.users
+        ]
+        bench_dir = Path(__file__).resolve().parent
+        with (
+            serve(env, workers=args.workers) as server,
+            serve(
+                {"PYTHONPATH": str(bench_dir)},
+                workers=args.workers,
+                app=str(bench_dir / "bare_app.py"),
+            ) as floor,
+        ):
+            verify_ms = single_verify_ms()
 
             # Sequential logins: latency beyond the hash.
             latencies = []
@@ -124,29 +183,27 @@ def main() -> None:
             login_ms = statistics.median(latencies[5:])
             overhead_ms = statistics.median(overheads[5:])
 
-            wrk(  # warm-up, not counted
-                server.url,
-                lua_post("/oauth/token", login_bodies, forwarded_random=True),
-                connections=8,
-                duration=3,
-            )
+            for target, path, bodies in (
+                (server, "/oauth/token", login_bodies),
+                (floor, "/floor/token", floor_bodies),
+            ):
+                wrk(  # warm-up, not counted
+                    target.url,
+                    lua_post(path, bodies, forwarded_random=True),
+                    connections=8,
+                    duration=3,
+                )
             # The machine is shared and noisy: ceiling and login runs alternate, and each
             # login run is compared with the mean of the ceilings right before and after.
-            ceilings = [hashing_ceiling(args.ceiling_seconds, cores)[0]]
-            rounds: list[tuple[WrkResult, float]] = []
+            ceilings = [hashing_ceiling(args.ceiling_seconds, cores)]
+            runs: list[LoginRun] = []
             for _ in range(args.rounds):
-                busy = server_cpu_seconds(server.process.pid)
-                started = time.perf_counter()
-                result = wrk(
-                    server.url,
-                    lua_post("/oauth/token", login_bodies, forwarded_random=True),
-                    connections=8,
-                    duration=args.round_seconds,
-                )
-                elapsed = time.perf_counter() - started
-                busy = (server_cpu_seconds(server.process.pid) - busy) / (elapsed * cores)
-                rounds.append((result, busy))
-                ceilings.append(hashing_ceiling(args.ceiling_seconds, cores)[0])
+                for name, target, path, bodies in (
+                    ("passgate", server, "/oauth/token", login_bodies),
+                    ("floor", floor, "/floor/token", floor_bodies),
+                ):
+                    runs.append(login_run(name, target, path, bodies, args.round_seconds))
+                    ceilings.append(hashing_ceiling(args.ceiling_seconds, cores))
             refused_client = wrk(
                 server.url,
                 lua_post("/oauth/token", [bad_client]),
@@ -167,23 +224,26 @@ def main() -> None:
     print(f"one verification, median: {verify_ms:.2f} ms")
     print(
         f"successful logins against the hashing ceiling (argon2id m=19456 t=2 p=1, {cores} "
-        "threads, measured before and after each login run):"
+        "threads, measured before and after each login run); CPU is the server's, per login:"
     )
-    logins = ceiling_sum = 0.0
-    for number, (result, busy) in enumerate(rounds):
-        rate = result.requests_per_s * (1 - result.non_2xx / max(result.requests, 1))
-        ceiling = (ceilings[number] + ceilings[number + 1]) / 2
-        logins += rate
-        ceiling_sum += ceiling
+    totals: dict[str, list[float]] = {"passgate": [0.0, 0.0], "floor": [0.0, 0.0]}
+    for number, run in enumerate(runs):
+        ceiling = (ceilings[number].per_s + ceilings[number + 1].per_s) / 2
+        verify_cpu = (ceilings[number].cpu_ms + ceilings[number + 1].cpu_ms) / 2
+        totals[run.server][0] += run.ok_per_s
+        totals[run.server][1] += ceiling
         print(
-            f"  round {number + 1}: {rate:.1f} logins/s ({result.non_2xx} non-2xx of "
-            f"{result.requests}), ceiling {ceiling:.1f}/s = {100 * rate / ceiling:.1f}%; "
-            f"server busy {100 * busy:.0f}% of the cores"
+            f"  round {number // 2 + 1} {run.server:>8}: {run.ok_per_s:5.1f} logins/s "
+            f"({run.result.non_2xx} non-2xx of {run.result.requests}), ceiling {ceiling:.1f}/s "
+            f"= {100 * run.ok_per_s / ceiling:5.1f}%; busy {100 * run.busy:.0f}% of the cores, "
+            f"CPU {run.cpu_ms:.2f} ms = one verification ({verify_cpu:.2f} ms) "
+            f"+ {run.cpu_ms - verify_cpu:.2f} ms"
         )
-    ok_rate = logins / len(rounds)
+    ok_rate = totals["passgate"][0] / args.rounds
+    share = {name: 100 * logins / ceiling for name, (logins, ceiling) in totals.items()}
     print(
-        f"successful logins: {ok_rate:.1f}/s = {100 * logins / ceiling_sum:.1f}% of the "
-        "ceiling over all rounds (target >= 90%)"
+        f"successful logins: {ok_rate:.1f}/s = {share['passgate']:.1f}% of the ceiling over "
+        f"all rounds (target >= 90%); the floor app: {share['floor']:.1f}%"
     )
     print(
         f"server-side overhead beyond the verification, median: {overhead_ms:.2f} ms "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -55,3 +56,53 @@ def test_stop_after_rows_runs_no_further_statement(engine: sa.Engine) -> None:
     )
     assert count == 1
     assert driver.rows(_SELECT, {"key": "d"}) == []
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_threads_running_transactions_at_once_all_land(engine: sa.Engine, shared: bool) -> None:
+    # On SQLite a shared connection is used by one thread at a time: without that, one
+    # thread's BEGIN would land inside another's transaction and fail.
+    driver = DriverSql(engine, shared=shared)
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            for n in range(25):
+                key = f"w{worker}-{n}"
+                driver.run(
+                    [
+                        (_INSERT, {"key": key, "until": 1.0}),
+                        ("UPDATE once_marks SET until = 2.0 WHERE key = :key", {"key": key}),
+                    ]
+                )
+                assert [tuple(row) for row in driver.rows(_SELECT, {"key": key})] == [(key, 2.0)]
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with engine.connect() as db:
+        assert db.execute(sa.text("SELECT count(*) FROM once_marks")).scalar() == 200
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_writes_on_a_connection_of_its_own(engine: sa.Engine) -> None:
+    driver = DriverSql(engine)
+    driver.run([(_INSERT, {"key": "parent", "until": 1.0})])  # opens the parent's connection
+    engine.dispose()  # the pool's connections are not the child's to use either
+    pid = os.fork()
+    if pid == 0:  # the child: report by exit status only
+        code = 1
+        try:
+            driver.run([(_INSERT, {"key": "child", "until": 1.0})])
+            code = 0 if len(driver.rows(_SELECT, {"key": "parent"})) == 1 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # The parent's connection still works and sees the child's row.
+    assert [tuple(row) for row in driver.rows(_SELECT, {"key": "child"})] == [("child", 1.0)]

@@ -116,23 +116,70 @@ def _run_statements(
     return row, count
 
 
+class _SqliteConnection:
+    """A driver connection to a SQLite file in autocommit mode, and the lock its users
+    hold (a shared one is used by one thread at a time)."""
+
+    __slots__ = ("db", "lock")
+
+    def __init__(self, path: str) -> None:
+        self.db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        _sqlite_on_connect(self.db, None)
+        self.lock = threading.Lock()
+
+
+#: This process's shared connections, by engine (closed when the engine goes). A forked
+#: child opens its own: the count of forks tells a thread-local connection that it was
+#: inherited (no getpid per statement).
+_SHARED_SQLITE: weakref.WeakKeyDictionary[sa.Engine, _SqliteConnection] = (
+    weakref.WeakKeyDictionary()
+)
+_SHARED_SQLITE_LOCK = threading.Lock()
+_forks = [0]
+
+
+def _after_fork_in_child() -> None:
+    _SHARED_SQLITE.clear()
+    _forks[0] += 1
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _shared_sqlite(engine: sa.Engine, path: str) -> _SqliteConnection:
+    connection = _SHARED_SQLITE.get(engine)
+    if connection is None:
+        with _SHARED_SQLITE_LOCK:
+            connection = _SHARED_SQLITE.get(engine)
+            if connection is None:
+                connection = _SHARED_SQLITE[engine] = _SqliteConnection(path)
+    return connection
+
+
 class DriverSql:
     """Runs prepared SQL straight on the driver (sqlite3 or psycopg), for the few
     statements on every login's path: SQLAlchemy's execution layer costs ~50 µs a
     statement, the driver ~10 µs. SQL is written with ``:name`` parameters (both dialects).
     Errors are the driver's own; the caller maps them.
 
-    On a SQLite file each thread keeps its own connection, in autocommit mode: a pool
-    checkout and its reset on return cost more than the statement, most of all right
-    after a password hash has flushed the CPU caches."""
+    On a SQLite file the statements run on a driver connection in autocommit mode, not a
+    pool checkout (its checkout and reset cost more than the statement, most of all right
+    after a password hash has flushed the CPU caches). With ``shared`` (the default) every
+    thread of the process uses one connection, in turn: SQLite empties a connection's page
+    cache whenever another connection has written, so with one connection per thread each
+    login's reads re-read their pages from the file (about 25 ``pread`` calls a login,
+    measured with strace). A statement that waits for another process's write lock holds
+    the connection meanwhile. Without ``shared`` each thread has its own connection: the
+    event log's, whose large batches should not hold up the logins' statements."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, *, shared: bool = True) -> None:
         self._engine = engine
         self._pyformat = engine.dialect.name != "sqlite"
         self._prepared: dict[str, str] = {}
         self.errors: tuple[type[BaseException], ...] = (engine.dialect.loaded_dbapi.Error,)
         database = engine.url.database if engine.dialect.name == "sqlite" else None
         self._sqlite_path = database if database and database != ":memory:" else None
+        self._shared = shared
         self._local = threading.local()
 
     def _sql(self, sql: str) -> str:
@@ -142,13 +189,14 @@ class DriverSql:
             self._prepared[sql] = prepared
         return prepared
 
-    def _sqlite(self, path: str) -> sqlite3.Connection:
+    def _sqlite(self, path: str) -> _SqliteConnection:
+        if self._shared:
+            return _shared_sqlite(self._engine, path)
         local = self._local
-        if getattr(local, "pid", None) != os.getpid():  # new thread, or a forked child
-            local.connection = sqlite3.connect(path, timeout=10.0, isolation_level=None)
-            _sqlite_on_connect(local.connection, None)
-            local.pid = os.getpid()
-        connection: sqlite3.Connection = local.connection
+        if getattr(local, "forks", None) != _forks[0]:  # new thread, or a forked child
+            local.connection = _SqliteConnection(path)
+            local.forks = _forks[0]
+        connection: _SqliteConnection = local.connection
         return connection
 
     @contextlib.contextmanager
@@ -171,10 +219,10 @@ class DriverSql:
         last statement run (or None) and its row count. With ``stop_after_rows``, stop at
         the first statement that touched rows."""
         if self._sqlite_path is not None:
-            connection = self._sqlite(self._sqlite_path)
+            sqlite = self._sqlite(self._sqlite_path)
             # One statement is its own transaction; several share an immediate one.
-            with _sqlite_transaction(connection, explicit=len(statements) > 1):
-                return _run_statements(connection.cursor(), statements, stop_after_rows)
+            with sqlite.lock, _sqlite_transaction(sqlite.db, explicit=len(statements) > 1):
+                return _run_statements(sqlite.db.cursor(), statements, stop_after_rows)
         with self._pooled() as pooled:
             prepared = [(self._sql(sql), params) for sql, params in statements]
             return _run_statements(pooled.cursor(), prepared, stop_after_rows)
@@ -185,16 +233,18 @@ class DriverSql:
         """Run ``sql`` once per row of parameters, all in one transaction. Positional
         parameters are the driver's own (``?`` for sqlite3, ``%s`` for psycopg)."""
         if self._sqlite_path is not None:
-            connection = self._sqlite(self._sqlite_path)
-            with _sqlite_transaction(connection, explicit=True):
-                connection.executemany(sql, rows)
+            sqlite = self._sqlite(self._sqlite_path)
+            with sqlite.lock, _sqlite_transaction(sqlite.db, explicit=True):
+                sqlite.db.executemany(sql, rows)
             return
         with self._pooled() as pooled:
             pooled.cursor().executemany(self._sql(sql), rows)
 
     def rows(self, sql: str, params: Mapping[str, Any]) -> list[Any]:
         if self._sqlite_path is not None:
-            return self._sqlite(self._sqlite_path).execute(sql, params).fetchall()
+            sqlite = self._sqlite(self._sqlite_path)
+            with sqlite.lock:
+                return sqlite.db.execute(sql, params).fetchall()
         connection = self._engine.raw_connection()
         try:
             cursor = connection.cursor()

@@ -64,7 +64,7 @@ class EventLog:
 
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
-        self._driver = DriverSql(engine)
+        self._driver = DriverSql(engine, shared=False)
         self._insert = _insert_sql(engine.dialect)
 
     def emit(self, event: Event) -> None:

@@ -177,6 +177,21 @@ def test_success_resets_the_count_and_releases(counters: AttackCounters) -> None
     assert not counters.reserve_attempt(key, max_attempts=5, now=T0).allowed
 
 
+def test_a_success_keeps_the_reservations_of_other_attempts_in_flight(
+    counters: AttackCounters,
+) -> None:
+    key = key_for()
+    fail(counters, key, 1)
+    assert counters.reserve_attempt(key, max_attempts=3, now=T0).allowed
+    assert counters.reserve_attempt(key, max_attempts=3, now=T0).allowed  # still running
+    counters.record_success(key, now=T0)
+    assert counters.failures(key, now=T0) == 0
+    # The other attempt still holds its place: two more fit, not three.
+    assert counters.reserve_attempt(key, max_attempts=3, now=T0).allowed
+    assert counters.reserve_attempt(key, max_attempts=3, now=T0).allowed
+    assert not counters.reserve_attempt(key, max_attempts=3, now=T0).allowed
+
+
 def test_reaching_max_attempts_blocks_even_without_reservations(
     counters: AttackCounters,
 ) -> None:

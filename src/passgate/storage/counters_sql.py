@@ -204,7 +204,19 @@ class SqlCounters:
                 raise sa.exc.DBAPIError(what, None, exc) from exc
 
     def record_success(self, key: AttemptKey, *, now: float) -> None:
-        self._release(key, now, reset=True, what="record_success")
+        # Usually the row holds only this attempt's reservation: one statement, in its own
+        # transaction, deletes it. A BEGIN and a COMMIT around it would be two more waits
+        # for the GIL, long ones while a flood keeps the event loop busy (the hashing
+        # thread writes this record before it takes the next login). Otherwise the whole
+        # release runs.
+        params = {"key": key.key, "now": now}
+        with _storage_errors("record_success"), self._write_lock:
+            try:
+                _, deleted = self._driver.run([(_SQL_DELETE_ON_SUCCESS, params)])
+            except self._driver.errors as exc:
+                raise sa.exc.DBAPIError("record_success", None, exc) from exc
+        if deleted == 0:
+            self._release(key, now, reset=True, what="record_success")
 
     def release(self, key: AttemptKey, *, now: float) -> None:
         self._release(key, now, reset=False, what="release")

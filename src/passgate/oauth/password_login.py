@@ -202,7 +202,8 @@ class PasswordLogins:
         try:
             recorded: _Recorded = await asyncio.wrap_future(answer)
         finally:
-            timings.update((name, value * 1000) for name, value in seconds.items())
+            # A copy: a cancelled request gets here while its thread may still add stages.
+            timings.update((name, value * 1000) for name, value in seconds.copy().items())
         user, refusal, minted, _ = recorded
         resumed = time.perf_counter()
         timings["resume"] = (resumed - seconds["resume"]) * 1000

@@ -196,9 +196,8 @@ class PasswordLogins:
         answer: Future[_Recorded] = Future()
         # A request that goes away before its login starts cancels it; once started, the
         # login runs to its end and is recorded whether or not anyone waits for it.
-        self._hash_pool.submit(
-            self._answer_then_record, answer, attempt, connection, password, mint, seconds
-        )
+        run = functools.partial(self._in_thread, attempt, connection, password, mint, seconds)
+        self._hash_pool.submit(self._answer_then_record, answer, run)
         try:
             recorded: _Recorded = await asyncio.wrap_future(answer)
         finally:
@@ -215,19 +214,12 @@ class PasswordLogins:
         timings["sign"] = (time.perf_counter() - resumed) * 1000
         return LoginOutcome(user, None, tokens)
 
-    def _answer_then_record(
-        self,
-        answer: Future[_Recorded],
-        attempt: LoginAttempt,
-        connection: Connection,
-        password: str,
-        mint: Callable[[User], TokenSet],
-        seconds: dict[str, float],
-    ) -> None:
+    @staticmethod
+    def _answer_then_record(answer: Future[_Recorded], run: Callable[[], _Recorded]) -> None:
         if not answer.set_running_or_notify_cancel():
             return  # the request went away before its login started
         try:
-            recorded = self._in_thread(attempt, connection, password, mint, seconds)
+            recorded = run()
         except BaseException as exc:
             answer.set_exception(exc)
             return

@@ -131,13 +131,23 @@ class SqlCounters:
 
     # --- helpers -------------------------------------------------------------------
 
-    def _write(self, statement: str, params: Mapping[str, Any]) -> Any:
-        """Run one atomic statement in its own transaction; its RETURNING value or None."""
+    def _run(
+        self,
+        statements: Sequence[tuple[str, Mapping[str, Any]]],
+        what: str,
+        *,
+        stop_after_rows: bool = False,
+    ) -> tuple[Any, int]:
+        """``DriverSql.run`` under the write lock, its driver errors as SQLAlchemy's."""
         try:
             with self._write_lock:
-                row, _ = self._driver.run([(statement, params)])
+                return self._driver.run(statements, stop_after_rows=stop_after_rows)
         except self._driver.errors as exc:
-            raise sa.exc.DBAPIError(statement, None, exc) from exc
+            raise sa.exc.DBAPIError(what, None, exc) from exc
+
+    def _write(self, statement: str, params: Mapping[str, Any]) -> Any:
+        """Run one atomic statement in its own transaction; its RETURNING value or None."""
+        row, _ = self._run([(statement, params)], statement)
         return None if row is None else row[0]
 
     def _read(self, statement: str, params: Mapping[str, Any]) -> list[Any]:
@@ -197,11 +207,8 @@ class SqlCounters:
         if reset:
             statements.insert(0, (_SQL_DELETE_ON_SUCCESS, params))
         statements.append((_SQL_DELETE_IDLE, params))
-        with _storage_errors(what), self._write_lock:
-            try:
-                self._driver.run(statements, stop_after_rows=reset)
-            except self._driver.errors as exc:
-                raise sa.exc.DBAPIError(what, None, exc) from exc
+        with _storage_errors(what):
+            self._run(statements, what, stop_after_rows=reset)
 
     def record_success(self, key: AttemptKey, *, now: float) -> None:
         # Usually the row holds only this attempt's reservation: one statement, in its own
@@ -209,12 +216,10 @@ class SqlCounters:
         # for the GIL, long ones while a flood keeps the event loop busy (the hashing
         # thread writes this record before it takes the next login). Otherwise the whole
         # release runs.
-        params = {"key": key.key, "now": now}
-        with _storage_errors("record_success"), self._write_lock:
-            try:
-                _, deleted = self._driver.run([(_SQL_DELETE_ON_SUCCESS, params)])
-            except self._driver.errors as exc:
-                raise sa.exc.DBAPIError("record_success", None, exc) from exc
+        with _storage_errors("record_success"):
+            _, deleted = self._run(
+                [(_SQL_DELETE_ON_SUCCESS, {"key": key.key, "now": now})], "record_success"
+            )
         if deleted == 0:
             self._release(key, now, reset=True, what="record_success")
 

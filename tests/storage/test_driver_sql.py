@@ -58,6 +58,23 @@ def test_stop_after_rows_runs_no_further_statement(engine: sa.Engine) -> None:
     assert driver.rows(_SELECT, {"key": "d"}) == []
 
 
+def test_a_parameter_used_twice_binds_the_same_value_everywhere(engine: sa.Engine) -> None:
+    # On SQLite the named parameters are sent by position: a name used twice, and names
+    # given in another order than they appear, must still bind the right values.
+    driver = DriverSql(engine)
+    driver.run([(_INSERT, {"key": "e", "until": 5.0})])
+    raise_to = (
+        "UPDATE once_marks SET until = :until WHERE key = :key AND until < :until RETURNING until"
+    )
+    row, count = driver.run([(raise_to, {"until": 7.5, "key": "e"})])
+    assert (tuple(row), count) == ((7.5,), 1)
+    row, count = driver.run([(raise_to, {"key": "e", "until": 6.0})])
+    assert (row, count) == (None, 0)
+    both = "SELECT key FROM once_marks WHERE until = :until AND until >= :until AND key = :key"
+    assert [tuple(r) for r in driver.rows(both, {"key": "e", "until": 7.5})] == [("e",)]
+    assert driver.rows(both, {"key": "e", "until": 5.0}) == []
+
+
 @pytest.mark.parametrize("shared", [True, False])
 def test_threads_running_transactions_at_once_all_land(engine: sa.Engine, shared: bool) -> None:
     # On SQLite a shared connection is used by one thread at a time: without that, one

@@ -102,7 +102,9 @@ def _sqlite_transaction(connection: sqlite3.Connection, *, explicit: bool) -> It
 
 
 def _run_statements(
-    cursor: Any, statements: Sequence[tuple[str, Mapping[str, Any]]], stop_after_rows: bool
+    cursor: Any,
+    statements: Sequence[tuple[str, Mapping[str, Any] | Sequence[Any]]],
+    stop_after_rows: bool,
 ) -> tuple[Any, int]:
     row: Any = None
     count = 0
@@ -176,6 +178,7 @@ class DriverSql:
         self._engine = engine
         self._pyformat = engine.dialect.name != "sqlite"
         self._prepared: dict[str, str] = {}
+        self._numbered: dict[str, tuple[str, tuple[str, ...]]] = {}
         self.errors: tuple[type[BaseException], ...] = (engine.dialect.loaded_dbapi.Error,)
         database = engine.url.database if engine.dialect.name == "sqlite" else None
         self._sqlite_path = database if database and database != ":memory:" else None
@@ -188,6 +191,24 @@ class DriverSql:
             prepared = _NAMED.sub(r"%(\1)s", sql) if self._pyformat else sql
             self._prepared[sql] = prepared
         return prepared
+
+    def _positional(self, sql: str, params: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
+        """``sql`` with numbered parameters (``?1``…), and ``params`` in their order.
+
+        sqlite3 lets other threads take the GIL around each of its calls into SQLite, and
+        binding a named parameter is one more such call per parameter (looking up its
+        name); each is a chance for the event loop to take the GIL and for this thread to
+        wait for it. Numbered parameters are bound by position, without that call."""
+        numbered = self._numbered.get(sql)
+        if numbered is None:
+            names: dict[str, int] = {}
+
+            def number(match: re.Match[str]) -> str:
+                return f"?{names.setdefault(match.group(1), len(names) + 1)}"
+
+            numbered = self._numbered[sql] = (_NAMED.sub(number, sql), tuple(names))
+        text, names_in_order = numbered
+        return text, tuple([params[name] for name in names_in_order])
 
     def _sqlite(self, path: str) -> _SqliteConnection:
         if self._shared:
@@ -220,9 +241,10 @@ class DriverSql:
         the first statement that touched rows."""
         if self._sqlite_path is not None:
             sqlite = self._sqlite(self._sqlite_path)
+            numbered = [self._positional(sql, params) for sql, params in statements]
             # One statement is its own transaction; several share an immediate one.
             with sqlite.lock, _sqlite_transaction(sqlite.db, explicit=len(statements) > 1):
-                return _run_statements(sqlite.db.cursor(), statements, stop_after_rows)
+                return _run_statements(sqlite.db.cursor(), numbered, stop_after_rows)
         with self._pooled() as pooled:
             prepared = [(self._sql(sql), params) for sql, params in statements]
             return _run_statements(pooled.cursor(), prepared, stop_after_rows)
@@ -243,8 +265,9 @@ class DriverSql:
     def rows(self, sql: str, params: Mapping[str, Any]) -> list[Any]:
         if self._sqlite_path is not None:
             sqlite = self._sqlite(self._sqlite_path)
+            numbered, values = self._positional(sql, params)
             with sqlite.lock:
-                return sqlite.db.execute(sql, params).fetchall()
+                return sqlite.db.execute(numbered, values).fetchall()
         connection = self._engine.raw_connection()
         try:
             cursor = connection.cursor()

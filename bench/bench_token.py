@@ -39,7 +39,7 @@ import httpx
 
 from _harness import Server, WrkResult, lua_post, serve, server_cpu_seconds, wrk
 from passgate.passwords import PasswordHasher
-from setup_tenant import AUDIENCE, PASSWORD, build
+from setup_tenant import PASSWORD, build
 
 
 class Ceiling(NamedTuple):
@@ -122,19 +122,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tenant = build(Path(tmp), users=args.users)
         env = {"PASSGATE_DATA_DIR": tmp, "PASSGATE_SERVER_TIMING": "true"}
-        login_bodies = [
-            urlencode(
-                {
-                    "grant_type": "password",
-                    "username": user,
-                    "password": PASSWORD,
-                    "client_id": tenant.client_id,
-                    "client_secret": tenant.client_secret,
-                    "audience": AUDIENCE,
-                }
-            )
-            for user in tenant.users
-        ]
+        login_bodies = tenant.login_bodies()
         bad_client = urlencode(
             {
                 "grant_type": "password",
@@ -145,9 +133,7 @@ def main() -> None:
             }
         )
         unknown_grant = urlencode({"grant_type": "urn:example:nope", "client_id": tenant.client_id})
-        floor_bodies = [
-            urlencode({"username": user, "password": PASSWORD}) for user in tenant.users
-        ]
+        floor_bodies = tenant.floor_bodies()
         bench_dir = Path(__file__).resolve().parent
         with (
             serve(env, workers=args.workers) as server,

@@ -18,10 +18,9 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlencode
 
 from _harness import lua_post, serve, wrk
-from setup_tenant import AUDIENCE, PASSWORD, build
+from setup_tenant import build
 
 #: Fields of /proc/stat's cpu line, in order.
 _CPU_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
@@ -61,22 +60,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tenant = build(Path(tmp), users=200)
         if args.floor:
-            bodies = [urlencode({"username": u, "password": PASSWORD}) for u in tenant.users]
+            bodies = tenant.floor_bodies()
             path, env, app = "/floor/token", {"PYTHONPATH": str(bench_dir)}, "bare_app.py"
         else:
-            bodies = [
-                urlencode(
-                    {
-                        "grant_type": "password",
-                        "username": user,
-                        "password": PASSWORD,
-                        "client_id": tenant.client_id,
-                        "client_secret": tenant.client_secret,
-                        "audience": AUDIENCE,
-                    }
-                )
-                for user in tenant.users
-            ]
+            bodies = tenant.login_bodies()
             path, env, app = "/oauth/token", {"PASSGATE_DATA_DIR": tmp}, ""
         script = lua_post(path, bodies, forwarded_random=True)
         with serve(env, workers=1, app=str(bench_dir / app) if app else None) as server:

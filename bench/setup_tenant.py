@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 from passgate.app import open_database
 from passgate.passwords import PasswordHasher
@@ -22,6 +23,26 @@ class Tenant:
     client_id: str
     client_secret: str
     users: list[str]
+
+    def login_bodies(self) -> list[str]:
+        """A password-grant form body per user, for ``/oauth/token``."""
+        return [
+            urlencode(
+                {
+                    "grant_type": "password",
+                    "username": user,
+                    "password": PASSWORD,
+                    "client_id": self.client_id,
+                    "client_secret": self.client_secret,
+                    "audience": AUDIENCE,
+                }
+            )
+            for user in self.users
+        ]
+
+    def floor_bodies(self) -> list[str]:
+        """A form body per user for ``bare_app.py``'s ``/floor/token``."""
+        return [urlencode({"username": user, "password": PASSWORD}) for user in self.users]
 
 
 def build(data_dir: Path, *, users: int) -> Tenant:

@@ -128,11 +128,21 @@ def test_every_command_but_serve_offers_json_output() -> None:
     assert lacking == []
 
 
-def test_invalid_settings_are_an_error_message_not_a_traceback(cli: Cli) -> None:
-    result = cli.run("clients", "list", env={"PASSGATE_ARGON2_TIME_COST": "0"})
+@pytest.mark.parametrize(
+    ("variable", "value", "field"),
+    [
+        ("PASSGATE_ARGON2_TIME_COST", "0", "argon2_time_cost"),
+        ("PASSGATE_PURGE_INTERVAL_S", "0", "purge_interval_s"),
+        ("PASSGATE_PURGE_INTERVAL_S", "soon", "purge_interval_s"),
+    ],
+)
+def test_invalid_settings_are_an_error_message_not_a_traceback(
+    cli: Cli, variable: str, value: str, field: str
+) -> None:
+    result = cli.run("clients", "list", env={variable: value})
     assert result.exit_code == 1
     assert "invalid settings" in result.stderr
-    assert "argon2_time_cost" in result.stderr
+    assert field in result.stderr
     assert "Traceback" not in result.output
 
 

@@ -11,6 +11,7 @@ import os
 import re
 import shlex
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -242,3 +243,62 @@ def test_quickstart_prints_a_login_that_works(
     (event,) = cli(env, "logs", "--type", "sepft")
     assert event["ip"] == "203.0.113.7"
     assert event["client_ip"] == "127.0.0.1"
+
+
+def _rows(env: dict[str, str], sql: str) -> list[tuple[Any, ...]]:
+    database = sqlite3.connect(Path(env["PASSGATE_DATA_DIR"]) / "passgate.db", timeout=10.0)
+    try:
+        return database.execute(sql).fetchall()
+    finally:
+        database.close()
+
+
+def _wait_for(condition: Any, what: str, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {seconds:.0f} s for {what}")
+        time.sleep(0.1)
+
+
+def test_a_running_server_purges_protection_records_that_hold_no_state(
+    env: dict[str, str], tmp_path: Path, servers: list[Server]
+) -> None:
+    env["PASSGATE_PURGE_INTERVAL_S"] = "0.5"
+    client = cli(
+        env, "clients", "create", "--name", "Shop", "--grant", "password", "--trust-ip-header"
+    )
+    for email in ("alice@example.com", "bob@example.com"):
+        cli(env, "users", "create", "--email", email, "--password-stdin", input=PASSWORD + "\n")
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}/"
+    server = Server(env, tmp_path, "serve", "--port", str(port))
+    servers.append(server)
+    server.wait_until_healthy(base_url)
+    login = {
+        "grant_type": "password",
+        "username": "alice@example.com",
+        "password": PASSWORD,
+        "client_id": client["client_id"],
+        "client_secret": client["client_secret"],
+    }
+    forwarded = {"auth0-forwarded-for": END_USER_IP}
+    with httpx.Client(base_url=base_url, timeout=10.0) as http:
+        assert http.post("oauth/token", data=login, headers=forwarded).status_code == 200
+        wrong = {**login, "username": "bob@example.com", "password": "wrong"}
+        assert http.post("oauth/token", data=wrong, headers=forwarded).status_code == 403
+
+    def login_rate_rows() -> list[tuple[Any, ...]]:
+        return _rows(env, "SELECT ip FROM ip_buckets WHERE stage LIKE 'sul:%'")
+
+    # The success took a token from alice's login-rate bucket at the end user's IP: its row
+    # holds state for 3 s (one token refills), then it is a full bucket and is purged.
+    _wait_for(lambda: login_rate_rows() == [(END_USER_IP,)], "the login-rate record")
+    _wait_for(lambda: login_rate_rows() == [], "the purge of the full bucket")
+    # Bob's failure (30 days) and the IP's failed-login bucket (a day) still hold state.
+    assert _rows(env, "SELECT identifier, ip, failures FROM login_attempts") == [
+        ("bob@example.com", END_USER_IP, 1)
+    ]
+    assert _rows(env, "SELECT ip, stage FROM ip_buckets") == [(END_USER_IP, "pre-login")]
+    assert server.stop() == 0
+    assert "Traceback" not in server.stderr()

@@ -17,9 +17,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from passgate.accounts import Accounts
+from passgate.background import Periodic
 from passgate.breached.checker import BreachedChecker
 from passgate.breached.gate import BreachedAccountHooks, BreachedPasswords
-from passgate.breached.notify import BreachedNotifier, DigestSchedule
+from passgate.breached.notify import BreachedNotifier
 from passgate.breached.range import range_routes
 from passgate.cache import TtlCache
 from passgate.clock import Clock, system_clock
@@ -54,6 +55,8 @@ __all__ = ["DEFAULT_ISSUER", "Passgate", "create_app", "open_database"]
 logger = logging.getLogger("passgate")
 T = TypeVar("T")
 DEFAULT_ISSUER = "http://127.0.0.1:8000/"
+#: How often a server process sends due breached-password digests.
+DIGEST_INTERVAL_S = 300.0
 
 
 def open_database(settings: Settings, *, run_migrations: bool = True) -> sa.Engine:
@@ -200,6 +203,33 @@ class Passgate:
             breached=self.breached,
         )
 
+    def schedules(self) -> list[Periodic]:
+        """What a server process runs in the background, every few minutes (not started):
+        the breached-password digests and the purge. Several processes may run them at
+        once: digest periods are claimed, and a purge only deletes what holds no state."""
+        return [
+            Periodic(
+                "passgate-digests",
+                lambda: self.breached.notifier.send_due_digests(self.clock()),
+                interval_s=DIGEST_INTERVAL_S,
+                what="sending breached-password digests",
+            ),
+            Periodic(
+                "passgate-purge",
+                self.purge,
+                interval_s=self.settings.purge_interval_s,
+                what="purging stale protection records and tickets",
+            ),
+        ]
+
+    def purge(self) -> int:
+        """Delete protection records that no longer hold state and long-expired tickets
+        (the tables would otherwise grow by about a row per new user and IP); return how
+        many went."""
+        removed = self.counters.purge(self.clock()) + self.tickets.purge()
+        logger.debug("purge removed %d records", removed)
+        return removed
+
     def forget_refusals(self) -> None:
         """After a block is released in this process, stop refusing from memory."""
         forget = getattr(self.guard, "forget_refusals", None)
@@ -259,12 +289,14 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        digests = DigestSchedule(owned.breached.notifier, owned.clock)
-        digests.start()
+        schedules = owned.schedules()
+        for schedule in schedules:
+            schedule.start()
         try:
             yield
         finally:
-            digests.stop()
+            for schedule in schedules:
+                schedule.stop()
             owned.close()
 
     async def health(request: Request) -> Response:

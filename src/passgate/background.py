@@ -1,8 +1,9 @@
-"""A thread that runs calls in order, for small jobs handed over on every login.
+"""Background threads: :class:`Worker` runs calls in order, for small jobs handed over on
+every login; :class:`Periodic` runs one call at a fixed interval (maintenance).
 
 ``ThreadPoolExecutor.submit`` builds a future, a work item and a semaphore check per
-call (~10 µs, several times that with cold caches); handing a call to this thread is a
-queue put. :class:`Job` is the small result holder it returns.
+call (~10 µs, several times that with cold caches); handing a call to a :class:`Worker`
+is a queue put. :class:`Job` is the small result holder it returns.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-__all__ = ["Job", "Worker"]
+__all__ = ["Job", "Periodic", "Worker"]
 
 logger = logging.getLogger("passgate.background")
 T = TypeVar("T")
@@ -88,3 +89,33 @@ class Worker:
             job.run()
             if job._error is not None:
                 logger.error("a background job failed", exc_info=job._error)
+
+
+class Periodic:
+    """Calls ``fn`` now and then every ``interval_s`` seconds in a daemon thread, until
+    :meth:`stop`. A call that raises is logged as ``what`` failing; the next one runs on
+    schedule."""
+
+    def __init__(self, name: str, fn: Callable[[], object], *, interval_s: float, what: str):
+        self._fn = fn
+        self.interval_s = interval_s
+        self._what = what
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._fn()
+            except Exception:
+                logger.exception("%s failed", self._what)
+            self._stop.wait(self.interval_s)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the call in progress, if any (waiting at most ``timeout``)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     server_timing: bool = False
     #: Python's GIL switch interval in server processes (the interpreter's default is 5).
     gil_switch_interval_ms: float = Field(default=1.0, gt=0, le=100)
+    #: How often a server process deletes protection records that hold no state any more
+    #: (full buckets, forgotten failures, expired marks) and tickets expired a week ago.
+    purge_interval_s: float = Field(default=300.0, gt=0, le=86400)
     log_level: str = "info"
 
     @field_validator("trusted_proxies", mode="before")

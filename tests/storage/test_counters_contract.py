@@ -407,6 +407,37 @@ def test_once_per_window(counters: AttackCounters) -> None:
     assert not counters.once("notify:203.0.113.7", ttl_s=3600, now=T0 + 3601)
 
 
+# --- maintenance ---------------------------------------------------------------------
+
+
+def test_purge_forgets_only_what_holds_no_state(counters: AttackCounters) -> None:
+    now = T0 + 40 * 86400
+    blocked, forgotten, in_flight = key_for("blocked@x.test"), key_for("old@x.test"), key_for()
+    fail(counters, blocked, 3, now=now - 86400)
+    fail(counters, forgotten, 3, now=T0)  # more than 30 days before now
+    assert counters.reserve_attempt(in_flight, max_attempts=1, now=now).allowed
+    assert counters.take_token("192.0.2.1", STAGE, capacity=5, rate_s=10.0, now=T0)  # full again
+    assert counters.take_token("192.0.2.2", STAGE, capacity=2, rate_s=10.0, now=now)
+    assert counters.take_token("192.0.2.2", STAGE, capacity=2, rate_s=10.0, now=now)
+    assert counters.once("mail:old", ttl_s=3600, now=T0)
+    assert counters.once("mail:new", ttl_s=3600, now=now)
+
+    removed = counters.purge(now)
+    # SQL deletes the forgotten key, the full bucket and the old mark; Redis expires keys.
+    assert removed == (0 if isinstance(counters, RedisCounters) else 3)
+    assert counters.purge(now) == 0  # what is left holds state
+    assert counters.failures(blocked, now=now) == 3
+    assert counters.failures(forgotten, now=now) == 0
+    assert not counters.reserve_attempt(in_flight, max_attempts=1, now=now).allowed
+    assert not counters.has_token("192.0.2.2", STAGE, capacity=2, rate_s=10.0, now=now)
+    takes = [
+        counters.take_token("192.0.2.1", STAGE, capacity=5, rate_s=10.0, now=now) for _ in range(6)
+    ]
+    assert takes == [True] * 5 + [False]
+    assert not counters.once("mail:new", ttl_s=3600, now=now + 1)
+    assert counters.once("mail:old", ttl_s=3600, now=now)
+
+
 # --- faults and selection ------------------------------------------------------------
 
 

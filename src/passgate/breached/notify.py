@@ -18,8 +18,8 @@ turned into an error.
 period is first claimed with ``OnceMarks.once("breached-digest:<frequency>:<period>")``
 (one atomic operation of the counters backend, so one sender wins), and the winner takes
 the rows with one ``DELETE ... RETURNING`` (so no row is ever sent twice, even by a sender
-whose clock disagrees). :class:`DigestSchedule` runs it every few minutes in a server
-process; the CLI can call it directly.
+whose clock disagrees). Every server process runs it every few minutes (see
+``passgate.app``); the CLI can call it directly.
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ __all__ = [
     "RESET_LINK_TTL_S",
     "BreachNotice",
     "BreachedNotifier",
-    "DigestSchedule",
     "digest_kind",
     "period_start",
 ]
@@ -331,40 +330,3 @@ class BreachedNotifier:
             f"({refused} refused):\n\n" + "\n".join(notice.line() for notice in notices) + "\n"
         )
         return self._send_to_admins(subject, text)
-
-
-class DigestSchedule:
-    """Calls ``send_due_digests(clock())`` now and every ``interval_s`` in a daemon thread.
-
-    Start one per server process (several are fine: periods are claimed); errors are
-    logged and the next round tries again.
-    """
-
-    def __init__(
-        self, notifier: BreachedNotifier, clock: Clock, *, interval_s: float = 300.0
-    ) -> None:
-        self._notifier = notifier
-        self._clock = clock
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._run, name="passgate-digests", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._notifier.send_due_digests(self._clock())
-            except Exception:
-                logger.exception("sending breached-password digests failed")
-            self._stop.wait(self.interval_s)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None

@@ -45,6 +45,7 @@ __all__ = [
     "BlockRecord",
     "IpBuckets",
     "LoginAttempts",
+    "Maintenance",
     "OnceMarks",
     "Reservation",
     "counters_from_settings",
@@ -186,7 +187,15 @@ class OnceMarks(Protocol):
         ...
 
 
-class AttackCounters(LoginAttempts, BlockAdmin, IpBuckets, OnceMarks, Protocol):
+class Maintenance(Protocol):
+    def purge(self, now: float) -> int:
+        """Delete what no longer holds state at ``now`` (forgotten failures without a live
+        reservation, full buckets, expired marks) and return how many records went. Safe
+        at any time: no answer of the other methods changes."""
+        ...
+
+
+class AttackCounters(LoginAttempts, BlockAdmin, IpBuckets, OnceMarks, Maintenance, Protocol):
     """Everything a counters backend provides."""
 
 

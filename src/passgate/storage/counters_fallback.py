@@ -120,5 +120,9 @@ class FallbackCounters:
     def once(self, key: str, *, ttl_s: float, now: float) -> bool:
         return self._call(lambda c: c.once(key, ttl_s=ttl_s, now=now))
 
+    def purge(self, now: float) -> int:
+        """Both backends: the SQL one keeps what it counted while Redis was down."""
+        return self._primary.purge(now) + self._secondary.purge(now)
+
     def describe(self) -> dict[str, Any]:
         return {"primary_down": time.monotonic() < self._down_until}

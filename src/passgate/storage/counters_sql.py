@@ -342,8 +342,9 @@ class SqlCounters:
 
     def purge(self, now: float) -> int:
         """Delete rows that no longer hold state (forgotten failures and no live
-        reservation, full buckets, expired marks); return how many. Safe at any time."""
-        with _storage_errors("purge"), self._engine.begin() as connection:
+        reservation, full buckets, expired marks); return how many. Safe at any time.
+        Logins' writes in this process queue behind it on the write lock."""
+        with _storage_errors("purge"), self._write_lock, self._engine.begin() as connection:
             removed = connection.execute(sa.delete(_la).where(self._holds_nothing(now))).rowcount
             removed += connection.execute(sa.delete(_ib).where(_ib.c.tat <= now)).rowcount
             removed += connection.execute(sa.delete(_om).where(_om.c.until <= now)).rowcount

@@ -127,6 +127,18 @@ def verify_access_token(base_url: str, token: str, audience: str) -> dict[str, A
     return claims
 
 
+def password_login(client: dict[str, Any], username: str, **extra: str) -> dict[str, str]:
+    """A password-grant form for ``client`` (as ``clients create --json`` printed it)."""
+    return {
+        "grant_type": "password",
+        "username": username,
+        "password": PASSWORD,
+        "client_id": client["client_id"],
+        "client_secret": client["client_secret"],
+        **extra,
+    }
+
+
 def test_serve_with_two_workers_logs_users_in_and_stops_on_sigterm(
     env: dict[str, str], tmp_path: Path, servers: list[Server]
 ) -> None:
@@ -150,14 +162,7 @@ def test_serve_with_two_workers_logs_users_in_and_stops_on_sigterm(
     }
     assert list(created.values()) == [int(env["PASSGATE_HASH_WORKERS"])]
 
-    login = {
-        "grant_type": "password",
-        "username": "alice@example.com",
-        "password": PASSWORD,
-        "client_id": client["client_id"],
-        "client_secret": client["client_secret"],
-        "audience": API,
-    }
+    login = password_login(client, "alice@example.com", audience=API)
     # Several logins, so that both workers are likely to answer some.
     with httpx.Client(base_url=base_url, timeout=10.0) as http:
         answers = [
@@ -275,13 +280,7 @@ def test_a_running_server_purges_protection_records_that_hold_no_state(
     server = Server(env, tmp_path, "serve", "--port", str(port))
     servers.append(server)
     server.wait_until_healthy(base_url)
-    login = {
-        "grant_type": "password",
-        "username": "alice@example.com",
-        "password": PASSWORD,
-        "client_id": client["client_id"],
-        "client_secret": client["client_secret"],
-    }
+    login = password_login(client, "alice@example.com")
     forwarded = {"auth0-forwarded-for": END_USER_IP}
     with httpx.Client(base_url=base_url, timeout=10.0) as http:
         assert http.post("oauth/token", data=login, headers=forwarded).status_code == 200

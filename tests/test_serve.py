@@ -15,7 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -258,7 +258,7 @@ def _rows(env: dict[str, str], sql: str) -> list[tuple[Any, ...]]:
         database.close()
 
 
-def _wait_for(condition: Any, what: str, seconds: float = 20.0) -> None:
+def _wait_for(condition: Callable[[], bool], what: str, seconds: float = 20.0) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:

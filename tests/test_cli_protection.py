@@ -351,6 +351,7 @@ def test_blocks_list_shows_blocked_pairs_until_30_days_after_the_last_failure(
         "identifier": backend.identifier,
         "ip": ip1,
         "connection": DEFAULT_CONNECTION,
+        "user_id": None,
         "failures": 10,
         "last_failure": _iso(when),
         "blocked_until": _iso(when + timedelta(days=30).total_seconds()),

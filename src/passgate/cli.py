@@ -13,7 +13,8 @@ import click
 
 from passgate.breached.cli import breached
 from passgate.cli_applications import apis, clients
-from passgate.cli_protection import blocks, ip_blocks, protection
+from passgate.cli_blocks import blocks
+from passgate.cli_protection import ip_blocks, protection
 from passgate.cli_serve import quickstart, serve
 from passgate.cli_support import emit, iso_time, json_option, open_stores, table
 from passgate.cli_users import users

@@ -1,4 +1,4 @@
-"""``passgate protection …``, ``passgate blocks …`` and ``passgate ip-blocks …``.
+"""``passgate protection …`` and ``passgate ip-blocks …``.
 
 Attack protection from the command line, on the configured database and counters backend
 (SQL by default, Redis when ``PASSGATE_REDIS_URL`` is set, built as the server builds it):
@@ -6,9 +6,7 @@ Attack protection from the command line, on the configured database and counters
 * ``protection show`` / ``protection set SECTION`` read and change the three policies in
   their Management API shapes (SPEC §3, §4, §5); ``protection admins`` keeps the
   administrators' email addresses. A refused value changes nothing.
-* ``blocks list`` / ``blocks remove`` show and release brute-force blocks; each release
-  writes a ``ublkdu`` event. Removing nothing is not an error (exit 0, "no block found"),
-  like ``DELETE /api/v2/user-blocks``.
+* ``blocks`` lives in :mod:`passgate.cli_blocks`.
 * ``ip-blocks show`` / ``ip-blocks remove`` show and refill an IP's suspicious-IP buckets.
   ``show`` exits 0 whether or not the IP is blocked (the answer is ``blocked`` in the JSON).
 
@@ -31,20 +29,12 @@ from passgate.cli_support import (
     check_email,
     emit,
     fields,
-    iso_time,
     json_option,
     open_stores,
     table,
 )
 from passgate.clock import system_clock
-from passgate.events import Event
 from passgate.protection import ip_throttle
-from passgate.protection.brute_force import (
-    PER_IDENTIFIER_AND_IP,
-    block_ends_at,
-    normalise_identifier,
-    visible_blocks,
-)
 from passgate.protection.client_ip import parse_ip
 from passgate.protection.policy import (
     BreachedPasswordPolicy,
@@ -55,7 +45,7 @@ from passgate.protection.policy import (
     merge_patch,
 )
 from passgate.settings import Settings
-from passgate.storage.counters import AttackCounters, BlockRecord, counters_from_settings
+from passgate.storage.counters import AttackCounters, counters_from_settings
 from passgate.storage.settings_store import (
     BREACHED_PASSWORD_KEY,
     BRUTE_FORCE_KEY,
@@ -63,11 +53,10 @@ from passgate.storage.settings_store import (
     SettingsStore,
 )
 
-__all__ = ["ADMIN_EMAILS_KEY", "blocks", "configured_counters", "ip_blocks", "protection"]
+__all__ = ["ADMIN_EMAILS_KEY", "configured_counters", "ip_address", "ip_blocks", "protection"]
 
 #: Tenant setting: the administrators' addresses (suspicious-IP and breached-password mail).
 ADMIN_EMAILS_KEY = "admin_emails"
-RELEASED_BY = "administrator (cli)"
 _MAX_EMAIL = 320
 
 AnyPolicy = BruteForcePolicy | SuspiciousIpPolicy | BreachedPasswordPolicy
@@ -440,129 +429,11 @@ def clear_admins(as_json: bool) -> None:
     _store_admins([], as_json)
 
 
-# -- blocks ---------------------------------------------------------------------------
-
-
-def _block_json(record: BlockRecord) -> dict[str, Any]:
-    return {
-        "identifier": record.identifier,
-        "ip": record.ip,
-        "connection": record.connection,
-        "failures": record.failures,
-        "last_failure": iso_time(record.last_failure),
-        "blocked_until": iso_time(block_ends_at(record.last_failure)),
-    }
-
-
-def _blocks_table(rows: Sequence[Mapping[str, Any]], empty: str) -> str:
-    headers = ("IDENTIFIER", "IP", "CONNECTION", "FAILURES", "LAST_FAILURE", "BLOCKED_UNTIL")
-    cells = [[row[h.lower()] for h in headers] for row in rows]
-    return table(headers, cells, empty=empty)
-
-
-def _current_blocks(
-    counters: AttackCounters, policy: BruteForcePolicy, identifier: str | None, now: float
-) -> list[BlockRecord]:
-    records = counters.list_blocks(
-        identifier,
-        max_attempts=policy.max_attempts,
-        now=now,
-        per_ip=policy.mode == PER_IDENTIFIER_AND_IP,
-    )
-    return visible_blocks(records, policy)
-
-
-def _enforced(policy: BruteForcePolicy) -> bool:
-    """Whether blocks are refused now (not disabled, not monitoring without ``block``)."""
-    return policy.enabled and "block" in policy.shields
-
-
-@click.group()
-def blocks() -> None:
-    """Brute-force blocks (accounts blocked after consecutive failed logins)."""
-
-
-@blocks.command("list")
-@click.option("--identifier", default=None, help="Only this email or username.")
-@json_option
-def list_blocks(identifier: str | None, as_json: bool) -> None:
-    """List current blocks; each ends 30 days after its last failure."""
-    now = system_clock()
-    wanted = normalise_identifier(identifier) if identifier is not None else None
-    with open_stores() as stores:
-        policy = SettingsStore(stores.engine).get_brute_force()
-        with configured_counters(stores.settings, stores.engine) as counters:
-            found = _current_blocks(counters, policy, wanted, now)
-    rows = [_block_json(record) for record in found]
-    enforced = _enforced(policy)
-    if not as_json and rows and not enforced:
-        click.echo(
-            "note: brute-force protection is not blocking now (disabled or no block shield)",
-            err=True,
-        )
-    emit(
-        as_json,
-        {"blocked_for": rows, "enforced": enforced},
-        lambda: _blocks_table(rows, "no block found"),
-    )
-
-
-@blocks.command("remove")
-@click.option("--identifier", required=True, help="The email or username.")
-@click.option("--ip", default=None, help="Only the block of this IP address.")
-@click.option("--connection", default=None, help="Only the blocks in this connection.")
-@json_option
-def remove_blocks(identifier: str, ip: str | None, connection: str | None, as_json: bool) -> None:
-    """Release the blocks of an identifier (one IP's / one connection's when given).
-
-    Each released block writes a ``ublkdu`` event. Finding no block is not an error: it
-    prints "no block found" and exits 0. Failures counted below the threshold are reset
-    too (``reset_counters``).
-    """
-    now = system_clock()
-    wanted = normalise_identifier(identifier)
-    address = _address(ip) if ip is not None else None
-    with open_stores() as stores:
-        policy = SettingsStore(stores.engine).get_brute_force()
-        with configured_counters(stores.settings, stores.engine) as counters:
-            released = [
-                record
-                for record in _current_blocks(counters, policy, wanted, now)
-                if address in (None, record.ip) and connection in (None, record.connection)
-            ]
-            reset = counters.remove_blocks(wanted, address, connection=connection)
-        for record in released:
-            user = stores.directory.find_by_email(record.connection, record.identifier)
-            stores.events.emit(
-                Event(
-                    type="ublkdu",
-                    date=now,
-                    ip=record.ip,
-                    connection=record.connection,
-                    user_id=user.id if user is not None else None,
-                    user_name=record.identifier,
-                    details={"released_by": RELEASED_BY},
-                )
-            )
-    rows = [_block_json(record) for record in released]
-    where = "".join(
-        [f" from {address}" if address else "", f" in {connection}" if connection else ""]
-    )
-    emit(
-        as_json,
-        {"identifier": wanted, "released": rows, "reset_counters": reset},
-        lambda: (
-            f"released {len(rows)} block(s) of {wanted}{where}\n\n" + _blocks_table(rows, empty="")
-            if rows
-            else f"no block found for {wanted}{where}"
-        ),
-    )
-
-
 # -- ip-blocks ------------------------------------------------------------------------
 
 
-def _address(text: str) -> str:
+def ip_address(text: str) -> str:
+    """``text`` as one IP address, or a usage error naming it."""
     address = parse_ip(text)
     if address is None:
         raise click.ClickException(f"not an IP address: {text!r}")
@@ -630,7 +501,7 @@ def show_ip(ip: str, as_json: bool) -> None:
     is enabled, has the block shield, and the IP is not allowlisted). Exits 0 either way.
     """
     now = system_clock()
-    address = _address(ip)
+    address = ip_address(ip)
     with open_stores() as stores:
         policy = SettingsStore(stores.engine).get_suspicious_ip()
         with configured_counters(stores.settings, stores.engine) as counters:
@@ -650,7 +521,7 @@ def show_ip(ip: str, as_json: bool) -> None:
 def remove_ip(ip: str, as_json: bool) -> None:
     """Refill IP's buckets (every stage, and its per-user login rate limits)."""
     now = system_clock()
-    address = _address(ip)
+    address = ip_address(ip)
     with open_stores() as stores:
         policy = SettingsStore(stores.engine).get_suspicious_ip()
         with configured_counters(stores.settings, stores.engine) as counters:

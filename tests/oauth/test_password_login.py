@@ -12,9 +12,8 @@ import httpx
 import pytest
 
 from passgate.keys import KeyRing
-from passgate.protection.brute_force import attempt_key
 from passgate.storage.counters import AttemptKey
-from passgate.storage.directory import DEFAULT_CONNECTION
+from passgate.testing import login_key
 from tests.oauth.conftest import PEER_IP, World, assert_oauth_error
 
 pytestmark = pytest.mark.anyio
@@ -24,7 +23,7 @@ TOKEN = "/oauth/token"
 
 def alice_key(world: World) -> AttemptKey:
     policy = world.passgate.policies.get_brute_force()
-    return attempt_key(policy.mode, DEFAULT_CONNECTION, "alice", PEER_IP)
+    return login_key(world.passgate.directory, policy.mode, "alice", PEER_IP)
 
 
 def failures(world: World) -> int:

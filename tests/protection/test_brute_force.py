@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from passgate.identifiers import canonical_identifier
 from passgate.protection.brute_force import (
     BLOCK_SECONDS,
     PER_IDENTIFIER,
@@ -17,7 +18,6 @@ from passgate.protection.brute_force import (
     effective_failures,
     failure_outcome,
     is_blocked,
-    normalise_identifier,
     protection_mode,
     visible_blocks,
 )
@@ -28,18 +28,59 @@ T0 = 1_800_000_000.0
 DB = "Username-Password-Authentication"
 
 
-def test_identifiers_are_counted_in_lower_case_without_spaces() -> None:
-    assert normalise_identifier("  Alice@Example.COM ") == "alice@example.com"
-
-
 def test_the_default_mode_counts_per_identifier_and_ip() -> None:
     key = attempt_key(PER_IDENTIFIER_AND_IP, DB, "Alice@Example.com", "::ffff:203.0.113.7")
-    assert key.identifier == "alice@example.com"
+    assert key.label == "alice@example.com"
     assert key.ip == "203.0.113.7"
     assert key.connection == DB
-    assert key.key == f"{PER_IDENTIFIER_AND_IP}:{DB}:alice@example.com:203.0.113.7"
+    assert key.user_id is None
+    assert key.key == f"{PER_IDENTIFIER_AND_IP}:{key.subject}:203.0.113.7"
+    assert len(key.subject) == 32
+    assert key == attempt_key(PER_IDENTIFIER_AND_IP, DB, " ALICE@EXAMPLE.COM ", "203.0.113.7")
     assert key != attempt_key(PER_IDENTIFIER_AND_IP, DB, "alice@example.com", "203.0.113.8")
     assert key != attempt_key(PER_IDENTIFIER_AND_IP, "other", "alice@example.com", "203.0.113.7")
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("jesse.ross@example.com", "je\u017fse.ross@example.com"),  # long s
+        ("jesse.ross@example.com", "jes\u017fe.ross@example.com"),
+        ("jesse.ross@example.com", "je\u00dfe.ross@example.com"),  # sharp s
+        ("jesse.ross@example.com", "JE\u1e9eE.ROSS@EXAMPLE.COM"),  # capital sharp s
+        ("office@example.com", "o\ufb03ce@example.com"),  # ffi ligature
+        ("offset@example.com", "o\ufb00set@example.com"),  # ff ligature
+        ("fluff@example.com", "\ufb02u\ufb00@example.com"),
+        ("stop@example.com", "\ufb06op@example.com"),  # st ligature
+        ("zoë@example.com", "zoe\u0308@example.com"),  # decomposed
+        ("alice@example.com", "\uff41lice@example.com"),  # fullwidth a
+        ("alice", "\u3000alice\u00a0"),  # ideographic and no-break spaces
+    ],
+)
+def test_every_spelling_of_one_identifier_counts_on_one_key(one: str, other: str) -> None:
+    """Letters only casefold() folds, compatibility forms and Unicode spaces name the
+    same identifier: one counter, not one per spelling."""
+    assert attempt_key(PER_IDENTIFIER_AND_IP, DB, one, "203.0.113.7") == attempt_key(
+        PER_IDENTIFIER_AND_IP, DB, other, "203.0.113.7"
+    )
+
+
+def test_an_account_is_counted_once_whatever_identifier_names_it() -> None:
+    """alice and alice@example.com are one account, so one counter; the label is the
+    account's email."""
+    by_name = attempt_key(PER_IDENTIFIER, DB, "alice", "203.0.113.7", user_id="auth0|1")
+    by_email = attempt_key(
+        PER_IDENTIFIER, DB, "Alice@Example.com", "2001:db8::1", user_id="auth0|1",
+        shown_as="alice@example.com",
+    )  # fmt: skip
+    assert by_name.key == by_email.key
+    assert by_email.label == "alice@example.com"
+    assert by_email.user_id == "auth0|1"
+    unknown = attempt_key(PER_IDENTIFIER, DB, "alice", "203.0.113.7")
+    assert unknown.key != by_name.key
+    assert attempt_key(PER_IDENTIFIER, DB, "x", "203.0.113.7", user_id="auth0|2").key != (
+        by_name.key
+    )
 
 
 def test_per_identifier_mode_leaves_the_ip_out() -> None:
@@ -60,7 +101,14 @@ def test_distinct_identifier_ip_pairs_never_share_a_key(
 ) -> None:
     one = attempt_key(PER_IDENTIFIER_AND_IP, DB, first, str(ip_one))
     two = attempt_key(PER_IDENTIFIER_AND_IP, DB, second, str(ip_two))
-    assert (one.key == two.key) == ((one.identifier, one.ip) == (two.identifier, two.ip))
+    same = (canonical_identifier(first), one.ip) == (canonical_identifier(second), two.ip)
+    assert (one.key == two.key) == same
+
+
+@given(st.text(max_size=40))
+def test_the_canonical_form_is_a_fixed_point(text: str) -> None:
+    once = canonical_identifier(text)
+    assert canonical_identifier(once) == once
 
 
 def test_blocked_at_the_threshold_for_30_days() -> None:

@@ -27,7 +27,6 @@ from starlette.applications import Starlette
 from passgate.app import Passgate, create_app, open_database
 from passgate.mail import OutgoingMail
 from passgate.passwords import PasswordHasher
-from passgate.protection.brute_force import attempt_key
 from passgate.protection.policy import ThrottleStage
 from passgate.settings import Settings
 from passgate.storage.counters import AttackCounters
@@ -36,7 +35,7 @@ from passgate.storage.directory import DEFAULT_CONNECTION
 from passgate.storage.models import Client, SigningKey, User
 from passgate.storage.schema import metadata
 from passgate.storage.tokens import SigningKeys
-from passgate.testing import CapturedEvents, ManualClock
+from passgate.testing import CapturedEvents, ManualClock, login_key
 from tests.support import cheap_settings
 
 ISSUER = "https://passgate.test/"
@@ -175,7 +174,7 @@ class Stack:
         """The stored consecutive-failure count of (identifier, ip), or of the identifier."""
         policy = self.passgate.policies.get_brute_force()
         mode = policy.mode if ip is not None else "count_per_identifier"
-        key = attempt_key(mode, DEFAULT_CONNECTION, identifier, ip or "")
+        key = login_key(self.passgate.directory, mode, identifier, ip or "")
         return self.passgate.counters.failures(key, now=self.clock())
 
 

@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from passgate.protection.brute_force import PER_IDENTIFIER_AND_IP, attempt_key
+from passgate.protection.brute_force import PER_IDENTIFIER_AND_IP
 from passgate.storage.counters_sql import SqlCounters
-from passgate.storage.directory import DEFAULT_CONNECTION
+from passgate.testing import login_key
 from tests.protection_e2e.conftest import StackFactory
 from tests.protection_e2e.helpers import IP_A, IP_B, PASSWORD, WRONG, Stack, fepft_errors
 
@@ -55,6 +55,6 @@ async def test_fallback_logs_in_and_counts_failures_in_sql(
         assert (await stack.login(http, "alice", PASSWORD, forwarded=IP_A)).status_code == 429
         assert (await stack.login(http, "alice", PASSWORD, forwarded=IP_B)).status_code == 200
 
-    key = attempt_key(PER_IDENTIFIER_AND_IP, DEFAULT_CONNECTION, "alice", IP_A)
+    key = login_key(stack.passgate.directory, PER_IDENTIFIER_AND_IP, "alice", IP_A)
     assert SqlCounters(stack.passgate.engine).failures(key, now=stack.clock()) == 10
     assert len(stack.events.of_type("limit_wc")) == 1

@@ -15,12 +15,12 @@ import redis
 import sqlalchemy as sa
 
 from passgate.errors import StorageError
+from passgate.identifiers import identifier_subjects
 from passgate.protection import ip_throttle
 from passgate.protection.brute_force import (
     PER_IDENTIFIER,
     PER_IDENTIFIER_AND_IP,
     attempt_key,
-    normalise_identifier,
 )
 from passgate.storage.counters import (
     BLOCK_SECONDS,
@@ -85,6 +85,14 @@ def counters(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AttackC
 
 def key_for(identifier: str = "alice@example.com", ip: str = "203.0.113.7") -> AttemptKey:
     return attempt_key(PER_IDENTIFIER_AND_IP, CONNECTION, identifier, ip)
+
+
+def named(identifier: str, *connections: str) -> set[str]:
+    """The subjects of an identifier that matches no account, in these connections."""
+    found: set[str] = set()
+    for connection in connections or (CONNECTION,):
+        found |= identifier_subjects(connection, [identifier])
+    return found
 
 
 def fail(counters: AttackCounters, key: AttemptKey, times: int, now: float = T0) -> int:
@@ -254,13 +262,14 @@ def test_list_blocks(counters: AttackCounters) -> None:
     fail(counters, key_for("alice", "192.0.2.200"), 2)  # below the threshold
     fail(counters, attempt_key(PER_IDENTIFIER, CONNECTION, "alice", "192.0.2.1"), 3)
 
-    blocks = counters.list_blocks("alice", max_attempts=3, now=T0 + 5)
+    blocks = counters.list_blocks(named("alice"), max_attempts=3, now=T0 + 5)
     assert [(b.identifier, b.ip) for b in blocks] == [
         ("alice", None),
         ("alice", "2001:db8::1"),
         ("alice", "203.0.113.7"),
     ]
-    assert blocks[1] == BlockRecord("alice", "2001:db8::1", CONNECTION, 3, T0)
+    (subject,) = named("alice")
+    assert blocks[1] == BlockRecord("alice", "2001:db8::1", CONNECTION, 3, T0, None, subject)
 
     everyone = counters.list_blocks(None, max_attempts=3, now=T0 + 5, per_ip=True)
     assert [(b.identifier, b.ip) for b in everyone] == [
@@ -273,18 +282,41 @@ def test_list_blocks(counters: AttackCounters) -> None:
     assert len(counters.list_blocks(None, max_attempts=2, now=T0)) == 5
     assert counters.list_blocks(None, max_attempts=4, now=T0) == []
     assert counters.list_blocks(None, max_attempts=3, now=T0 + BLOCK_SECONDS) == []
-    assert counters.list_blocks("carol", max_attempts=1, now=T0) == []
+    assert counters.list_blocks(named("carol"), max_attempts=1, now=T0) == []
+    assert counters.list_blocks(set(), max_attempts=1, now=T0) == []
+
+
+def test_an_accounts_keys_are_listed_and_removed_by_its_subject(counters: AttackCounters) -> None:
+    """Every identifier of an account counts on the account's key; block records name the
+    account (its email and id) whichever identifier was used."""
+    by_name = attempt_key(
+        PER_IDENTIFIER_AND_IP, CONNECTION, "alice", IP, user_id="auth0|a1", shown_as="A@x.io"
+    )
+    by_email = attempt_key(
+        PER_IDENTIFIER_AND_IP, CONNECTION, "a@x.io", IP, user_id="auth0|a1", shown_as="A@x.io"
+    )
+    assert by_name == by_email
+    fail(counters, by_name, 2)
+    fail(counters, by_email, 1)
+    assert counters.failures(by_name, now=T0) == 3
+    account = identifier_subjects(CONNECTION, [], "auth0|a1")
+    (record,) = counters.list_blocks(account, max_attempts=3, now=T0)
+    assert (record.identifier, record.user_id, record.ip) == ("a@x.io", "auth0|a1", IP)
+    assert counters.list_blocks(named("alice"), max_attempts=1, now=T0) == []
+    assert counters.remove_blocks(account) == 1
+    assert counters.failures(by_email, now=T0) == 0
 
 
 def test_remove_blocks_for_one_ip(counters: AttackCounters) -> None:
     here, there = key_for("alice", "203.0.113.7"), key_for("alice", "198.51.100.2")
     fail(counters, here, 3)
     fail(counters, there, 3)
-    assert counters.remove_blocks("alice", "203.0.113.7") == 1
+    assert counters.remove_blocks(named("alice"), "203.0.113.7") == 1
     assert counters.failures(here, now=T0) == 0
     assert counters.failures(there, now=T0) == 3
     assert counters.reserve_attempt(here, max_attempts=3, now=T0).allowed
-    assert [b.ip for b in counters.list_blocks("alice", max_attempts=3, now=T0)] == ["198.51.100.2"]
+    listed = counters.list_blocks(named("alice"), max_attempts=3, now=T0)
+    assert [b.ip for b in listed] == ["198.51.100.2"]
 
 
 def test_remove_blocks_for_every_ip_and_connection(counters: AttackCounters) -> None:
@@ -293,26 +325,43 @@ def test_remove_blocks_for_every_ip_and_connection(counters: AttackCounters) -> 
     other_connection = attempt_key(PER_IDENTIFIER_AND_IP, "legacy-db", "alice", "192.0.2.9")
     fail(counters, other_connection, 3)
     fail(counters, key_for("bob"), 3)
-    assert counters.remove_blocks("alice", connection="legacy-db") == 1
+    both = named("alice", CONNECTION, "legacy-db")
+    assert counters.remove_blocks(both, connection="legacy-db") == 1
     assert counters.failures(other_connection, now=T0) == 0
-    assert counters.remove_blocks("alice") == 2
-    assert counters.remove_blocks("alice") == 0
-    assert counters.list_blocks("alice", max_attempts=1, now=T0) == []
+    assert counters.remove_blocks(both) == 2
+    assert counters.remove_blocks(both) == 0
+    assert counters.remove_blocks(set()) == 0
+    assert counters.list_blocks(both, max_attempts=1, now=T0) == []
     assert counters.failures(key_for("bob"), now=T0) == 3
 
 
-def test_reset_identifier_is_a_password_change(counters: AttackCounters) -> None:
+def test_removing_the_subjects_of_every_spelling_is_a_password_change(
+    counters: AttackCounters,
+) -> None:
     fail(counters, key_for("alice", "203.0.113.7"), 2)
     fail(counters, attempt_key(PER_IDENTIFIER, CONNECTION, "alice", "192.0.2.1"), 2)
-    assert counters.reset_identifier(normalise_identifier(" ALICE ")) == 2
+    assert counters.remove_blocks(identifier_subjects(CONNECTION, [" ALICE "])) == 2
     assert counters.list_blocks(None, max_attempts=1, now=T0) == []
+
+
+def test_long_non_ascii_identifiers_have_fixed_size_keys(counters: AttackCounters) -> None:
+    """Keys are digests: an identifier of any length and script is counted (a real user
+    with a long non-ASCII email must be able to log in), and listed under a label cut to
+    its column with a marker."""
+    long = "ü" * 2000 + "@例え.jp"
+    key = key_for(long, "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff")
+    assert len(key.key) <= 100
+    assert fail(counters, key, 3) == 3
+    (record,) = counters.list_blocks(named(long), max_attempts=3, now=T0)
+    assert len(record.identifier) == 320
+    assert record.identifier.endswith("…")
 
 
 def test_removing_blocks_keeps_reservations_in_flight(counters: AttackCounters) -> None:
     key = key_for()
     fail(counters, key, 1)
     assert counters.reserve_attempt(key, max_attempts=2, now=T0).allowed
-    assert counters.remove_blocks("alice@example.com") == 1
+    assert counters.remove_blocks(named("alice@example.com")) == 1
     assert counters.reserve_attempt(key, max_attempts=2, now=T0).allowed
     assert not counters.reserve_attempt(key, max_attempts=2, now=T0).allowed
 

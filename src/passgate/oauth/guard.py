@@ -42,6 +42,11 @@ class LoginAttempt:
     identifier: str
     connection: str
     context: RequestContext
+    #: The account the identifier resolves to, once looked up (``None``: no account).
+    #: Protection counts against the account, whichever identifier named it.
+    user_id: str | None = None
+    #: The account's email, what block listings show.
+    user_email: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -4,8 +4,8 @@ The token service validates the request and hands the rest here. A login's datab
 work runs in the hashing thread beside its password check (DESIGN: no thread hop per
 query):
 
+    find      look the user up (protection counts against the account)
     admit     reserve the attempt, or refuse before any hashing
-    find      look the user up
     verify    argon2id (an unknown user is checked against a decoy hash)
     record    count the failure, or reset the count and take a login-rate token
     refuse    blocked users, leaked and breached passwords
@@ -24,6 +24,7 @@ waiting for the GIL.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import threading
@@ -39,6 +40,7 @@ from passgate.errors import (
     PasswordLeaked,
     Unauthorized,
 )
+from passgate.identifiers import canonical_identifier, counter_subject
 from passgate.oauth.guard import LoginAttempt, LoginGuard, RequestContext
 from passgate.oauth.minting import TokenSet
 from passgate.passwords import PasswordHasher
@@ -113,23 +115,28 @@ class _Record:
             self.done.set()
 
 
+def _pending_key(attempt: LoginAttempt) -> str:
+    """Whose records a login waits for: its account's (or its unknown identifier's)."""
+    return counter_subject(
+        attempt.connection,
+        user_id=attempt.user_id,
+        identifier=canonical_identifier(attempt.identifier),
+    )
+
+
 class _Pending:
-    """Successes of this process whose records are not written yet, by identifier.
+    """Successes of this process whose records are not written yet, by account.
 
     A success is answered first and recorded right after, by its hashing thread. A later
-    login of the same identifier waits here before it is admitted, so it always sees the
+    login of the same account waits here before it is admitted, so it always sees the
     reset count and the taken login-rate token."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self._records: dict[str, list[_Record]] = {}
 
-    @staticmethod
-    def _key(identifier: str) -> str:
-        return identifier.strip().lower()
-
-    def add(self, identifier: str, write: Callable[[], None]) -> _Record:
-        record = _Record(self, self._key(identifier), write)
+    def add(self, key: str, write: Callable[[], None]) -> _Record:
+        record = _Record(self, key, write)
         with self.lock:
             self._records.setdefault(record.key, []).append(record)
         return record
@@ -141,9 +148,9 @@ class _Pending:
             if not records:
                 del self._records[record.key]
 
-    def wait(self, identifier: str) -> None:
+    def wait(self, key: str) -> None:
         with self.lock:
-            records = list(self._records.get(self._key(identifier), ()))
+            records = list(self._records.get(key, ()))
         for record in records:
             record.done.wait()
 
@@ -237,10 +244,15 @@ class PasswordLogins:
     ) -> _Recorded:
         mark = time.perf_counter()
         seconds["queue"] = mark - seconds["queue"]
-        self._pending.wait(attempt.identifier)
+        # Looked up first: protection counts against the account, whichever of its
+        # identifiers (and spellings) names it. An unknown identifier costs the same read.
+        found = self._directory.find_for_login(connection.id, attempt.identifier)
+        if found is not None:
+            attempt = dataclasses.replace(attempt, user_id=found[0].id, user_email=found[0].email)
+        pending_key = _pending_key(attempt)
+        self._pending.wait(pending_key)
         ticket = self.guard.admit(attempt)
         try:
-            found = self._directory.find_for_login(connection.id, attempt.identifier)
             # Signed whatever the verification says (dropped unless it succeeds).
             minted = self._signer.submit(
                 functools.partial(mint, found[0] if found else _DECOY_USER)
@@ -268,7 +280,7 @@ class PasswordLogins:
                 self.guard.succeeded(ticket, user_id=user.id)  # the password was right
                 return _Recorded(user, exc, None, None)
             settle = self._pending.add(
-                attempt.identifier, functools.partial(self.guard.succeeded, ticket, user_id=user.id)
+                pending_key, functools.partial(self.guard.succeeded, ticket, user_id=user.id)
             )
             return _Recorded(user, None, minted, settle)
         finally:

@@ -15,7 +15,7 @@ from passgate.accounts import AccountContext
 from passgate.clock import Clock
 from passgate.errors import SUSPICIOUS_IP_MESSAGE, TooManyAttempts
 from passgate.events import Event, EventSink
-from passgate.protection.brute_force import normalise_identifier
+from passgate.identifiers import identifier_subjects
 from passgate.protection.guard import PolicySource
 from passgate.protection.ip_throttle import (
     PRE_USER_REGISTRATION,
@@ -81,9 +81,8 @@ class ProtectionAccountHooks:
         return None
 
     def after_password_change(self, user: User, context: AccountContext) -> None:
-        released = 0
-        for identifier in {user.email, user.username or user.email}:
-            released += self._counters.reset_identifier(normalise_identifier(identifier))
+        subjects = identifier_subjects(user.connection, [user.email, user.username], user.id)
+        released = self._counters.remove_blocks(subjects)
         if self._on_release is not None:
             self._on_release()
         if released:

@@ -1,7 +1,9 @@
 """Brute-force protection: what is counted, and when a key is blocked.
 
-Failed logins are counted per *key*: (connection, identifier, IP) in the default
-``count_per_identifier_and_ip`` mode, (connection, identifier) in ``count_per_identifier``.
+Failed logins are counted per *key*: (account, IP) in the default
+``count_per_identifier_and_ip`` mode, the account alone in ``count_per_identifier``. An
+identifier that matches no account counts in the account's place under its canonical form
+(``passgate.identifiers``), answered exactly like an account's.
 The failure that reaches ``max_attempts`` starts a block (event ``limit_wc``); a block lasts
 while ``failures >= max_attempts`` *with the current threshold* and less than 30 days have
 passed since the last failure, so raising the threshold lifts blocks at once.
@@ -9,7 +11,7 @@ passed since the last failure, so raising the threshold lifts blocks at once.
 The login path, with ``counters`` a :class:`~passgate.storage.counters.LoginAttempts`::
 
     mode = protection_mode(policy, ip)
-    key = attempt_key(policy.mode, connection, identifier, ip)
+    key = attempt_key(policy.mode, connection, identifier, ip, user_id=user.id if user else None)
     if mode is BruteForceMode.ENFORCE:
         reservation = counters.reserve_attempt(key, max_attempts=policy.max_attempts, now=now)
         if not reservation.allowed:
@@ -28,13 +30,12 @@ Every function here is pure: state, ``now`` and policy in, decision out.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
+from passgate.identifiers import canonical_identifier, counter_subject, label
 from passgate.protection.client_ip import normalise_ip
 from passgate.storage.counters import BLOCK_SECONDS, AttemptKey, BlockRecord
 
@@ -53,7 +54,6 @@ __all__ = [
     "effective_failures",
     "failure_outcome",
     "is_blocked",
-    "normalise_identifier",
     "protection_mode",
     "visible_blocks",
 ]
@@ -62,33 +62,44 @@ PER_IDENTIFIER_AND_IP = "count_per_identifier_and_ip"
 PER_IDENTIFIER = "count_per_identifier"
 
 
-def normalise_identifier(identifier: str) -> str:
-    """The form identifiers are counted under: surrounding spaces removed, lower case.
+def attempt_key(
+    mode: str,
+    connection: str,
+    identifier: str,
+    ip: str,
+    *,
+    user_id: str | None = None,
+    shown_as: str | None = None,
+) -> AttemptKey:
+    """The counter key for a login attempt under the policy's ``mode``.
 
-    ``Alice@Example.com`` and ``alice@example.com `` are one account to an attacker, so
-    they are one counter. Use it for Management API queries too.
+    An identifier that resolves to an account (``user_id``) counts against the account,
+    so every identifier and spelling of one account shares one counter; ``shown_as`` is
+    what block listings show for it (the account's email). Any other identifier counts
+    against its canonical form.
     """
-    return identifier.strip().lower()
-
-
-@functools.lru_cache(maxsize=65536)
-@functools.lru_cache(maxsize=65536)
-def _part(text: str) -> str:
-    # ':' separates the parts and '%' escapes: a username may contain either, and an
-    # IPv6 address contains ':', so "u" + "1:2::3" must not meet "u:1" + "2::3".
-    return quote(text, safe="@.+-_~!$&'()*,;=/ ")
-
-
-def attempt_key(mode: str, connection: str, identifier: str, ip: str) -> AttemptKey:
-    """The counter key for a login attempt under the policy's ``mode``."""
-    ident = normalise_identifier(identifier)
+    ident = canonical_identifier(identifier)
+    subject = counter_subject(connection, user_id=user_id, identifier=ident)
+    shown = label(canonical_identifier(shown_as) if shown_as is not None else ident)
     if mode == PER_IDENTIFIER_AND_IP:
         address = normalise_ip(ip)
-        key = f"{mode}:{_part(connection)}:{_part(ident)}:{address}"
-        return AttemptKey(key=key, identifier=ident, ip=address, connection=connection)
+        return AttemptKey(
+            key=f"{mode}:{subject}:{address}",
+            subject=subject,
+            label=shown,
+            ip=address,
+            connection=connection,
+            user_id=user_id,
+        )
     if mode == PER_IDENTIFIER:
-        key = f"{mode}:{_part(connection)}:{_part(ident)}"
-        return AttemptKey(key=key, identifier=ident, ip=None, connection=connection)
+        return AttemptKey(
+            key=f"{mode}:{subject}",
+            subject=subject,
+            label=shown,
+            ip=None,
+            connection=connection,
+            user_id=user_id,
+        )
     raise ValueError(f"unknown brute-force mode {mode!r}")
 
 

@@ -17,7 +17,6 @@ backend operation. A backend fault (Redis down without fallback) refuses the log
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections.abc import Callable
@@ -33,13 +32,16 @@ from passgate.errors import (
     TooManyAttempts,
 )
 from passgate.events import Event, EventSink
+from passgate.identifiers import canonical_identifier, counter_subject
 from passgate.oauth.guard import GuardTicket, LoginAttempt
 from passgate.protection.brute_force import (
+    PER_IDENTIFIER_AND_IP,
     BruteForceMode,
     attempt_key,
     failure_outcome,
     protection_mode,
 )
+from passgate.protection.client_ip import normalise_ip
 from passgate.protection.ip_throttle import (
     PRE_LOGIN,
     ThrottleMode,
@@ -79,9 +81,35 @@ class Notifier(Protocol):
     def ip_throttled(self, ip: str, attempt: LoginAttempt) -> None: ...
 
 
-def _sul_stage(identifier: str) -> str:
-    digest = hashlib.sha256(identifier.strip().lower().encode("utf-8", "surrogatepass"))
-    return "sul:" + digest.hexdigest()[:24]
+def _key(mode: str, attempt: LoginAttempt) -> AttemptKey:
+    """The attempt's counter key: its account's when it resolved to one."""
+    return attempt_key(
+        mode,
+        attempt.connection,
+        attempt.identifier,
+        attempt.context.ip,
+        user_id=attempt.user_id,
+        shown_as=attempt.user_email,
+    )
+
+
+def _spelling(mode: str, attempt: LoginAttempt) -> str:
+    """What the event loop can name an attempt by before its account is looked up (the
+    identifier as spelled, canonicalised): a refusal is remembered under it too."""
+    ident = canonical_identifier(attempt.identifier)
+    subject = counter_subject(attempt.connection, user_id=None, identifier=ident)
+    where = ":" + normalise_ip(attempt.context.ip) if mode == PER_IDENTIFIER_AND_IP else ""
+    return f"spelling:{mode}:{subject}{where}"
+
+
+def _sul_stage(attempt: LoginAttempt) -> str:
+    """The per-user per-IP login-rate bucket's stage: the account's (or the identifier's)."""
+    subject = counter_subject(
+        attempt.connection,
+        user_id=attempt.user_id,
+        identifier=canonical_identifier(attempt.identifier),
+    )
+    return "sul:" + subject[:24]
 
 
 class ProtectionGuard:
@@ -158,8 +186,7 @@ class ProtectionGuard:
         message = self._remembered("ip:" + ip, self._policies.get_suspicious_ip())
         if message is None:
             policy = self._policies.get_brute_force()
-            key = attempt_key(policy.mode, attempt.connection, attempt.identifier, ip)
-            message = self._remembered(key.key, policy)
+            message = self._remembered(_spelling(policy.mode, attempt), policy)
         return TooManyAttempts(message) if message is not None else None
 
     def admit(self, attempt: LoginAttempt) -> GuardTicket:
@@ -167,7 +194,7 @@ class ProtectionGuard:
         ip = attempt.context.ip
         throttling = self._policies.get_suspicious_ip()
         tmode = throttle_mode(throttling, ip)
-        sul_stage = _sul_stage(attempt.identifier) if self._login_rate_limit else None
+        sul_stage = _sul_stage(attempt) if self._login_rate_limit else None
         stages = [PRE_LOGIN] if tmode is ThrottleMode.ENFORCE else []
         if sul_stage is not None:
             stages.append(sul_stage)
@@ -190,7 +217,7 @@ class ProtectionGuard:
         bmode = protection_mode(policy, ip)
         key = None
         if bmode is not BruteForceMode.OFF:
-            key = attempt_key(policy.mode, attempt.connection, attempt.identifier, ip)
+            key = _key(policy.mode, attempt)
         if bmode is BruteForceMode.ENFORCE and key is not None:
             reservation = self._backend(
                 self._counters.reserve_attempt, key, max_attempts=policy.max_attempts, now=now
@@ -205,6 +232,8 @@ class ProtectionGuard:
                         >= policy.max_attempts
                     ):
                         self._remember(key.key, policy, BRUTE_FORCE_MESSAGE, later)
+                        spelling = _spelling(policy.mode, attempt)
+                        self._remember(spelling, policy, BRUTE_FORCE_MESSAGE, later)
                 raise TooManyAttempts(BRUTE_FORCE_MESSAGE)
         return GuardTicket(
             attempt=attempt,
@@ -283,7 +312,7 @@ class ProtectionGuard:
             self._backend(
                 self._counters.take_token,
                 ticket.attempt.context.ip,
-                _sul_stage(ticket.attempt.identifier),
+                _sul_stage(ticket.attempt),
                 capacity=SUL_CAPACITY,
                 rate_s=SUL_RATE_S,
                 now=now,

@@ -41,19 +41,14 @@ class MailNotifier:
 
     def account_blocked(self, key: AttemptKey, attempt: LoginAttempt) -> None:
         try:
-            connection = self._directory.connection_by_name(key.connection)
-            found = (
-                self._directory.find_for_login(connection.id, key.identifier)
-                if connection is not None
-                else None
-            )
-            if found is None:
+            user = self._directory.get_user(key.user_id) if key.user_id is not None else None
+            if user is None:
                 return  # nobody to tell: the identifier matches no account
-            user = found[0]
             token = self._tickets.issue(
                 UNBLOCK_KIND,
                 {
-                    "identifier": key.identifier,
+                    "identifier": key.label,
+                    "subject": key.subject,
                     "ip": key.ip,
                     "connection": key.connection,
                     "user_id": user.id,

@@ -24,7 +24,7 @@ Attempt counters
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -64,15 +64,19 @@ GCRA_TOLERANCE_S = 1e-3
 class AttemptKey:
     """What brute-force protection counts against; built by ``brute_force.attempt_key``.
 
-    ``key`` is ``"<mode>:<connection>:<identifier>[:<ip>]"`` with ``:`` and ``%`` escaped in
-    the parts; ``identifier`` is already normalised; ``ip`` is ``None`` in
-    ``count_per_identifier`` mode.
+    ``key`` is ``"<mode>:<subject>[:<ip>]"``, a fixed size whatever the identifier. The
+    ``subject`` (32 hex digits) is the account when the identifier resolves to one
+    (``user_id``), else the canonical identifier; block administration finds a subject's
+    keys by it. ``label`` is the identifier shown in block listings; ``ip`` is ``None``
+    in ``count_per_identifier`` mode.
     """
 
     key: str
-    identifier: str
+    subject: str
+    label: str
     ip: str | None
     connection: str
+    user_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,11 +90,15 @@ class Reservation:
 
 @dataclass(frozen=True, slots=True)
 class BlockRecord:
+    #: The identifier the key is shown under (the account's email for an account).
     identifier: str
     ip: str | None
     connection: str
     failures: int
     last_failure: float
+    #: The account counted against, when the key is an account's.
+    user_id: str | None = None
+    subject: str = ""
 
 
 class LoginAttempts(Protocol):
@@ -129,31 +137,29 @@ class LoginAttempts(Protocol):
 class BlockAdmin(Protocol):
     """What the Management API (user blocks), unblock links and password change need.
 
-    ``identifier`` must be normalised with ``brute_force.normalise_identifier``.
+    Keys are found by ``subject`` (``AttemptKey.subject``; see
+    ``passgate.identifiers.counter_subject``): the subjects of an identifier are its
+    account's and its canonical form's, in each connection.
     """
 
     def list_blocks(
         self,
-        identifier: str | None,
+        subjects: Collection[str] | None,
         *,
         max_attempts: int,
         now: float,
         per_ip: bool | None = None,
     ) -> list[BlockRecord]:
         """Keys blocked at ``now`` (failures >= max_attempts, last failure < 30 days ago),
-        for one identifier or all; ``per_ip`` keeps only one mode's keys (True: keys with
+        of these subjects or all; ``per_ip`` keeps only one mode's keys (True: keys with
         an IP; False: per-identifier keys). Sorted by identifier, connection, ip."""
         ...
 
     def remove_blocks(
-        self, identifier: str, ip: str | None = None, *, connection: str | None = None
+        self, subjects: Collection[str], ip: str | None = None, *, connection: str | None = None
     ) -> int:
-        """Reset the failures of the identifier's keys (those of one IP / connection when
+        """Reset the failures of the subjects' keys (those of one IP / connection when
         given); return how many keys had failures."""
-        ...
-
-    def reset_identifier(self, identifier: str) -> int:
-        """Reset every key of the identifier, all IPs and connections (password change)."""
         ...
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
 from passgate.errors import StorageError
@@ -75,10 +75,15 @@ class FallbackCounters:
         return self._call(lambda c: c.failures(key, now=now))
 
     def list_blocks(
-        self, identifier: str | None, *, max_attempts: int, now: float, per_ip: bool | None = None
+        self,
+        subjects: Collection[str] | None,
+        *,
+        max_attempts: int,
+        now: float,
+        per_ip: bool | None = None,
     ) -> list[BlockRecord]:
         return self._call(
-            lambda c: c.list_blocks(identifier, max_attempts=max_attempts, now=now, per_ip=per_ip)
+            lambda c: c.list_blocks(subjects, max_attempts=max_attempts, now=now, per_ip=per_ip)
         )
 
     def _both(self, op: Callable[[AttackCounters], int]) -> int:
@@ -91,12 +96,9 @@ class FallbackCounters:
         return done
 
     def remove_blocks(
-        self, identifier: str, ip: str | None = None, *, connection: str | None = None
+        self, subjects: Collection[str], ip: str | None = None, *, connection: str | None = None
     ) -> int:
-        return self._both(lambda c: c.remove_blocks(identifier, ip, connection=connection))
-
-    def reset_identifier(self, identifier: str) -> int:
-        return self._both(lambda c: c.reset_identifier(identifier))
+        return self._both(lambda c: c.remove_blocks(subjects, ip, connection=connection))
 
     def take_token(self, ip: str, stage: str, *, capacity: int, rate_s: float, now: float) -> bool:
         return self._call(

@@ -7,13 +7,14 @@ SQL backend; Redis expiry only forgets keys once they no longer hold state.
 Keys, all under ``prefix`` (``passgate:`` by default):
 
 ``<p>la:<attempt key>``
-    hash ``failures``, ``reserved``, ``reserved_until``, ``last_failure``, ``identifier``,
-    ``ip`` (``""`` for per-identifier keys), ``connection``; expires when its failures are
+    hash ``failures``, ``reserved``, ``reserved_until``, ``last_failure``, ``identifier``
+    (the label shown), ``ip`` (``""`` for per-identifier keys), ``connection``,
+    ``user_id`` (``""`` unless an account's), ``subject``; expires when its failures are
     forgotten (30 days after the last) and no reservation is live.
 ``<p>la-recent``
     sorted set of attempt keys with failures, scored by last failure (lists all blocks).
-``<p>la-id:<identifier>``
-    set of the identifier's attempt keys with failures (lists and removes its blocks).
+``<p>la-id:<subject>``
+    set of the subject's attempt keys with failures (lists and removes its blocks).
 ``<p>bucket:<ip>``
     hash stage -> GCRA ``tat``; expires when every bucket of the IP is full again.
 ``<p>once:<key>``
@@ -28,7 +29,7 @@ socket timeouts, one retry); the caller's policy decides between refusing and fa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
 import redis
@@ -68,7 +69,8 @@ local function expire_at(t)
 end
 """
 
-# KEYS: attempt hash. ARGV: now, window, max_attempts, hold, identifier, ip, connection.
+# KEYS: attempt hash.
+# ARGV: now, window, max_attempts, hold, identifier, ip, connection, user_id, subject.
 _RESERVE = (
     _LOAD
     + """
@@ -76,14 +78,15 @@ if failures + reserved >= tonumber(ARGV[3]) then return {0, failures} end
 reserved_until = now + tonumber(ARGV[4])
 redis.call('HSET', KEYS[1], 'failures', failures, 'reserved', reserved + 1,
   'reserved_until', f(reserved_until), 'last_failure', f(last_failure),
-  'identifier', ARGV[5], 'ip', ARGV[6], 'connection', ARGV[7])
+  'identifier', ARGV[5], 'ip', ARGV[6], 'connection', ARGV[7], 'user_id', ARGV[8],
+  'subject', ARGV[9])
 expire_at(math.max(reserved_until, last_failure + window))
 return {1, failures}
 """
 )
 
-# KEYS: attempt hash, recent zset, identifier set.
-# ARGV: now, window, release (0/1), identifier, ip, connection, attempt key.
+# KEYS: attempt hash, recent zset, subject set.
+# ARGV: now, window, release (0/1), identifier, ip, connection, attempt key, user_id, subject.
 _RECORD_FAILURE = (
     _LOAD
     + """
@@ -91,7 +94,8 @@ if ARGV[3] == '1' and reserved > 0 then reserved = reserved - 1 end
 failures = failures + 1
 redis.call('HSET', KEYS[1], 'failures', failures, 'reserved', reserved,
   'reserved_until', f(reserved_until), 'last_failure', f(now),
-  'identifier', ARGV[4], 'ip', ARGV[5], 'connection', ARGV[6])
+  'identifier', ARGV[4], 'ip', ARGV[5], 'connection', ARGV[6], 'user_id', ARGV[8],
+  'subject', ARGV[9])
 expire_at(math.max(reserved_until, now + window))
 redis.call('ZADD', KEYS[2], f(now), ARGV[7])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. f(now - window))
@@ -101,7 +105,7 @@ return failures
 """
 )
 
-# KEYS: attempt hash, recent zset, identifier set.
+# KEYS: attempt hash, recent zset, subject set.
 # ARGV: now, window, reset (0/1), attempt key. Releases one reservation.
 _RELEASE = (
     _LOAD
@@ -124,7 +128,7 @@ return 1
 """
 )
 
-# KEYS: recent zset, identifier set. ARGV: key prefix, ip ('' = any), connection ('' = any).
+# KEYS: recent zset, subject set. ARGV: key prefix, ip ('' = any), connection ('' = any).
 _REMOVE_BLOCKS = """
 local removed = 0
 for _, member in ipairs(redis.call('SMEMBERS', KEYS[2])) do
@@ -225,8 +229,8 @@ class RedisCounters:
     def _recent(self) -> str:
         return f"{self.prefix}la-recent"
 
-    def _by_identifier(self, identifier: str) -> str:
-        return f"{self.prefix}la-id:{identifier}"
+    def _by_subject(self, subject: str) -> str:
+        return f"{self.prefix}la-id:{subject}"
 
     def _bucket(self, ip: str) -> str:
         return f"{self.prefix}bucket:{ip}"
@@ -242,21 +246,21 @@ class RedisCounters:
         hold_s: float = DEFAULT_HOLD_SECONDS,
     ) -> Reservation:
         args = [_num(now), _num(BLOCK_SECONDS), str(max_attempts), _num(hold_s)]
-        args += [key.identifier, key.ip or "", key.connection]
+        args += [key.label, key.ip or "", key.connection, key.user_id or "", key.subject]
         allowed, failures = self._call(
             "reserve_attempt", lambda: self._reserve(keys=[self._attempt(key)], args=args)
         )
         return Reservation(allowed=bool(allowed), failures=int(failures))
 
     def record_failure(self, key: AttemptKey, *, now: float, release: bool = True) -> int:
-        keys = [self._attempt(key), self._recent(), self._by_identifier(key.identifier)]
+        keys = [self._attempt(key), self._recent(), self._by_subject(key.subject)]
         args = [_num(now), _num(BLOCK_SECONDS), "1" if release else "0"]
-        args += [key.identifier, key.ip or "", key.connection, key.key]
+        args += [key.label, key.ip or "", key.connection, key.key, key.user_id or "", key.subject]
         failures = self._call("record_failure", lambda: self._record_failure(keys=keys, args=args))
         return int(failures)
 
     def _run_release(self, key: AttemptKey, now: float, *, reset: bool, what: str) -> None:
-        keys = [self._attempt(key), self._recent(), self._by_identifier(key.identifier)]
+        keys = [self._attempt(key), self._recent(), self._by_subject(key.subject)]
         args = [_num(now), _num(BLOCK_SECONDS), "1" if reset else "0", key.key]
         self._call(what, lambda: self._release(keys=keys, args=args))
 
@@ -279,23 +283,27 @@ class RedisCounters:
 
     def list_blocks(
         self,
-        identifier: str | None,
+        subjects: Collection[str] | None,
         *,
         max_attempts: int,
         now: float,
         per_ip: bool | None = None,
     ) -> list[BlockRecord]:
         def members() -> list[str]:
-            if identifier is not None:
-                found = self._redis.smembers(self._by_identifier(identifier))
-                return sorted(str(member) for member in found)
+            if subjects is not None:
+                found: set[str] = set()
+                for subject in subjects:
+                    found.update(str(m) for m in self._redis.smembers(self._by_subject(subject)))
+                return sorted(found)
             since = f"({_num(now - BLOCK_SECONDS)}"
             recent = self._redis.zrangebyscore(self._recent(), since, "+inf")
             return [str(member) for member in recent]
 
         def load(keys: Sequence[str]) -> list[Any]:
             pipe = self._redis.pipeline(transaction=False)
-            fields = ["identifier", "ip", "connection", "failures", "last_failure"]
+            fields = [
+                "identifier", "ip", "connection", "failures", "last_failure", "user_id", "subject",
+            ]  # fmt: skip
             for member in keys:
                 pipe.hmget(self._attempt(member), fields)
             return pipe.execute()
@@ -303,7 +311,7 @@ class RedisCounters:
         keys = self._call("list_blocks", members)
         rows = self._call("list_blocks", lambda: load(keys)) if keys else []
         records: list[BlockRecord] = []
-        for ident, ip, connection, failures, last_failure in rows:
+        for ident, ip, connection, failures, last_failure, user_id, subject in rows:
             if failures is None:
                 continue
             record = BlockRecord(
@@ -312,6 +320,8 @@ class RedisCounters:
                 connection=connection,
                 failures=int(float(failures)),
                 last_failure=float(last_failure),
+                user_id=user_id or None,
+                subject=subject or "",
             )
             if record.failures < max_attempts or not now < record.last_failure + BLOCK_SECONDS:
                 continue
@@ -322,15 +332,20 @@ class RedisCounters:
         return records
 
     def remove_blocks(
-        self, identifier: str, ip: str | None = None, *, connection: str | None = None
+        self, subjects: Collection[str], ip: str | None = None, *, connection: str | None = None
     ) -> int:
-        keys = [self._recent(), self._by_identifier(identifier)]
         args = [f"{self.prefix}la:", ip or "", connection or ""]
-        removed = self._call("remove_blocks", lambda: self._remove_blocks(keys=keys, args=args))
-        return int(removed)
+        removed = 0
+        for subject in sorted(subjects):
+            keys = [self._recent(), self._by_subject(subject)]
+            removed += int(
+                self._call("remove_blocks", self._script(self._remove_blocks, keys, args))
+            )
+        return removed
 
-    def reset_identifier(self, identifier: str) -> int:
-        return self.remove_blocks(identifier)
+    @staticmethod
+    def _script(script: Any, keys: list[str], args: list[str]) -> Callable[[], Any]:
+        return lambda: script(keys=keys, args=args)
 
     # --- IP buckets ----------------------------------------------------------------
 

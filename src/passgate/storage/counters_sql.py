@@ -11,7 +11,7 @@ a read snapshot to a write lock (which fails at once instead of waiting).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -51,16 +51,19 @@ _RELEASED = (
 )
 _INSERT_ATTEMPT = (
     "INSERT INTO login_attempts "
-    "(key, identifier, ip, connection, failures, reserved, reserved_until, last_failure) "
+    "(key, subject, identifier, user_id, ip, connection, failures, reserved, reserved_until, "
+    "last_failure) "
 )
 _SQL_RESERVE = (
-    _INSERT_ATTEMPT + "VALUES (:key, :identifier, :ip, :connection, 0, 1, :until, 0.0) "
+    _INSERT_ATTEMPT
+    + "VALUES (:key, :subject, :identifier, :user_id, :ip, :connection, 0, 1, :until, 0.0) "
     f"ON CONFLICT (key) DO UPDATE SET failures = {_COUNTED}, reserved = {_LIVE} + 1, "
     f"reserved_until = :until WHERE {_COUNTED} + {_LIVE} < :max RETURNING failures"
 )
 _SQL_FAILURE_RELEASE, _SQL_FAILURE_KEEP = (
     (
-        _INSERT_ATTEMPT + "VALUES (:key, :identifier, :ip, :connection, 1, 0, 0.0, :now) "
+        _INSERT_ATTEMPT
+        + "VALUES (:key, :subject, :identifier, :user_id, :ip, :connection, 1, 0, 0.0, :now) "
         f"ON CONFLICT (key) DO UPDATE SET failures = {_COUNTED} + 1, last_failure = :now, "
         f"reserved = {reserved} RETURNING failures"
     )
@@ -160,7 +163,9 @@ class SqlCounters:
     def _key_params(key: AttemptKey, now: float) -> dict[str, Any]:
         return {
             "key": key.key,
-            "identifier": key.identifier,
+            "subject": key.subject,
+            "identifier": key.label,
+            "user_id": key.user_id,
             "ip": key.ip,
             "connection": key.connection,
             "now": now,
@@ -238,17 +243,25 @@ class SqlCounters:
 
     def list_blocks(
         self,
-        identifier: str | None,
+        subjects: Collection[str] | None,
         *,
         max_attempts: int,
         now: float,
         per_ip: bool | None = None,
     ) -> list[BlockRecord]:
         query = sa.select(
-            _la.c.identifier, _la.c.ip, _la.c.connection, _la.c.failures, _la.c.last_failure
+            _la.c.identifier,
+            _la.c.ip,
+            _la.c.connection,
+            _la.c.failures,
+            _la.c.last_failure,
+            _la.c.user_id,
+            _la.c.subject,
         ).where(_la.c.failures >= max_attempts, _la.c.last_failure + BLOCK_SECONDS > now)
-        if identifier is not None:
-            query = query.where(_la.c.identifier == identifier)
+        if subjects is not None:
+            if not subjects:
+                return []
+            query = query.where(_la.c.subject.in_(sorted(subjects)))
         if per_ip is True:
             query = query.where(_la.c.ip.is_not(None))
         elif per_ip is False:
@@ -262,6 +275,8 @@ class SqlCounters:
                 connection=row.connection,
                 failures=int(row.failures),
                 last_failure=float(row.last_failure),
+                user_id=row.user_id,
+                subject=row.subject,
             )
             for row in rows
         ]
@@ -269,9 +284,11 @@ class SqlCounters:
         return records
 
     def remove_blocks(
-        self, identifier: str, ip: str | None = None, *, connection: str | None = None
+        self, subjects: Collection[str], ip: str | None = None, *, connection: str | None = None
     ) -> int:
-        match = [_la.c.identifier == identifier]
+        if not subjects:
+            return 0
+        match: list[sa.ColumnElement[bool]] = [_la.c.subject.in_(sorted(subjects))]
         if ip is not None:
             match.append(_la.c.ip == ip)
         if connection is not None:
@@ -284,9 +301,6 @@ class SqlCounters:
             )
             db.execute(sa.delete(_la).where(*match, _la.c.failures == 0, _la.c.reserved == 0))
         return int(result.rowcount)
-
-    def reset_identifier(self, identifier: str) -> int:
-        return self.remove_blocks(identifier)
 
     # --- IP buckets ----------------------------------------------------------------
 

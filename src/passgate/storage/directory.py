@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from passgate.crypto import new_id
 from passgate.errors import PassgateError
+from passgate.identifiers import canonical_identifier
 from passgate.storage.db import DriverSql
 from passgate.storage.models import Connection, User
 from passgate.storage.schema import connections, users
@@ -124,9 +125,9 @@ class Directory:
                         id=user_id,
                         connection_id=conn.id,
                         email=email,
-                        email_key=email.casefold(),
+                        email_key=canonical_identifier(email),
                         username=username,
-                        username_key=username.casefold() if username else None,
+                        username_key=canonical_identifier(username) if username else None,
                         email_verified=email_verified,
                         name=name,
                         blocked=False,
@@ -144,8 +145,9 @@ class Directory:
         return user
 
     def find_for_login(self, connection_id: str, identifier: str) -> tuple[User, str] | None:
-        """The user whose email or username is ``identifier`` (case-insensitive), with hash."""
-        params = {"connection_id": connection_id, "key": identifier.casefold()}
+        """The user whose email or username is ``identifier`` (in its canonical form), with
+        the hash."""
+        params = {"connection_id": connection_id, "key": canonical_identifier(identifier)}
         rows = self._driver.rows(_FIND_FOR_LOGIN, params)
         if not rows:
             return None
@@ -173,7 +175,9 @@ class Directory:
         statement = (
             sa.select(*_USER_COLUMNS)
             .select_from(_USERS_JOIN)
-            .where(connections.c.name == connection, users.c.email_key == email.casefold())
+            .where(
+                connections.c.name == connection, users.c.email_key == canonical_identifier(email)
+            )
         )
         with self._engine.connect() as db:
             row = db.execute(statement).first()
@@ -193,7 +197,7 @@ class Directory:
         statement = (
             sa.select(*_USER_COLUMNS)
             .select_from(_USERS_JOIN)
-            .where(users.c.email_key == id_or_email.casefold())
+            .where(users.c.email_key == canonical_identifier(id_or_email))
             .order_by(users.c.created_at)
             .limit(1)
         )

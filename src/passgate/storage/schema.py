@@ -130,12 +130,16 @@ events = sa.Table(
 
 # --- attack protection -------------------------------------------------------------
 
-#: Consecutive failures per key. ``key`` is "<mode>:<connection>:<identifier>[:<ip>]".
+#: Consecutive failures per key. ``key`` is "<mode>:<subject>[:<ip>]"; ``subject`` is the
+#: account or canonical identifier counted against (``identifiers.counter_subject``);
+#: ``identifier`` the label shown in block listings.
 login_attempts = sa.Table(
     "login_attempts",
     metadata,
     sa.Column("key", sa.String(800), primary_key=True),
-    sa.Column("identifier", sa.String(320), nullable=False, index=True),
+    sa.Column("subject", sa.String(32), nullable=False, index=True),
+    sa.Column("identifier", sa.String(320), nullable=False),
+    sa.Column("user_id", sa.String(64), nullable=True),
     sa.Column("ip", sa.String(64), nullable=True),
     sa.Column("connection", sa.String(128), nullable=False),
     sa.Column("failures", sa.Integer, nullable=False, default=0),

@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from passgate.errors import InvalidRequest
 from passgate.events import Event
+from passgate.identifiers import identifier_subjects
 from passgate.oauth.request import parse_body
 from passgate.protection.notify import UNBLOCK_KIND
 from passgate.web.body import read_body
@@ -56,11 +57,15 @@ def unblock_routes(passgate: Passgate, *, on_release: Callable[[], None]) -> lis
         payload = tickets.redeem(UNBLOCK_KIND, ticket)
         if payload is None:
             return False
-        counters.remove_blocks(
-            str(payload["identifier"]),
-            payload.get("ip"),
-            connection=payload.get("connection"),
+        connection = str(payload.get("connection") or "")
+        subjects = (
+            {str(payload["subject"])}
+            if payload.get("subject")
+            else identifier_subjects(  # a link emailed before counters had subjects
+                connection, [str(payload.get("identifier") or "")], payload.get("user_id")
+            )
         )
+        counters.remove_blocks(subjects, payload.get("ip"), connection=connection or None)
         on_release()
         passgate.events.emit(
             Event(

@@ -1,0 +1,192 @@
+"""``passgate blocks list|remove``: brute-force blocks from the command line.
+
+An identifier names its account: ``blocks remove alice`` releases the blocks counted
+against the account that ``alice`` (its username, its email, any spelling of them, or its
+user id) resolves to, in every connection, and those counted under the identifier itself
+(before the account existed). Each released block writes a ``ublkdu`` event. Removing
+nothing is not an error (exit 0, "no block found"), like ``DELETE /api/v2/user-blocks``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+import click
+
+from passgate.cli_protection import configured_counters, ip_address
+from passgate.cli_support import Stores, emit, iso_time, json_option, open_stores, table
+from passgate.clock import system_clock
+from passgate.events import Event
+from passgate.identifiers import canonical_identifier, identifier_subjects
+from passgate.protection.brute_force import PER_IDENTIFIER_AND_IP, block_ends_at, visible_blocks
+from passgate.protection.policy import BruteForcePolicy
+from passgate.storage.counters import AttackCounters, BlockRecord
+from passgate.storage.models import User
+from passgate.storage.settings_store import SettingsStore
+
+__all__ = ["RELEASED_BY", "blocks", "subjects_of"]
+
+RELEASED_BY = "administrator (cli)"
+
+
+def subjects_of(
+    stores: Stores, identifier: str, *, connection: str | None = None
+) -> tuple[set[str], dict[str, User]]:
+    """The counter subjects ``identifier`` names (see the module's docstring), and the
+    account it names in each connection."""
+    directory = stores.directory
+    subjects: set[str] = set()
+    accounts: dict[str, User] = {}
+    by_id = directory.get_user(identifier)
+    if by_id is not None and connection in (None, by_id.connection):
+        accounts[by_id.connection] = by_id
+    for conn in directory.list_connections():
+        if connection not in (None, conn.name):
+            continue
+        found = directory.find_for_login(conn.id, identifier)
+        if found is not None:
+            accounts.setdefault(conn.name, found[0])
+        subjects |= identifier_subjects(conn.name, [identifier])
+    for name, user in accounts.items():
+        subjects |= identifier_subjects(name, [user.email, user.username], user.id)
+    return subjects, accounts
+
+
+def _block_json(record: BlockRecord) -> dict[str, Any]:
+    return {
+        "identifier": record.identifier,
+        "ip": record.ip,
+        "connection": record.connection,
+        "user_id": record.user_id,
+        "failures": record.failures,
+        "last_failure": iso_time(record.last_failure),
+        "blocked_until": iso_time(block_ends_at(record.last_failure)),
+    }
+
+
+def _blocks_table(rows: Sequence[Mapping[str, Any]], empty: str) -> str:
+    headers = ("IDENTIFIER", "IP", "CONNECTION", "FAILURES", "LAST_FAILURE", "BLOCKED_UNTIL")
+    cells = [[row[h.lower()] for h in headers] for row in rows]
+    return table(headers, cells, empty=empty)
+
+
+def _current_blocks(
+    counters: AttackCounters,
+    policy: BruteForcePolicy,
+    subjects: Collection[str] | None,
+    now: float,
+) -> list[BlockRecord]:
+    records = counters.list_blocks(
+        subjects,
+        max_attempts=policy.max_attempts,
+        now=now,
+        per_ip=policy.mode == PER_IDENTIFIER_AND_IP,
+    )
+    return visible_blocks(records, policy)
+
+
+def _enforced(policy: BruteForcePolicy) -> bool:
+    """Whether blocks are refused now (not disabled, not monitoring without ``block``)."""
+    return policy.enabled and "block" in policy.shields
+
+
+def _one_identifier(argument: str | None, option: str | None) -> str:
+    if argument is not None and option is not None and argument != option:
+        raise click.UsageError("give the identifier once (IDENTIFIER or --identifier)")
+    identifier = argument if argument is not None else option
+    if identifier is None or not identifier.strip():
+        raise click.UsageError("missing IDENTIFIER (an email, username or user id)")
+    return identifier
+
+
+@click.group()
+def blocks() -> None:
+    """Brute-force blocks (accounts blocked after consecutive failed logins)."""
+
+
+@blocks.command("list")
+@click.option("--identifier", default=None, help="Only this account (email, username or id).")
+@json_option
+def list_blocks(identifier: str | None, as_json: bool) -> None:
+    """List current blocks; each ends 30 days after its last failure."""
+    now = system_clock()
+    with open_stores() as stores:
+        wanted = subjects_of(stores, identifier)[0] if identifier is not None else None
+        policy = SettingsStore(stores.engine).get_brute_force()
+        with configured_counters(stores.settings, stores.engine) as counters:
+            found = _current_blocks(counters, policy, wanted, now)
+    rows = [_block_json(record) for record in found]
+    enforced = _enforced(policy)
+    if not as_json and rows and not enforced:
+        click.echo(
+            "note: brute-force protection is not blocking now (disabled or no block shield)",
+            err=True,
+        )
+    emit(
+        as_json,
+        {"blocked_for": rows, "enforced": enforced},
+        lambda: _blocks_table(rows, "no block found"),
+    )
+
+
+@blocks.command("remove")
+@click.argument("identifier_argument", metavar="IDENTIFIER", required=False)
+@click.option("--identifier", default=None, help="The same as IDENTIFIER (older form).")
+@click.option("--ip", default=None, help="Only the block of this IP address.")
+@click.option("--connection", default=None, help="Only the blocks in this connection.")
+@json_option
+def remove_blocks(
+    identifier_argument: str | None,
+    identifier: str | None,
+    ip: str | None,
+    connection: str | None,
+    as_json: bool,
+) -> None:
+    """Release the blocks of IDENTIFIER's account: an email, username or user id (one
+    IP's / one connection's when given).
+
+    Each released block writes a ``ublkdu`` event. Finding no block is not an error: it
+    prints "no block found" and exits 0. Failures counted below the threshold are reset
+    too (``reset_counters``).
+    """
+    given = _one_identifier(identifier_argument, identifier)
+    shown = canonical_identifier(given)
+    now = system_clock()
+    address = ip_address(ip) if ip is not None else None
+    with open_stores() as stores:
+        subjects, accounts = subjects_of(stores, given, connection=connection)
+        policy = SettingsStore(stores.engine).get_brute_force()
+        with configured_counters(stores.settings, stores.engine) as counters:
+            released = [
+                record
+                for record in _current_blocks(counters, policy, subjects, now)
+                if address in (None, record.ip) and connection in (None, record.connection)
+            ]
+            reset = counters.remove_blocks(subjects, address, connection=connection)
+        for record in released:
+            account = accounts.get(record.connection)
+            stores.events.emit(
+                Event(
+                    type="ublkdu",
+                    date=now,
+                    ip=record.ip,
+                    connection=record.connection,
+                    user_id=record.user_id or (account.id if account else None),
+                    user_name=record.identifier,
+                    details={"released_by": RELEASED_BY},
+                )
+            )
+    rows = [_block_json(record) for record in released]
+    where = "".join(
+        [f" from {address}" if address else "", f" in {connection}" if connection else ""]
+    )
+    emit(
+        as_json,
+        {"identifier": shown, "released": rows, "reset_counters": reset},
+        lambda: (
+            f"released {len(rows)} block(s) of {shown}{where}\n\n" + _blocks_table(rows, empty="")
+            if rows
+            else f"no block found for {shown}{where}"
+        ),
+    )

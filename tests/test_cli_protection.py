@@ -31,6 +31,7 @@ from passgate.storage.db import make_engine, sqlite_url
 from passgate.storage.directory import DEFAULT_CONNECTION, Directory
 from passgate.storage.settings_store import SettingsStore
 from passgate.storage.tenant import TenantStore
+from passgate.testing import login_key
 from tests import support
 
 BRUTE_FORCE = "brute_force_protection"
@@ -463,6 +464,54 @@ def test_the_ublkdu_event_names_the_user_when_there_is_one(cli: Cli) -> None:
     [event] = cli.json("logs", "--type", "ublkdu")
     assert event["user_id"] == user.id
     assert event["user_name"] == "alice@example.com"
+
+
+def test_blocks_of_an_account_are_found_and_removed_by_any_of_its_identifiers(cli: Cli) -> None:
+    """Logins count against the account, so its email, username, user id and any
+    spelling of them name the same blocks; ``blocks remove`` takes it positionally."""
+    cli.json("migrate")
+    engine = make_engine(cli.database_url)
+    try:
+        directory = Directory(engine)
+        user = directory.create_user(
+            connection=DEFAULT_CONNECTION,
+            email="jesse.ross@example.com",
+            username="jesse",
+            password_hash="unused",
+        )
+        counters = SqlCounters(engine)
+        for ip in ("203.0.113.7", "203.0.113.8"):
+            key = login_key(directory, PER_IDENTIFIER_AND_IP, "JE\u017fSE", ip)
+            for _ in range(10):
+                counters.record_failure(key, now=time.time(), release=False)
+    finally:
+        engine.dispose()
+    for name in ("jesse", "je\u00dfe.ross@example.com", user.id, "JESSE.ROSS@EXAMPLE.COM"):
+        rows = cli.json("blocks", "list", "--identifier", name)["blocked_for"]
+        assert [(r["identifier"], r["user_id"]) for r in rows] == [
+            ("jesse.ross@example.com", user.id)
+        ] * 2, name
+    assert cli.json("blocks", "list", "--identifier", "jess")["blocked_for"] == []
+
+    one = cli.json("blocks", "remove", "je\u017fse.ross@example.com", "--ip", "203.0.113.7")
+    assert [r["ip"] for r in one["released"]] == ["203.0.113.7"]
+    rest = cli.json("blocks", "remove", user.id)
+    assert [r["ip"] for r in rest["released"]] == ["203.0.113.8"]
+    events = cli.json("logs", "--type", "ublkdu")
+    assert {e["user_id"] for e in events} == {user.id}
+    assert cli.json("blocks", "list")["blocked_for"] == []
+
+
+def test_blocks_remove_needs_one_identifier(cli: Cli) -> None:
+    cli.json("migrate")
+    missing = cli.run("blocks", "remove")
+    assert missing.exit_code == 2
+    assert "missing IDENTIFIER" in missing.stderr
+    both = cli.run("blocks", "remove", "a@example.com", "--identifier", "b@example.com")
+    assert both.exit_code == 2
+    assert "Traceback" not in both.output
+    same = cli.json("blocks", "remove", "a@example.com", "--identifier", "a@example.com")
+    assert same["released"] == []
 
 
 # -- ip-blocks ---------------------------------------------------------------------------

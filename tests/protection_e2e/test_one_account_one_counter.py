@@ -77,7 +77,10 @@ async def test_a_username_and_an_email_of_one_account_share_one_count(stack: Sta
     assert stack.hashes.count == hashes
     async with stack.http() as http:
         refused = await stack.login(http, "alice@example.com", PASSWORD, forwarded=IP_A)
-    assert refused.json() == {"error": "too_many_attempts", "error_description": BRUTE_FORCE_MESSAGE}
+    assert refused.json() == {
+        "error": "too_many_attempts",
+        "error_description": BRUTE_FORCE_MESSAGE,
+    }
     assert await answers(stack, ["alice@example.com"], PASSWORD, IP_B) == [200]
 
 
@@ -152,9 +155,7 @@ async def test_a_long_non_ascii_email_logs_in_and_is_protected(stack: Stack) -> 
         "a" * 320,
     ],
 )
-async def test_the_longest_identifiers_are_answered_like_any_other(
-    stack: Stack, name: str
-) -> None:
+async def test_the_longest_identifiers_are_answered_like_any_other(stack: Stack, name: str) -> None:
     statuses = await answers(stack, [name] * 11, WRONG, IP_A)
     assert statuses == [403] * 10 + [429]
     async with stack.http() as http:

@@ -1,0 +1,118 @@
+"""Migration 0002: users' lookup keys in the canonical form; counters re-keyed per
+account, so an upgrade loses no block (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+from passgate.protection.brute_force import PER_IDENTIFIER, PER_IDENTIFIER_AND_IP
+from passgate.storage import db
+from passgate.storage.counters_sql import SqlCounters
+from passgate.storage.directory import DEFAULT_CONNECTION, Directory
+from passgate.storage.schema import metadata
+from passgate.testing import login_key
+
+T0 = 1_800_000_000.0
+
+
+def _to(engine: sa.Engine, revision: str, *, down: bool = False) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(db._MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(config, revision)
+
+
+@pytest.fixture
+def old(sql_url: str) -> Iterator[sa.Engine]:
+    """A database at revision 0001 (the PostgreSQL schema is emptied first)."""
+    engine = db.make_engine(sql_url)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            for table in reversed(metadata.sorted_tables):
+                connection.execute(sa.text(f'DROP TABLE IF EXISTS "{table.name}" CASCADE'))
+            connection.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
+        _to(engine, "0001")
+    else:
+        _to(engine, "base", down=True)
+        _to(engine, "0001")
+    try:
+        yield engine
+    finally:
+        _to(engine, "head")  # the PostgreSQL schema is shared with the other tests
+        engine.dispose()
+
+
+def _old_row(
+    key: str, identifier: str, ip: str | None, failures: int, last: float
+) -> dict[str, object]:
+    return {
+        "key": key,
+        "identifier": identifier,
+        "ip": ip,
+        "connection": DEFAULT_CONNECTION,
+        "failures": failures,
+        "reserved": 0,
+        "reserved_until": 0.0,
+        "last_failure": last,
+    }
+
+
+def test_upgrade_keeps_every_block_under_the_account(old: sa.Engine) -> None:
+    with old.begin() as connection:
+        conn_id = "con_test"
+        connection.execute(
+            sa.text("INSERT INTO connections (id, name, created_at) VALUES (:i, :n, 0)"),
+            {"i": conn_id, "n": DEFAULT_CONNECTION},
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO users (id, connection_id, email, email_key, username, username_key,"
+                " email_verified, blocked, password_hash, password_leaked, password_changed_at,"
+                " created_at, updated_at) VALUES ('auth0|j', :c, 'Jesse@Example.com',"
+                " 'jesse@example.com', 'Jesse', 'jesse', false, false, 'h', false, 0, 0, 0)"
+            ),
+            {"c": conn_id},
+        )
+        mode, db_ = PER_IDENTIFIER_AND_IP, DEFAULT_CONNECTION
+        connection.execute(
+            sa.text(
+                "INSERT INTO login_attempts (key, identifier, ip, connection, failures, reserved,"
+                " reserved_until, last_failure) VALUES (:key, :identifier, :ip, :connection,"
+                " :failures, :reserved, :reserved_until, :last_failure)"
+            ),
+            [
+                # The username and the email of one account, from one IP: merged.
+                _old_row(f"{mode}:{db_}:jesse:203.0.113.7", "jesse", "203.0.113.7", 10, T0),
+                _old_row(
+                    f"{mode}:{db_}:jesse@example.com:203.0.113.7",
+                    "jesse@example.com",
+                    "203.0.113.7",
+                    4,
+                    T0 + 5,
+                ),
+                _old_row(f"{PER_IDENTIFIER}:{db_}:nobody", "nobody", None, 7, T0),
+            ],
+        )
+    _to(old, "head")
+
+    directory = Directory(old)
+    found = directory.find_for_login(conn_id, "JE\u017fSE@example.com")
+    assert found is not None and found[0].id == "auth0|j"
+    counters = SqlCounters(old)
+    account = login_key(directory, PER_IDENTIFIER_AND_IP, "jesse", "203.0.113.7")
+    assert account.user_id == "auth0|j"
+    assert counters.failures(account, now=T0 + 10) == 10
+    nobody = login_key(directory, PER_IDENTIFIER, "NOBODY", "192.0.2.1")
+    assert counters.failures(nobody, now=T0 + 10) == 7
+    (blocked,) = counters.list_blocks(None, max_attempts=10, now=T0 + 10)
+    assert (blocked.identifier, blocked.user_id, blocked.last_failure) == (
+        "jesse@example.com",
+        "auth0|j",
+        T0 + 5,
+    )

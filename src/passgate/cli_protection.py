@@ -34,6 +34,7 @@ from passgate.cli_support import (
     table,
 )
 from passgate.clock import system_clock
+from passgate.identifiers import canonical_identifier
 from passgate.protection import ip_throttle
 from passgate.protection.client_ip import parse_ip
 from passgate.protection.policy import (
@@ -417,7 +418,7 @@ def set_admins(emails: tuple[str, ...], as_json: bool) -> None:
     unique: list[str] = []
     for email in (e.strip() for e in emails):
         check_email(email, suffix="; nothing changed")
-        if email.casefold() not in (u.casefold() for u in unique):
+        if canonical_identifier(email) not in (canonical_identifier(u) for u in unique):
             unique.append(email)
     _store_admins(unique, as_json)
 

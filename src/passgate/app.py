@@ -24,6 +24,7 @@ from passgate.breached.notify import BreachedNotifier
 from passgate.breached.range import range_routes
 from passgate.cache import TtlCache
 from passgate.clock import Clock, system_clock
+from passgate.errors import StorageError
 from passgate.events import EventSink
 from passgate.hash_slots import HashSlots
 from passgate.keys import KeyRing
@@ -37,9 +38,12 @@ from passgate.protection.account_hooks import ProtectionAccountHooks
 from passgate.protection.client_ip import connecting_ip, resolve_end_user_ip
 from passgate.protection.guard import ProtectionGuard
 from passgate.protection.notify import MailNotifier
+from passgate.protection.subjects import login_key
 from passgate.settings import Settings
 from passgate.storage.applications import Applications
-from passgate.storage.counters import AttackCounters, counters_from_settings
+from passgate.storage.counters import AttackCounters, AttemptKey, counters_from_settings
+from passgate.storage.counters_fallback import FallbackCounters
+from passgate.storage.counters_redis import RedisCounters
 from passgate.storage.db import make_engine, migrate
 from passgate.storage.directory import DEFAULT_CONNECTION, Directory
 from passgate.storage.event_log import BufferedEventSink, EventLog
@@ -121,6 +125,7 @@ class Passgate:
         self._close_counters: Callable[[], None] = lambda: None
         if counters is None:
             counters, self._close_counters = counters_from_settings(settings, self.engine)
+            self._adopt_older_counters(counters)
         self.counters = counters
         self.mailer = mailer if mailer is not None else mailer_from_settings(settings)
         self.tickets = Tickets(self.engine, digest_key, clock)
@@ -235,6 +240,22 @@ class Passgate:
         forget = getattr(self.guard, "forget_refusals", None)
         if forget is not None:
             forget()
+
+    def _adopt_older_counters(self, counters: AttackCounters) -> None:
+        """Counters an older passgate kept in Redis move to today's keys (once)."""
+        if not isinstance(counters, RedisCounters | FallbackCounters):
+            return
+
+        def rekey(mode: str, connection: str, identifier: str, ip: str | None) -> AttemptKey:
+            return login_key(self.directory, mode, identifier, ip or "", connection=connection)
+
+        try:
+            moved = counters.adopt_older_keys(rekey, self.clock())
+        except StorageError as exc:
+            logger.warning("counters of an older version not adopted yet: %s", exc)
+            return
+        if moved:
+            logger.info("adopted %d brute-force counters of an older version", moved)
 
     def admin_emails(self) -> list[str]:
         value = self.tenant.get("admin_emails", [])

@@ -3,15 +3,19 @@ account, so an upgrade loses no block (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 
 import pytest
+import redis
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
 from passgate.protection.brute_force import PER_IDENTIFIER, PER_IDENTIFIER_AND_IP
 from passgate.storage import db
+from passgate.storage.counters import AttemptKey
+from passgate.storage.counters_redis import RedisCounters
 from passgate.storage.counters_sql import SqlCounters
 from passgate.storage.directory import DEFAULT_CONNECTION, Directory
 from passgate.storage.schema import metadata
@@ -103,7 +107,8 @@ def test_upgrade_keeps_every_block_under_the_account(old: sa.Engine) -> None:
 
     directory = Directory(old)
     found = directory.find_for_login(conn_id, "JE\u017fSE@example.com")
-    assert found is not None and found[0].id == "auth0|j"
+    assert found is not None
+    assert found[0].id == "auth0|j"
     counters = SqlCounters(old)
     account = login_key(directory, PER_IDENTIFIER_AND_IP, "jesse", "203.0.113.7")
     assert account.user_id == "auth0|j"
@@ -116,3 +121,58 @@ def test_upgrade_keeps_every_block_under_the_account(old: sa.Engine) -> None:
         "auth0|j",
         T0 + 5,
     )
+
+
+@pytest.mark.redis
+def test_redis_counters_of_the_older_key_format_are_adopted(redis_url: str, sql_url: str) -> None:
+    """Redis holds no schema to migrate: the first start of this version moves counters
+    kept under "<mode>:<connection>:<identifier>[:<ip>]" to the account's key, once."""
+    prefix = f"passgate-test:{secrets.token_hex(6)}:"
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    engine = db.make_engine(sql_url)
+    counters = RedisCounters.from_url(redis_url, prefix=prefix)
+    try:
+        directory = Directory(engine)
+        directory.ensure_connection(DEFAULT_CONNECTION)
+        user = directory.create_user(
+            connection=DEFAULT_CONNECTION,
+            email="jesse@example.com",
+            username="jesse",
+            password_hash="h",
+        )
+        mode, ip = PER_IDENTIFIER_AND_IP, "203.0.113.7"
+        for name, failures in (("jesse", 10), ("jesse@example.com", 3), ("nobody", 4)):
+            member = f"{mode}:{DEFAULT_CONNECTION}:{name}:{ip}"
+            client.hset(
+                f"{prefix}la:{member}",
+                mapping={
+                    "failures": failures,
+                    "reserved": 0,
+                    "reserved_until": 0,
+                    "last_failure": repr(T0),
+                    "identifier": name,
+                    "ip": ip,
+                    "connection": DEFAULT_CONNECTION,
+                },
+            )
+            client.zadd(f"{prefix}la-recent", {member: T0})
+            client.sadd(f"{prefix}la-id:{name}", member)
+
+        def rekey(mode: str, connection: str, identifier: str, ip: str | None) -> AttemptKey:
+            return login_key(directory, mode, identifier, ip or "", connection=connection)
+
+        assert counters.adopt_older_keys(rekey, T0 + 1) == 3
+        account = login_key(directory, mode, "JESSE@example.com", ip)
+        assert account.user_id == user.id
+        assert counters.failures(account, now=T0 + 1) == 10
+        assert counters.failures(login_key(directory, mode, "nobody", ip), now=T0 + 1) == 4
+        blocks = counters.list_blocks(None, max_attempts=10, now=T0 + 1)
+        assert [(b.identifier, b.user_id) for b in blocks] == [("jesse@example.com", user.id)]
+        assert not [k for k in client.scan_iter(f"{prefix}la:*{DEFAULT_CONNECTION}*")]
+        assert counters.adopt_older_keys(rekey, T0 + 1) == 0  # once
+    finally:
+        counters.close()
+        engine.dispose()
+        for name in client.scan_iter(match=f"{prefix}*"):
+            client.delete(name)
+        client.close()

@@ -100,6 +100,13 @@ class FallbackCounters:
     ) -> int:
         return self._both(lambda c: c.remove_blocks(subjects, ip, connection=connection))
 
+    def adopt_older_keys(
+        self, rekey: Callable[[str, str, str, str | None], AttemptKey], now: float
+    ) -> int:
+        """Redis's ``adopt_older_keys`` (the SQL counters were migrated)."""
+        adopt = getattr(self._primary, "adopt_older_keys", None)
+        return int(adopt(rekey, now)) if adopt is not None else 0
+
     def take_token(self, ip: str, stage: str, *, capacity: int, rate_s: float, now: float) -> bool:
         return self._call(
             lambda c: c.take_token(ip, stage, capacity=capacity, rate_s=rate_s, now=now)

@@ -29,6 +29,7 @@ socket timeouts, one retry); the caller's policy decides between refusing and fa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
@@ -151,6 +152,46 @@ end
 return removed
 """
 
+# Adopts one counter an older passgate kept under "<mode>:<connection>:<identifier>[:<ip>]":
+# its failures move to the new key (the most failures, the latest failure, if the new key
+# has some already) and the old key goes.
+# KEYS: old hash, new hash, recent zset, new subject set, old identifier set.
+# ARGV: now, window, new key, label, ip, connection, user_id, subject, old member.
+_ADOPT = """
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local function counted(hash)
+  local h = redis.call('HMGET', hash, 'failures', 'last_failure')
+  local failures, last = tonumber(h[1]) or 0, tonumber(h[2]) or 0
+  if not (now < last + window) then return 0, 0 end
+  return failures, last
+end
+local old_failures, old_last = counted(KEYS[1])
+local new_failures, new_last = counted(KEYS[2])
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[3], ARGV[9])
+redis.call('SREM', KEYS[5], ARGV[9])
+if old_failures == 0 then return 0 end
+local failures, last = math.max(old_failures, new_failures), math.max(old_last, new_last)
+redis.call('HSET', KEYS[2], 'failures', failures, 'last_failure', string.format('%.17g', last),
+  'identifier', ARGV[4], 'ip', ARGV[5], 'connection', ARGV[6], 'user_id', ARGV[7],
+  'subject', ARGV[8])
+if not redis.call('HGET', KEYS[2], 'reserved') then
+  redis.call('HSET', KEYS[2], 'reserved', 0, 'reserved_until', 0)
+end
+local ttl = math.ceil((last + window - now) * 1000) + 1000
+if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+redis.call('ZADD', KEYS[3], string.format('%.17g', last), ARGV[3])
+redis.call('SADD', KEYS[4], ARGV[3])
+redis.call('PEXPIRE', KEYS[4], math.ceil(window * 1000) + 1000)
+return 1
+"""
+
+#: Keys of this version: "<mode>:<32 hex digits>[:<ip>]".
+_CURRENT_KEY = re.compile(r"[a-z_]+:[0-9a-f]{32}(:.*)?")
+#: Set once the counters of an older key format are adopted (nothing to look for then).
+_FORMAT = "2"
+
 # KEYS: bucket hash. ARGV: stage, now, capacity, rate, tolerance.
 _TAKE_TOKEN = """
 local now = tonumber(ARGV[2])
@@ -196,6 +237,7 @@ class RedisCounters:
         self._remove_blocks = client.register_script(_REMOVE_BLOCKS)
         self._take_token = client.register_script(_TAKE_TOKEN)
         self._once = client.register_script(_ONCE)
+        self._adopt = client.register_script(_ADOPT)
 
     @classmethod
     def from_url(
@@ -343,9 +385,53 @@ class RedisCounters:
             )
         return removed
 
+    def _hgetall(self, name: str) -> Callable[[], Any]:
+        return lambda: self._redis.hgetall(name)
+
     @staticmethod
     def _script(script: Any, keys: list[str], args: list[str]) -> Callable[[], Any]:
         return lambda: script(keys=keys, args=args)
+
+    def adopt_older_keys(
+        self, rekey: Callable[[str, str, str, str | None], AttemptKey], now: float
+    ) -> int:
+        """Move the counters an older passgate kept (keys with the identifier in them)
+        to their keys of today, so an upgrade loses no block; return how many moved.
+
+        ``rekey(mode, connection, identifier, ip)`` gives a counter's key of today. Runs
+        once per Redis database (a marker remembers it); safe to repeat."""
+        marker = f"{self.prefix}la-format"
+        if self._call("adopt_older_keys", lambda: self._redis.get(marker)) == _FORMAT:
+            return 0
+        since = f"({_num(now - BLOCK_SECONDS)}"
+        members = self._call(
+            "adopt_older_keys",
+            lambda: self._redis.zrangebyscore(self._recent(), since, "+inf"),
+        )
+        moved = 0
+        for member in (str(m) for m in members):
+            if _CURRENT_KEY.fullmatch(member):
+                continue
+            stored = self._call("adopt_older_keys", self._hgetall(self._attempt(member)))
+            fields = {str(name): str(value) for name, value in stored.items()}
+            mode = member.split(":", 1)[0]
+            identifier, connection = fields.get("identifier", ""), fields.get("connection", "")
+            try:
+                key = rekey(mode, connection, identifier, fields.get("ip") or None)
+            except ValueError:
+                continue  # not a brute-force mode: nothing of ours
+            keys = [
+                self._attempt(member),
+                self._attempt(key),
+                self._recent(),
+                self._by_subject(key.subject),
+                f"{self.prefix}la-id:{identifier}",
+            ]
+            args = [_num(now), _num(BLOCK_SECONDS), key.key, key.label, key.ip or ""]
+            args += [key.connection, key.user_id or "", key.subject, member]
+            moved += int(self._call("adopt_older_keys", self._script(self._adopt, keys, args)))
+        self._call("adopt_older_keys", lambda: self._redis.set(marker, _FORMAT))
+        return moved
 
     # --- IP buckets ----------------------------------------------------------------
 

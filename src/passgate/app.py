@@ -20,6 +20,7 @@ from passgate.accounts import Accounts
 from passgate.background import Periodic
 from passgate.breached.checker import BreachedChecker
 from passgate.breached.gate import BreachedAccountHooks, BreachedPasswords
+from passgate.breached.live import RELOAD_INTERVAL_S
 from passgate.breached.notify import BreachedNotifier
 from passgate.breached.range import range_routes
 from passgate.cache import TtlCache
@@ -204,10 +205,17 @@ class Passgate:
         )
 
     def schedules(self) -> list[Periodic]:
-        """What a server process runs in the background, every few minutes (not started):
-        the breached-password digests and the purge. Several processes may run them at
-        once: digest periods are claimed, and a purge only deletes what holds no state."""
+        """What a server process runs in the background (not started): every second, a
+        look for a newly imported breached-password index; every few minutes, the
+        breached-password digests and the purge. Several processes may run them at once:
+        digest periods are claimed, and a purge only deletes what holds no state."""
         return [
+            Periodic(
+                "passgate-breached-index",
+                self.breached.checker.refresh,
+                interval_s=RELOAD_INTERVAL_S,
+                what="looking for a new breached-password index",
+            ),
             Periodic(
                 "passgate-digests",
                 lambda: self.breached.notifier.send_due_digests(self.clock()),
@@ -314,9 +322,9 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
         *unblock_routes(passgate, on_release=passgate.forget_refusals),
         Route("/health", health, methods=["GET"]),
     ]
-    index = passgate.breached.checker.index
-    if passgate.settings.breached_range_enabled and index is not None:
-        routes += range_routes(index)
+    live = passgate.breached.checker.live
+    if passgate.settings.breached_range_enabled and live is not None:
+        routes += range_routes(live.current)
     app = PassgateApp(routes=routes, lifespan=lifespan, token_endpoint=TokenEndpoint(passgate))
     app.state.passgate = passgate
     return app

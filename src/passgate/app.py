@@ -38,6 +38,7 @@ from passgate.protection.account_hooks import ProtectionAccountHooks
 from passgate.protection.client_ip import connecting_ip, resolve_end_user_ip
 from passgate.protection.guard import ProtectionGuard
 from passgate.protection.notify import MailNotifier
+from passgate.readiness import Readiness, breached_probe, database_probe, redis_probe
 from passgate.settings import Settings
 from passgate.storage.applications import Applications
 from passgate.storage.counters import AttackCounters, counters_from_settings
@@ -187,6 +188,7 @@ class Passgate:
         default_directory: TtlCache[str, str] = TtlCache(
             lambda key: str(self.tenant.get(key, DEFAULT_CONNECTION)), ttl=5.0
         )
+        self.readiness = self._readiness()
         self.tokens = TokenService(
             directory=self.directory,
             authenticator=ClientAuthenticator(self.clients.get, self.applications.secret_digest),
@@ -203,6 +205,21 @@ class Passgate:
             io_pool=self.io_pool,
             breached=self.breached,
         )
+
+    def _readiness(self) -> Readiness:
+        """What ``GET /ready`` checks: the database, Redis when configured, the index."""
+        settings = self.settings
+        probes = [database_probe(self.engine)]
+        self._close_redis_probe: Callable[[], None] = lambda: None
+        if settings.redis_url is not None:
+            probe, self._close_redis_probe = redis_probe(
+                settings.redis_url.get_secret_value(),
+                fallback=settings.redis_unavailable == "fallback",
+            )
+            probes.append(probe)
+        required = settings.breached_index is not None or settings.breached_range_enabled
+        probes.append(breached_probe(self.breached.checker, required=required))
+        return Readiness(probes)
 
     def schedules(self) -> list[Periodic]:
         """What a server process runs in the background (not started): every second, a
@@ -280,6 +297,8 @@ class Passgate:
             self._buffered.close()
             self._buffered = None
         self.breached.close()
+        self.readiness.close()
+        self._close_redis_probe()
         self._close_counters()
         self.engine.dispose()
 
@@ -310,6 +329,10 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def ready(request: Request) -> Response:
+        status, body = await passgate.readiness.check()
+        return JSONResponse(body, status_code=status, headers={"cache-control": "no-store"})
+
     routes = [
         *oauth_routes(passgate),
         *dbconnections_routes(
@@ -321,6 +344,7 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
         ),
         *unblock_routes(passgate, on_release=passgate.forget_refusals),
         Route("/health", health, methods=["GET"]),
+        Route("/ready", ready, methods=["GET"]),
     ]
     live = passgate.breached.checker.live
     if passgate.settings.breached_range_enabled and live is not None:

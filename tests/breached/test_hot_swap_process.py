@@ -97,7 +97,7 @@ class Service:
 
 @dataclass
 class SteadyTraffic:
-    """Logins with a safe password and health checks, in a loop, until stopped."""
+    """Logins with a safe password and readiness checks, in a loop, until stopped."""
 
     service: Service
     answers: list[str] = field(default_factory=list)
@@ -111,6 +111,9 @@ class SteadyTraffic:
                 self.answers.append(str(answer.status_code))
                 if answer.status_code != 200:
                     self.failures.append(f"{answer.status_code} {answer.text}")
+                ready = httpx.get(self.service.base_url + "ready", timeout=20.0)
+                if ready.status_code != 200:
+                    self.failures.append(f"/ready {ready.status_code} {ready.text}")
             except httpx.HTTPError as exc:
                 self.failures.append(repr(exc))
 

@@ -72,6 +72,8 @@ class LiveIndex:
         #: A replacement that could not be opened: not tried again until it changes.
         self._rejected: _Identity | None = None
         self._warned_missing = False
+        #: What is wrong with the file while the loaded index is still used, if anything.
+        self.problem: str | None = None
         self._lock = threading.Lock()
         try:
             identity = _Identity.of(os.stat(self.path))
@@ -101,15 +103,23 @@ class LiveIndex:
                 self._missing(exc)
                 return False
             self._warned_missing = False
-            if identity in (self._identity, self._rejected):
+            if identity == self._identity:
+                self.problem = None
+                return False
+            if identity == self._rejected:
                 return False
             try:
                 index = BreachedIndex.open(self.path)
             except BreachedIndexError as exc:
                 self._rejected = identity
+                if self._current is not None:
+                    self.problem = (
+                        "the index file was replaced by an invalid one; using the loaded one"
+                    )
                 logger.error("breached-password index not reloaded: %s", exc)
                 return False
             self._current, self._identity, self._rejected = index, identity, None
+            self.problem = None
         logger.info(
             "breached-password index loaded: %s, %d entries, build %s",
             self.path,
@@ -122,7 +132,11 @@ class LiveIndex:
         if self._current is None or self._warned_missing:
             return
         self._warned_missing = True
-        reason = "was deleted" if isinstance(exc, FileNotFoundError) else f"cannot be read: {exc}"
+        gone = isinstance(exc, FileNotFoundError)
+        self.problem = (
+            f"the index file {'was deleted' if gone else 'cannot be read'}; using the loaded one"
+        )
+        reason = "was deleted" if gone else f"cannot be read: {exc}"
         logger.warning(
             "breached-password index %s %s; still using the one loaded (%d entries)",
             self.path,

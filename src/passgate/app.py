@@ -243,15 +243,19 @@ class Passgate:
                 "passgate-purge",
                 self.purge,
                 interval_s=self.settings.purge_interval_s,
-                what="purging stale protection records and tickets",
+                what="purging stale protection records, tickets and old events",
             ),
         ]
 
     def purge(self) -> int:
         """Delete protection records that no longer hold state and long-expired tickets
-        (the tables would otherwise grow by about a row per new user and IP); return how
-        many went."""
-        removed = self.counters.purge(self.clock()) + self.tickets.purge()
+        (the tables would otherwise grow by about a row per new user and IP), and events
+        older than ``events_retention_days``; return how many went."""
+        now = self.clock()
+        removed = self.counters.purge(now) + self.tickets.purge()
+        days = self.settings.events_retention_days
+        if days > 0:
+            removed += self.event_log.purge(now - days * 24 * 3600.0)
         logger.debug("purge removed %d records", removed)
         return removed
 

@@ -381,18 +381,13 @@ async def test_a_check_runs_at_most_once_at_a_time_and_results_are_reused() -> N
         assert calls == ["hangs", "quick"]
     finally:
         release.set()
-        readiness.close()
 
 
 async def test_a_check_that_raises_is_failing_without_its_message() -> None:
     def broken() -> Verdict:
         raise RuntimeError("postgresql://user:secret@db.internal/passgate")
 
-    readiness = Readiness([Probe("database", broken)])
-    try:
-        status, body = await readiness.check()
-    finally:
-        readiness.close()
+    status, body = await Readiness([Probe("database", broken)]).check()
     assert status == 503
     assert body["failing"] == {"database": "check failed (RuntimeError)"}
     assert "secret" not in str(body)

@@ -301,7 +301,6 @@ class Passgate:
             self._buffered.close()
             self._buffered = None
         self.breached.close()
-        self.readiness.close()
         self._close_redis_probe()
         self._close_counters()
         self.engine.dispose()

@@ -35,7 +35,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -68,7 +68,12 @@ class Probe:
 
 
 class Readiness:
-    """Runs the probes off the event loop, bounded in time, at most one at a time each."""
+    """Runs the probes off the event loop, bounded in time, at most one at a time each.
+
+    Each check runs in a daemon thread of its own: one hung on a dead server (a
+    PostgreSQL query has no timeout of its own) holds that thread only, and never delays
+    the process's exit.
+    """
 
     def __init__(
         self, probes: Sequence[Probe], *, timeout_s: float = 1.0, max_age_s: float = 1.0
@@ -76,9 +81,6 @@ class Readiness:
         self.probes = tuple(probes)
         self.timeout_s = timeout_s
         self.max_age_s = max_age_s
-        self._pool = ThreadPoolExecutor(
-            max(1, len(self.probes)), thread_name_prefix="passgate-ready"
-        )
         self._lock = threading.Lock()
         self._running: dict[str, Future[Verdict]] = {}
         self._done: dict[str, tuple[float, Verdict]] = {}
@@ -95,31 +97,28 @@ class Readiness:
     def _start(self, probe: Probe) -> Future[Verdict]:
         """The probe's running check, a fresh result, or a new check."""
         now = time.monotonic()
+        future: Future[Verdict] = Future()
         with self._lock:
             running = self._running.get(probe.name)
             if running is not None and not running.done():
                 return running
             done = self._done.get(probe.name)
             if done is not None and now - done[0] < self.max_age_s:
-                fresh: Future[Verdict] = Future()
-                fresh.set_result(done[1])
-                return fresh
-            future = self._pool.submit(self._run, probe)
+                future.set_result(done[1])
+                return future
             self._running[probe.name] = future
-            return future
+        name = f"passgate-ready-{probe.name}"
+        threading.Thread(target=self._run, args=(probe, future), name=name, daemon=True).start()
+        return future
 
-    def _run(self, probe: Probe) -> Verdict:
+    def _run(self, probe: Probe, future: Future[Verdict]) -> None:
         try:
             verdict = probe.check()
         except Exception as exc:
             verdict = Verdict("failing", f"check failed ({type(exc).__name__})")
         with self._lock:
             self._done[probe.name] = (time.monotonic(), verdict)
-        return verdict
-
-    def close(self) -> None:
-        """Stop the threads (without waiting for a hung check)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        future.set_result(verdict)
 
 
 def _outcome(future: asyncio.Future[Verdict], timeout_s: float) -> Verdict:

@@ -20,6 +20,7 @@ from passgate.accounts import Accounts
 from passgate.background import Periodic
 from passgate.breached.checker import BreachedChecker
 from passgate.breached.gate import BreachedAccountHooks, BreachedPasswords
+from passgate.breached.live import RELOAD_INTERVAL_S
 from passgate.breached.notify import BreachedNotifier
 from passgate.breached.range import range_routes
 from passgate.cache import TtlCache
@@ -39,6 +40,7 @@ from passgate.protection.client_ip import connecting_ip, resolve_end_user_ip
 from passgate.protection.guard import ProtectionGuard
 from passgate.protection.notify import MailNotifier
 from passgate.protection.subjects import login_key
+from passgate.readiness import Readiness, breached_probe, database_probe, redis_probe
 from passgate.settings import Settings
 from passgate.storage.applications import Applications
 from passgate.storage.counters import AttackCounters, AttemptKey, counters_from_settings
@@ -191,6 +193,7 @@ class Passgate:
         default_directory: TtlCache[str, str] = TtlCache(
             lambda key: str(self.tenant.get(key, DEFAULT_CONNECTION)), ttl=5.0
         )
+        self.readiness = self._readiness()
         self.tokens = TokenService(
             directory=self.directory,
             authenticator=ClientAuthenticator(self.clients.get, self.applications.secret_digest),
@@ -208,11 +211,33 @@ class Passgate:
             breached=self.breached,
         )
 
+    def _readiness(self) -> Readiness:
+        """What ``GET /ready`` checks: the database, Redis when configured, the index."""
+        settings = self.settings
+        probes = [database_probe(self.engine)]
+        self._close_redis_probe: Callable[[], None] = lambda: None
+        if settings.redis_url is not None:
+            probe, self._close_redis_probe = redis_probe(
+                settings.redis_url.get_secret_value(),
+                fallback=settings.redis_unavailable == "fallback",
+            )
+            probes.append(probe)
+        required = settings.breached_index is not None or settings.breached_range_enabled
+        probes.append(breached_probe(self.breached.checker, required=required))
+        return Readiness(probes)
+
     def schedules(self) -> list[Periodic]:
-        """What a server process runs in the background, every few minutes (not started):
-        the breached-password digests and the purge. Several processes may run them at
-        once: digest periods are claimed, and a purge only deletes what holds no state."""
+        """What a server process runs in the background (not started): every second, a
+        look for a newly imported breached-password index; every few minutes, the
+        breached-password digests and the purge. Several processes may run them at once:
+        digest periods are claimed, and a purge only deletes what holds no state."""
         return [
+            Periodic(
+                "passgate-breached-index",
+                self.breached.checker.refresh,
+                interval_s=RELOAD_INTERVAL_S,
+                what="looking for a new breached-password index",
+            ),
             Periodic(
                 "passgate-digests",
                 lambda: self.breached.notifier.send_due_digests(self.clock()),
@@ -223,15 +248,19 @@ class Passgate:
                 "passgate-purge",
                 self.purge,
                 interval_s=self.settings.purge_interval_s,
-                what="purging stale protection records and tickets",
+                what="purging stale protection records, tickets and old events",
             ),
         ]
 
     def purge(self) -> int:
         """Delete protection records that no longer hold state and long-expired tickets
-        (the tables would otherwise grow by about a row per new user and IP); return how
-        many went."""
-        removed = self.counters.purge(self.clock()) + self.tickets.purge()
+        (the tables would otherwise grow by about a row per new user and IP), and events
+        older than ``events_retention_days``; return how many went."""
+        now = self.clock()
+        removed = self.counters.purge(now) + self.tickets.purge()
+        days = self.settings.events_retention_days
+        if days > 0:
+            removed += self.event_log.purge(now - days * 24 * 3600.0)
         logger.debug("purge removed %d records", removed)
         return removed
 
@@ -293,6 +322,7 @@ class Passgate:
             self._buffered.close()
             self._buffered = None
         self.breached.close()
+        self._close_redis_probe()
         self._close_counters()
         self.engine.dispose()
 
@@ -323,6 +353,10 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def ready(request: Request) -> Response:
+        status, body = await passgate.readiness.check()
+        return JSONResponse(body, status_code=status, headers={"cache-control": "no-store"})
+
     routes = [
         *oauth_routes(passgate),
         *dbconnections_routes(
@@ -334,10 +368,11 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
         ),
         *unblock_routes(passgate, on_release=passgate.forget_refusals),
         Route("/health", health, methods=["GET"]),
+        Route("/ready", ready, methods=["GET"]),
     ]
-    index = passgate.breached.checker.index
-    if passgate.settings.breached_range_enabled and index is not None:
-        routes += range_routes(index)
+    live = passgate.breached.checker.live
+    if passgate.settings.breached_range_enabled and live is not None:
+        routes += range_routes(live.current)
     app = PassgateApp(routes=routes, lifespan=lifespan, token_endpoint=TokenEndpoint(passgate))
     app.state.passgate = passgate
     return app

@@ -1,13 +1,17 @@
 """``passgate users …``: the users of the database connections.
 
 Passwords are read from stdin (``--password-stdin``) or a hidden prompt, never from the
-command line, and stored as argon2id hashes made with the configured parameters.
+command line, and stored as argon2id hashes made with the configured parameters. The
+breached-password policy applies to them as to a sign-up (``create``) or a password change
+(``set-password``): see :func:`_breached_stage`.
 """
 
 from __future__ import annotations
 
 import click
 
+from passgate.breached.checker import BreachedChecker
+from passgate.breached.errors import BreachedError
 from passgate.cli_support import (
     Stores,
     check_email,
@@ -18,14 +22,19 @@ from passgate.cli_support import (
     table,
     user_json,
 )
+from passgate.clock import system_clock
+from passgate.events import Event
 from passgate.storage.directory import DEFAULT_CONNECTION
 from passgate.storage.models import User
+from passgate.storage.settings_store import SettingsStore
 
 __all__ = ["users"]
 
 _MAX_EMAIL = 320
 _MAX_USERNAME = 128
 _USER_HEADERS = ("USER_ID", "EMAIL", "USERNAME", "CONNECTION", "VERIFIED", "BLOCKED")
+#: ``details.requested_by`` of the breached-password events these commands write.
+REQUESTED_BY = "administrator (cli)"
 
 password_stdin_option = click.option(
     "--password-stdin",
@@ -81,6 +90,64 @@ def _find_user(stores: Stores, user: str, connection: str | None) -> User:
     return matches[0]
 
 
+def _breached_stage(
+    stores: Stores, password: str, *, email: str, connection: str, user: User | None = None
+) -> None:
+    """The breached-password policy's pre-user-registration stage (``user`` None) or
+    pre-change-password stage (``user`` given), before anything is written.
+
+    A breached password writes a ``signup_pwd_leak`` / ``reset_pwd_leak`` event, then is
+    refused when the stage has the ``block`` shield, and otherwise only warned about on
+    stderr. No administrator notification goes out: the administrator is at the terminal.
+    """
+    policy = SettingsStore(stores.engine).get_breached_password()
+    if not policy.enabled:
+        return
+    if user is None:
+        kind, stage = "signup_pwd_leak", "pre-user-registration"
+        shields = policy.pre_user_registration_shields
+    else:
+        kind, stage = "reset_pwd_leak", "pre-change-password"
+        shields = policy.pre_change_password_shields
+    try:
+        checker = BreachedChecker.from_settings(stores.settings)
+        try:
+            result = checker.check(password)
+        finally:
+            checker.close()
+    except BreachedError as exc:
+        raise click.ClickException(f"cannot check the password for breaches: {exc}") from exc
+    if not result.breached:
+        return
+    blocked = "block" in shields
+    stores.events.emit(
+        Event(
+            type=kind,
+            date=system_clock(),
+            connection=connection,
+            user_id=user.id if user is not None else None,
+            user_name=email,
+            details={
+                "stage": stage,
+                "action": "blocked" if blocked else "allowed",
+                "shields": list(shields),
+                "source": result.source,
+                "requested_by": REQUESTED_BY,
+            },
+        )
+    )
+    if blocked:
+        raise click.ClickException(
+            "this password is in the breached-password corpus; choose another "
+            f"(breached password detection blocks it at the {stage} stage)"
+        )
+    click.echo(
+        "warning: this password is in the breached-password corpus (the policy only "
+        f"reports it at the {stage} stage)",
+        err=True,
+    )
+
+
 connection_choice = click.option(
     "--connection",
     default=None,
@@ -110,7 +177,11 @@ def create_user(
     password_stdin: bool,
     as_json: bool,
 ) -> None:
-    """Create a user; the password comes from stdin or a hidden prompt."""
+    """Create a user; the password comes from stdin or a hidden prompt.
+
+    A breached password is refused when breached password detection blocks it at the
+    pre-user-registration stage (the default).
+    """
     check_email(email)
     if username is not None:
         _check_username(username)
@@ -125,6 +196,7 @@ def create_user(
                     f"a user with the email or username {identifier!r} exists in {connection}"
                 )
         password = read_new_password(password_stdin)
+        _breached_stage(stores, password, email=email, connection=connection)
         user = stores.directory.create_user(
             connection=connection,
             email=email,
@@ -161,11 +233,15 @@ def list_users(connection: str | None, limit: int, as_json: bool) -> None:
 def set_password(user: str, connection: str | None, password_stdin: bool, as_json: bool) -> None:
     """Set the password of USER (a user id or an email address).
 
-    A new password also lifts a breached-password block.
+    A new password also lifts a breached-password block. A breached one is refused when
+    breached password detection blocks it at the pre-change-password stage (the default).
     """
     with open_stores() as stores:
         found = _find_user(stores, user, connection)
         password = read_new_password(password_stdin)
+        _breached_stage(
+            stores, password, email=found.email, connection=found.connection, user=found
+        )
         stores.directory.set_password(found.id, stores.hasher().hash(password))
         updated = stores.directory.get_user(found.id) or found
     emit(

@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     #: How often a server process deletes protection records that hold no state any more
     #: (full buckets, forgotten failures, expired marks) and tickets expired a week ago.
     purge_interval_s: float = Field(default=300.0, gt=0, le=86400)
+    events_retention_days: int = Field(
+        default=30,
+        ge=0,
+        le=3650,
+        description="How many days the event log keeps an event (Auth0 keeps 30): older "
+        "events are deleted by the purge that runs every purge_interval_s. 0 keeps events "
+        "forever; at most 3650.",
+    )
     log_level: str = "info"
 
     @field_validator("trusted_proxies", mode="before")

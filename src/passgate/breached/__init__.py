@@ -7,6 +7,7 @@ Modules, in the order data flows:
 - ``importer``: bounded-memory external sort into a new index, swapped in atomically;
 - ``writer`` / ``index``: the index file (and optional range companion) and its
   memory-mapped reader;
+- ``live``: the index of a path, swapped for the new one after an import replaces it;
 - ``checker``: ``is_breached(password)`` for the login, signup and password-change flows;
 - ``upstream``: an optional client of an upstream range API (k-anonymity);
 - ``range``: the Pwned-Passwords-compatible ``GET /range/{prefix}`` route;
@@ -25,6 +26,7 @@ from passgate.breached.errors import (
 )
 from passgate.breached.importer import ImportStats, import_corpus
 from passgate.breached.index import COUNT_RELATIVE_ERROR, BreachedIndex
+from passgate.breached.live import LiveIndex
 from passgate.breached.range import range_routes
 from passgate.breached.upstream import RangeClient
 
@@ -40,6 +42,7 @@ __all__ = [
     "BreachedResult",
     "BreachedUpstreamUnavailable",
     "ImportStats",
+    "LiveIndex",
     "RangeClient",
     "import_corpus",
     "range_routes",

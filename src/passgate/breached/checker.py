@@ -12,6 +12,10 @@ Decision order, for ``check(password)``:
 
 Checks are blocking (an upstream request may take up to its timeout): the web layer runs
 them in a worker thread, like password hashing. The local lookup costs a few µs.
+
+Built from settings, the local index is a :class:`~passgate.breached.live.LiveIndex`:
+:meth:`BreachedChecker.refresh` swaps in a corpus imported after start-up (server
+processes call it every second in the background).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from passgate.breached.index import BreachedIndex
+from passgate.breached.live import LiveIndex
 from passgate.breached.upstream import RangeClient
 
 if TYPE_CHECKING:
@@ -42,20 +47,34 @@ class BreachedResult:
 
 
 class BreachedChecker:
-    """Decides whether passwords are breached; safe to share between threads."""
+    """Decides whether passwords are breached; safe to share between threads.
+
+    ``index``: a fixed :class:`BreachedIndex`, or a :class:`LiveIndex` that
+    :meth:`refresh` reloads when its file is replaced.
+    """
 
     def __init__(
         self,
-        index: BreachedIndex | None = None,
+        index: BreachedIndex | LiveIndex | None = None,
         *,
         min_count: int = 1,
         upstream: RangeClient | None = None,
     ) -> None:
         if min_count < 1:
             raise ValueError("min_count must be at least 1")
-        self.index = index
+        self.live = index if isinstance(index, LiveIndex) else None
+        self._fixed = index if isinstance(index, BreachedIndex) else None
         self.min_count = min_count
         self.upstream = upstream
+
+    @property
+    def index(self) -> BreachedIndex | None:
+        """The index lookups use now (None while there is none)."""
+        return self.live.current() if self.live is not None else self._fixed
+
+    def refresh(self) -> bool:
+        """Swap in a replaced index file, if any (see :class:`LiveIndex`); True if it did."""
+        return self.live.refresh() if self.live is not None else False
 
     @classmethod
     def from_settings(
@@ -68,12 +87,13 @@ class BreachedChecker:
     ) -> BreachedChecker:
         """Open the index named by the settings (if the file exists) and the upstream client.
 
-        Call once at start-up; the index stays mapped for the life of the process. With
+        Call once at start-up; :meth:`refresh` then follows imports. With
         ``require_index``, a missing index raises ``BreachedIndexError`` instead of being
-        left out (then only the test prefix and the upstream, if any, are checked).
+        left out (then, until one is imported, only the test prefix and the upstream, if
+        any, are checked).
         """
         path = index_path if index_path is not None else settings.breached_index_path
-        index = BreachedIndex.open(path) if require_index or path.exists() else None
+        index = LiveIndex(path, required=require_index)
         upstream = None
         if settings.breached_range_url:
             upstream = RangeClient(
@@ -85,8 +105,10 @@ class BreachedChecker:
 
     def close(self) -> None:
         """Unmap the index and close the upstream client (tests and the CLI)."""
-        if self.index is not None:
-            self.index.close()
+        if self.live is not None:
+            self.live.close()
+        elif self._fixed is not None:
+            self._fixed.close()
         if self.upstream is not None:
             self.upstream.close()
 
@@ -96,8 +118,9 @@ class BreachedChecker:
         digest = hashlib.sha1(
             password.encode("utf-8", "surrogatepass"), usedforsecurity=False
         ).digest()
-        if self.index is not None:
-            count = self.index.count(digest)
+        index = self.index  # one index for the whole lookup, even if a reload swaps it
+        if index is not None:
+            count = index.count(digest)
             if count is not None and count >= self.min_count:
                 return BreachedResult(True, count, "local")
         if self.upstream is not None:

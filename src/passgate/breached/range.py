@@ -12,7 +12,9 @@ Compatible with ``https://api.pwnedpasswords.com/range/{prefix}``:
 The answers come from the range companion of the index (``import --with-range``; the
 index alone keeps too few bits, see :mod:`passgate.breached.index`); without it every
 request is a 404 saying so. Whether the route is mounted at all is the caller's decision
-(setting ``breached_range_enabled``).
+(setting ``breached_range_enabled``). Given a function returning the current index (the
+server's :class:`~passgate.breached.live.LiveIndex`), each answer comes from the index of
+the moment, so a new import is served as soon as it is swapped in.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Callable
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -54,15 +57,22 @@ def render_range(lines: list[tuple[str, int]], *, padding: bool) -> str:
     return "\r\n".join(entries)
 
 
-def range_routes(index: BreachedIndex, *, path: str = "/range/{prefix}") -> list[Route]:
-    """The route serving ``GET {path}`` from ``index`` (which must stay open)."""
+def range_routes(
+    index: BreachedIndex | Callable[[], BreachedIndex | None], *, path: str = "/range/{prefix}"
+) -> list[Route]:
+    """The route serving ``GET {path}`` from ``index`` (which must stay open), or from
+    whatever index ``index()`` returns at each request."""
+    current = (lambda: index) if isinstance(index, BreachedIndex) else index
 
     async def range_endpoint(request: Request) -> Response:
         prefix = request.path_params["prefix"]
         if not _PREFIX.fullmatch(prefix):
             return PlainTextResponse(BAD_PREFIX_MESSAGE, status_code=400)
+        found = current()
         try:
-            lines = index.range(prefix.upper())
+            if found is None:
+                raise BreachedRangeUnavailable("no index")
+            lines = found.range(prefix.upper())
         except BreachedRangeUnavailable:
             return PlainTextResponse(
                 "No range data: import the breached-password corpus with --with-range.",

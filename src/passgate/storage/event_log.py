@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from passgate.errors import StorageError
 from passgate.events import Event
 from passgate.storage.db import DriverSql, write_lock
 from passgate.storage.schema import events
@@ -20,6 +21,10 @@ from passgate.storage.schema import events
 __all__ = ["BufferedEventSink", "EventLog"]
 
 logger = logging.getLogger("passgate.events")
+
+#: Events deleted per transaction by :meth:`EventLog.purge`, and the pause between them.
+PURGE_BATCH = 1000
+PURGE_PAUSE_S = 0.005
 
 _FIELDS = (
     "log_id",
@@ -89,6 +94,31 @@ class EventLog:
                     self._driver.run_many(self._insert, [row])
             except self._driver.errors as exc:
                 logger.error("could not store a %s event: %s", event.type, exc)
+
+    def purge(
+        self, before: float, *, batch_size: int = PURGE_BATCH, pause_s: float = PURGE_PAUSE_S
+    ) -> int:
+        """Delete the events dated before ``before``; return how many went.
+
+        ``batch_size`` rows per transaction, ``pause_s`` apart, so that a large backlog
+        never holds the table (or SQLite's write lock) for long and logins' writes get in
+        between batches.
+        """
+        oldest = sa.select(events.c.seq).where(events.c.date < before).limit(batch_size)
+        statement = events.delete().where(events.c.seq.in_(oldest.scalar_subquery()))
+        removed = 0
+        try:
+            while True:
+                with write_lock(self._engine), self._engine.begin() as db:
+                    deleted = int(db.execute(statement).rowcount)
+                removed += deleted
+                if deleted < batch_size:
+                    return removed
+                time.sleep(pause_s)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(
+                f"cannot purge events (after {removed}): {type(exc).__name__}"
+            ) from exc
 
     def recent(self, *, types: Sequence[str] = (), limit: int = 50) -> list[Event]:
         """Newest first."""

@@ -33,7 +33,7 @@ from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
 from passgate.oauth.guard import LoginAttempt, LoginGuard, RequestContext
 from passgate.oauth.minting import Minter, TokenSet
 from passgate.oauth.password_login import BreachedGate, PasswordLogins
-from passgate.oauth.request import BasicCredentials
+from passgate.oauth.request import BasicCredentials, without_blank_options
 from passgate.oauth.scopes import GrantedScopes, grant_scopes, split_scope
 from passgate.passwords import PasswordHasher
 from passgate.storage.directory import Directory
@@ -133,7 +133,10 @@ class TokenService:
         facts: ConnectionFacts,
         timings: dict[str, float] | None = None,
     ) -> TokenSet:
-        """Handle one token request; ``timings`` (if given) receives stage durations."""
+        """Handle one token request; ``timings`` (if given) receives stage durations.
+
+        An empty or blank ``audience``, ``scope`` or ``realm`` is handled as not sent."""
+        params = without_blank_options(params)
         grant = params.get("grant_type")
         call = _Call(
             grant=grant,

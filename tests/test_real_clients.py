@@ -242,3 +242,19 @@ def test_auth0_python_logs_in_refreshes_with_its_default_scope_and_revokes(
         tokens.refresh_token(narrowed["refresh_token"])
     assert caught.value.status_code == 403
     assert caught.value.error_code == "invalid_grant"
+    # The audit trail, as the server wrote it: the revocation, then the refused refresh.
+    revocations = _logged(server["env"], "srrt")
+    assert [(e["client_id"], e["user_id"]) for e in revocations] == [(client_id, user_id)]
+    (refused,) = _logged(server["env"], "fertft")
+    assert refused["details"]["reason"] == "refresh token revoked"
+
+
+def _logged(env: dict[str, str], event_type: str) -> list[dict[str, Any]]:
+    """The server's events of ``event_type`` once it has written any (it writes in the
+    background, within milliseconds)."""
+    deadline = time.monotonic() + 10
+    while True:
+        found: list[dict[str, Any]] = cli(env, "logs", "--type", event_type)
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)

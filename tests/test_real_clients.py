@@ -1,8 +1,9 @@
 """Real third-party OAuth/JWT clients against a real ``passgate serve`` process.
 
 Set up by the CLI (``python -m passgate apis|clients|users create --json``), served by
-uvicorn on a free loopback port, and used through requests-oauthlib (the Resource Owner
-Password grant, then a refresh) with tokens verified by PyJWT against the JWKS endpoint.
+uvicorn on a free loopback port, and used through requests-oauthlib and Auth0's own SDK,
+auth0-python (the Resource Owner Password grant, a refresh, a revocation) with tokens
+verified by PyJWT against the JWKS endpoint.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 import jwt
 import pytest
 import requests
+from auth0.authentication import GetToken, RevokeToken
+from auth0.authentication.exceptions import Auth0Error
 from oauthlib.oauth2 import LegacyApplicationClient
 from requests_oauthlib import OAuth2Session
 
@@ -69,6 +72,8 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str
         "client_secret_post",
         "--grant",
         "password",
+        "--grant",
+        "password-realm",
         "--grant",
         "refresh_token",
     )
@@ -197,3 +202,59 @@ def test_wrong_password_is_an_oauth_error_for_requests_oauthlib(server: dict[str
         )
     assert caught.value.error == "invalid_grant"
     assert caught.value.description == "Wrong email or password."
+
+
+def test_auth0_python_logs_in_refreshes_with_its_default_scope_and_revokes(
+    server: dict[str, Any],
+) -> None:
+    """Auth0's SDK as an integrator calls it: ``refresh_token`` sends ``scope=""`` unless
+    told otherwise, which must keep the granted scopes and the ID token."""
+    base: str = server["base"]
+    domain = base.removeprefix("http://").rstrip("/")
+    client_id: str = server["client"]["client_id"]
+    client_secret: str = server["client"]["client_secret"]
+    user_id: str = server["user"]["user_id"]
+    jwks = jwt.PyJWKClient(base + ".well-known/jwks.json")
+    tokens = GetToken(domain, client_id, client_secret=client_secret, protocol="http")
+
+    login = tokens.login(
+        username="carol",
+        password=PASSWORD,
+        realm="Username-Password-Authentication",
+        scope="openid profile offline_access",
+        audience=API,
+        forwarded_for="198.51.100.77",
+    )
+    granted = {"openid", "profile", "offline_access", "read:things", "write:things"}
+    assert set(_verify(jwks, login["access_token"], API, base)["scope"].split()) == granted
+
+    refreshed = tokens.refresh_token(login["refresh_token"])
+    access = _verify(jwks, refreshed["access_token"], API, base)
+    assert access["sub"] == user_id
+    assert set(access["scope"].split()) == granted
+    assert _verify(jwks, refreshed["id_token"], client_id, base)["sub"] == user_id
+    narrowed = tokens.refresh_token(refreshed["refresh_token"], scope="read:things")
+    assert _verify(jwks, narrowed["access_token"], API, base)["scope"] == "read:things"
+
+    revoker = RevokeToken(domain, client_id, client_secret=client_secret, protocol="http")
+    revoker.revoke_refresh_token(narrowed["refresh_token"])
+    with pytest.raises(Auth0Error) as caught:
+        tokens.refresh_token(narrowed["refresh_token"])
+    assert caught.value.status_code == 403
+    assert caught.value.error_code == "invalid_grant"
+    # The audit trail, as the server wrote it: the revocation, then the refused refresh.
+    revocations = _logged(server["env"], "srrt")
+    assert [(e["client_id"], e["user_id"]) for e in revocations] == [(client_id, user_id)]
+    (refused,) = _logged(server["env"], "fertft")
+    assert refused["details"]["reason"] == "refresh token revoked"
+
+
+def _logged(env: dict[str, str], event_type: str) -> list[dict[str, Any]]:
+    """The server's events of ``event_type`` once it has written any (it writes in the
+    background, within milliseconds)."""
+    deadline = time.monotonic() + 10
+    while True:
+        found: list[dict[str, Any]] = cli(env, "logs", "--type", event_type)
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)

@@ -169,6 +169,13 @@ def test_serve_with_two_workers_logs_users_in_and_stops_on_sigterm(
             http.post("oauth/token", data=login, headers={"auth0-forwarded-for": END_USER_IP})
             for _ in range(6)
         ]
+        # What the server hands on of a header's bytes: \xa0 (NO-BREAK SPACE in latin-1)
+        # arrives, and makes the address malformed.
+        stray = http.post(
+            "oauth/token",
+            data=login,
+            headers=[(b"auth0-forwarded-for", END_USER_IP.encode() + b"\xa0")],
+        )
         wrong = http.post("oauth/token", data={**login, "password": "wrong"})
 
     for answer in answers:
@@ -180,6 +187,9 @@ def test_serve_with_two_workers_logs_users_in_and_stops_on_sigterm(
         assert claims["sub"] == user["user_id"]
         assert claims["scope"] == "read:orders"
         assert claims["azp"] == client["client_id"]
+    assert stray.status_code == 400, stray.text
+    assert stray.json()["error"] == "invalid_request"
+    assert "auth0-forwarded-for" in stray.json()["error_description"]
     assert wrong.status_code == 403
     assert wrong.json() == {
         "error": "invalid_grant",

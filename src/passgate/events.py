@@ -24,6 +24,8 @@ DESCRIPTIONS: Mapping[str, str] = {
     "feccft": "Failed exchange of access token for a client credentials grant",
     "sertft": "Successful exchange of refresh token for access token",
     "fertft": "Failed exchange of refresh token for access token",
+    "ferrt": "Failed exchange of rotating refresh token: reuse detected, its family was revoked",
+    "srrt": "Successfully revoked a refresh token",
     "limit_wc": "Blocked account",
     "limit_mu": "Blocked IP address",
     "limit_sul": "Too many logins per user per IP",

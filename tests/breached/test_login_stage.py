@@ -481,6 +481,10 @@ async def test_the_range_endpoint_is_mounted_only_when_enabled(
         digest = sha1_hex(LEAKED)
         async with client_for(world.app) as http:
             response = await http.get(f"/range/{digest[:5]}")
+            # Never a redirect built from a Host header the client chose.
+            slash = await http.get(f"/range/{digest[:5]}/", headers={"host": "evil.example"})
+        assert slash.status_code == 404
+        assert "location" not in slash.headers
         if enabled:
             assert response.status_code == 200
             assert f"{digest[5:]}:42" in response.text.splitlines()

@@ -57,6 +57,24 @@ def test_forwarded_entries_with_ports_and_ipv6() -> None:
     assert connecting_ip("10.0.0.2", ["[2001:db8::1"], PROXIES) == "10.0.0.2"
 
 
+#: Characters that ``str.strip()`` drops or that are invisible, as a latin-1 decoded header
+#: value can hold them: none of them may be read as part of, or around, an address.
+STRAY = ["\xa0", "\x85", "\x1c", "\x1f", "\x0b", "\x0c", "\r", "\n", "\x00", "\xad", "\u200b"]
+
+
+@pytest.mark.parametrize("stray", STRAY)
+def test_a_hop_with_a_stray_character_is_malformed(stray: str) -> None:
+    for entry in (f"203.0.113.5{stray}", f"{stray}203.0.113.5", f"[2001:db8::1]:443{stray}"):
+        assert connecting_ip("10.0.0.2", [entry], PROXIES) == "10.0.0.2"
+    assert connecting_ip("10.0.0.2", [f"203.0.113.5, {stray}"], PROXIES) == "10.0.0.2"
+    assert connecting_ip("10.0.0.2", [f"203.0.113.5, {stray}10.1.1.1"], PROXIES) == "10.0.0.2"
+
+
+def test_spaces_and_tabs_around_hops_are_not_part_of_them() -> None:
+    assert connecting_ip("10.0.0.2", [" 203.0.113.5\t,\t10.1.1.1 "], PROXIES) == "203.0.113.5"
+    assert connecting_ip("10.0.0.2", ["203.0.113.5, ,\t"], PROXIES) == "203.0.113.5"
+
+
 def test_peers_are_normalised() -> None:
     assert connecting_ip("::ffff:203.0.113.5", [], ()) == "203.0.113.5"
     assert connecting_ip("::FFFF:10.0.0.2", ["203.0.113.9"], PROXIES) == "203.0.113.9"
@@ -133,6 +151,14 @@ def test_a_trusted_client_must_send_exactly_one_address(values: list[str]) -> No
     assert raised.value.status_code == 400
 
 
+@pytest.mark.parametrize("stray", STRAY)
+def test_a_trusted_client_must_send_nothing_but_the_address(stray: str) -> None:
+    for value in (f"203.0.113.5{stray}", f"{stray}2001:db8::1", f"::ffff:{stray}203.0.113.5"):
+        with pytest.raises(InvalidRequest) as raised:
+            resolve([value])
+        assert FORWARDED_FOR_HEADER in raised.value.description
+
+
 @pytest.mark.parametrize(
     ("overrides", "reason"),
     [
@@ -175,3 +201,4 @@ def test_any_header_value_gives_an_address_or_a_400(value: str) -> None:
         assert FORWARDED_FOR_HEADER in refusal.description
     else:
         assert ipaddress.ip_address(result.ip)
+        assert set(value.strip(" \t")) <= set("0123456789abcdefABCDEF:.")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import httpx
 import pytest
 
 from passgate.errors import BRUTE_FORCE_MESSAGE, SUSPICIOUS_IP_MESSAGE
@@ -306,3 +307,165 @@ async def test_trusted_proxy_and_trusted_client_headers_together(
             extra_headers=[("x-forwarded-for", APP_SERVER_IP)],
         )  # fmt: skip
     assert answer.json() == {"error": "too_many_attempts", "error_description": BRUTE_FORCE_MESSAGE}
+
+
+# -- what really arrives: header bytes, latin-1 decoded ---------------------------------
+
+#: Bytes a forwarded address may not hold, before, after or inside it. A server strips
+#: spaces and tabs around a value and passes every other byte on (uvicorn's h11 and
+#: httptools parsers both hand ``\xa0`` and ``\x85`` to the application); they arrive
+#: latin-1 decoded, so ``\xa0`` is NO-BREAK SPACE and ``\x85`` NEXT LINE, which
+#: ``str.strip()`` would drop. The UTF-8 forms of Unicode spaces and zero-width or format
+#: characters arrive as several latin-1 characters.
+STRAY_BYTES = [
+    b"\xa0", b"\x85", b"\x1c", b"\x1d", b"\x1e", b"\x1f", b"\x0b", b"\x0c", b"\r", b"\n",
+    b"\x00", b"\x7f", b"\xad",
+    "\u00a0".encode(), "\u0085".encode(), "\u200b".encode(), "\u2028".encode(),
+    "\u3000".encode(), "\ufeff".encode(), "\u2060".encode(),
+]  # fmt: skip
+
+
+def stray_variants(address: str) -> list[bytes]:
+    """``address`` with each stray byte sequence before, after and inside it."""
+    raw = address.encode()
+    cut = len(raw) // 2
+    variants = []
+    for stray in STRAY_BYTES:
+        variants += [stray + raw, raw + stray, raw[:cut] + stray + raw[cut:]]
+    return variants
+
+
+async def post_raw(
+    stack: Stack,
+    http: httpx.AsyncClient,
+    headers: Sequence[tuple[bytes, bytes]],
+    password: str = WRONG,
+    client: NamedClient | None = None,
+) -> httpx.Response:
+    """alice's password grant with ``headers`` sent as the very bytes given."""
+    client = client or stack.trusted
+    form, auth_headers = client.auth()
+    data = {"grant_type": "password", "username": "alice", "password": password, **form}
+    raw = [(name.encode(), value.encode()) for name, value in auth_headers.items()]
+    return await http.post("/oauth/token", data=data, headers=[*raw, *headers])
+
+
+@pytest.mark.parametrize("address", [IP_A, "2001:db8::7", "::ffff:198.51.100.1"])
+async def test_a_trusted_clients_header_with_any_stray_character_is_refused(
+    lite_stack: Stack, address: str
+) -> None:
+    stack = lite_stack
+    async with stack.http() as http:
+        for value in stray_variants(address):
+            answer = await post_raw(stack, http, [(HEADER.encode(), value)])
+            assert answer.status_code == 400, (value, answer.text)
+            body = answer.json()
+            assert body["error"] == "invalid_request", value
+            assert HEADER in body["error_description"], value
+    assert stack.hashes.count == 0
+    for ip in (APP_SERVER_IP, IP_A, "2001:db8::7"):
+        assert stack.failures("alice", ip) == 0
+    assert stack.passgate.counters.bucket_tat(IP_A, PRE_LOGIN) is None
+
+
+async def test_spaces_and_tabs_around_a_forwarded_address_are_not_part_of_it(
+    lite_stack: Stack,
+) -> None:
+    """HTTP's optional whitespace (RFC 9110 §5.5): servers strip it, passgate does too
+    when an ASGI server hands it over."""
+    stack = lite_stack
+    async with stack.http() as http:
+        for value in (b" " + IP_A.encode(), IP_A.encode() + b"\t", b" \t" + IP_A.encode() + b" "):
+            answer = await post_raw(stack, http, [(HEADER.encode(), value)])
+            assert answer.status_code == 403, (value, answer.text)
+    assert stack.failures("alice", IP_A) == 3
+
+
+async def test_the_same_ip_in_any_of_its_forms_is_one_counter(lite_stack: Stack) -> None:
+    """IPv4-mapped IPv6 is the IPv4 address (from the header and as the TCP peer), and an
+    IPv6 address in any case or compression is itself."""
+    stack = lite_stack
+    await block(stack, "::ffff:198.51.100.1")
+    async with stack.http() as http:
+        for value in (IP_A, "::FFFF:198.51.100.1", "0:0:0:0:0:ffff:c633:6401"):
+            answer = await stack.login(http, "alice", PASSWORD, forwarded=value)
+            assert answer.status_code == 429, (value, answer.text)
+    async with stack.http("::ffff:198.51.100.1") as http:  # a dual-stack socket's peer
+        answer = await stack.login(http, "alice", PASSWORD, client=stack.untrusted)
+        assert answer.status_code == 429
+    await block(stack, "2001:DB8:0:0::7")
+    async with stack.http() as http:
+        answer = await stack.login(http, "alice", PASSWORD, forwarded="2001:db8::7")
+        assert answer.status_code == 429
+        answer = await stack.login(http, "alice", PASSWORD, forwarded=IP_B)
+        assert answer.status_code == 200
+    (first, second) = stack.events.of_type("limit_wc")
+    assert (first.ip, second.ip) == (IP_A, "2001:db8::7")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["fe80::1%eth0", "fe80::1%25eth0", "[2001:db8::7]", "[::ffff:198.51.100.1]", "0x7f.1"],
+)
+async def test_a_trusted_clients_header_refuses_scoped_and_bracketed_ipv6(
+    lite_stack: Stack, value: str
+) -> None:
+    stack = lite_stack
+    async with stack.http() as http:
+        answer = await stack.login(http, "alice", WRONG, forwarded=value)
+    assert answer.status_code == 400
+    assert HEADER in answer.json()["error_description"]
+    assert stack.hashes.count == 0
+
+
+async def test_a_malformed_x_forwarded_for_hop_is_not_believed(
+    make_lite_stack: StackFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hop holding anything but an address (and a port) stops the walk: the last
+    trusted proxy is the client, as for any other malformed hop (SPEC §2)."""
+    monkeypatch.setenv("PASSGATE_TRUSTED_PROXIES", "10.0.0.0/8")
+    stack = make_lite_stack()
+    stack.set_brute_force(enabled=False)  # many failures as alice: only whose IP matters
+    stack.set_suspicious_ip(enabled=False)
+    xff = b"x-forwarded-for"
+    #: (the X-Forwarded-For headers sent, the connecting IP passgate must see)
+    cases: list[tuple[list[tuple[bytes, bytes]], str]] = []
+    for value in stray_variants(IP_A):
+        cases.append(([(xff, value)], PROXY))
+        cases.append(([(xff, b"6.6.6.6, " + value)], PROXY))
+        cases.append(([(xff, value + b", 10.2.2.2")], "10.2.2.2"))  # the last trusted hop
+    cases.append(([(xff, IP_A.encode() + b", \xa0")], PROXY))  # a hop of one stray space
+    cases.append(([(xff, IP_A.encode()), (xff, b"\x85")], PROXY))
+    cases.append(([(xff, b"fe80::1%eth0")], PROXY))
+    cases.append(([(xff, b"[fe80::1%eth0]:443")], PROXY))
+    async with stack.http(PROXY) as http:
+        for headers, _ in cases:
+            answer = await post_raw(stack, http, headers)
+            assert answer.status_code == 403, (headers, answer.text)
+    seen = [event.client_ip for event in stack.events.of_type("fepft")]
+    assert seen == [ip for _, ip in cases]
+
+
+async def test_x_forwarded_for_hops_in_every_address_form(
+    make_lite_stack: StackFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PASSGATE_TRUSTED_PROXIES", "10.0.0.0/8")
+    stack = make_lite_stack()
+    cases = [
+        (b"::ffff:198.51.100.1", IP_A),
+        (b"198.51.100.1:4431", IP_A),
+        (b"[::ffff:198.51.100.1]:443", IP_A),
+        (b"[2001:DB8::7]:443", "2001:db8::7"),
+        (b"[2001:db8::7]", "2001:db8::7"),
+        (b" 198.51.100.1 ,\t10.2.2.2 ", IP_A),  # spaces and tabs around entries
+        (b"198.51.100.1,,", IP_A),  # empty entries are skipped
+        (b"[2001:db8::7", PROXY),
+        (b"198.51.100.1:", PROXY),
+        (b"198.51.100.1:+80", PROXY),
+    ]
+    async with stack.http(PROXY) as http:
+        for value, _ in cases:
+            answer = await post_raw(stack, http, [(b"x-forwarded-for", value)])
+            assert answer.status_code == 403, (value, answer.text)
+    seen = [event.client_ip for event in stack.events.of_type("fepft")]
+    assert seen == [ip for _, ip in cases]

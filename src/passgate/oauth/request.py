@@ -16,11 +16,19 @@ from urllib.parse import unquote_to_bytes
 
 from passgate.errors import InvalidRequest
 
-__all__ = ["BasicCredentials", "parse_basic", "parse_body", "parse_json_object"]
+__all__ = [
+    "BasicCredentials",
+    "parse_basic",
+    "parse_body",
+    "parse_json_object",
+    "without_blank_options",
+]
 
 _FORM = "application/x-www-form-urlencoded"
 _JSON = "application/json"
 _MAX_PARAMETERS = 64
+#: Optional token-request parameters that read as not sent when empty or blank.
+_OPTIONS = ("audience", "scope", "realm")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -145,6 +153,18 @@ def parse_body(content_type: str | None, body: bytes) -> dict[str, str]:
     if _media_type(content_type) == _FORM:
         return _parse_form(body)
     return _parse_json(body)
+
+
+def without_blank_options(params: Mapping[str, str]) -> Mapping[str, str]:
+    """``params`` without an ``audience``, ``scope`` or ``realm`` that is empty or only
+    spaces: such a value means "not sent", as Auth0 reads it. SDKs send empty defaults
+    (auth0-python's refresh posts ``"scope": ""``), and a refresh must then keep the
+    granted scopes rather than narrow them to none."""
+    if all(params.get(name, "x").strip(" ") for name in _OPTIONS):
+        return params
+    return {
+        name: value for name, value in params.items() if name not in _OPTIONS or value.strip(" ")
+    }
 
 
 def parse_basic(headers: Mapping[str, str]) -> BasicCredentials | None:

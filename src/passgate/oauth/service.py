@@ -3,7 +3,8 @@
 Web-free: the web layer hands over parsed parameters and connection facts, and renders
 the :class:`~passgate.oauth.minting.TokenSet` or the :class:`~passgate.errors.OAuthError`.
 Each call writes exactly one event (``sepft``/``fepft``, ``seccft``/``feccft``,
-``sertft``/``fertft``).
+``sertft``/``fertft``, and ``ferrt`` when a rotated refresh token is reused); a
+revocation that revokes a client's token writes ``srrt``.
 """
 
 from __future__ import annotations
@@ -33,12 +34,12 @@ from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
 from passgate.oauth.guard import LoginAttempt, LoginGuard, RequestContext
 from passgate.oauth.minting import Minter, TokenSet
 from passgate.oauth.password_login import BreachedGate, PasswordLogins
-from passgate.oauth.request import BasicCredentials
+from passgate.oauth.request import BasicCredentials, without_blank_options
 from passgate.oauth.scopes import GrantedScopes, grant_scopes, split_scope
 from passgate.passwords import PasswordHasher
 from passgate.storage.directory import Directory
 from passgate.storage.models import PASSWORD_REALM, Api, Connection, User
-from passgate.storage.tokens import RefreshTokens, RotateOutcome
+from passgate.storage.tokens import RefreshTokens, Revocation, RotateOutcome
 
 __all__ = ["BreachedGate", "ConnectionFacts", "TokenService"]
 
@@ -54,6 +55,15 @@ _EVENT_TYPES = {
     PASSWORD_REALM: ("sepft", "fepft"),
     "client_credentials": ("seccft", "feccft"),
     "refresh_token": ("sertft", "fertft"),
+}
+#: Why a refresh token was refused, for the event's ``details.reason`` (the client gets
+#: one answer for all). A reused token's event is ``ferrt``, Auth0's code for it.
+_REFRESH_REFUSALS = {
+    RotateOutcome.UNKNOWN: "refresh token unknown",
+    RotateOutcome.REUSED: "refresh token reused: its family was revoked",
+    RotateOutcome.REVOKED: "refresh token revoked",
+    RotateOutcome.EXPIRED: "refresh token expired",
+    RotateOutcome.WRONG_CLIENT: "refresh token issued to another client",
 }
 
 
@@ -77,6 +87,8 @@ class _Call:
     details: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: Durations in milliseconds (``verify``), for the optional Server-Timing header.
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: The failure event's type when it is not the grant's (``ferrt``).
+    failure_type: str | None = None
 
 
 class TokenService:
@@ -133,7 +145,10 @@ class TokenService:
         facts: ConnectionFacts,
         timings: dict[str, float] | None = None,
     ) -> TokenSet:
-        """Handle one token request; ``timings`` (if given) receives stage durations."""
+        """Handle one token request; ``timings`` (if given) receives stage durations.
+
+        An empty or blank ``audience``, ``scope`` or ``realm`` is handled as not sent."""
+        params = without_blank_options(params)
         grant = params.get("grant_type")
         call = _Call(
             grant=grant,
@@ -180,7 +195,7 @@ class TokenService:
         fields = call.fields
         self._events.emit(
             Event(
-                type=kinds[0] if success else kinds[1],
+                type=kinds[0] if success else call.failure_type or kinds[1],
                 date=self._clock(),
                 ip=context.ip,
                 client_ip=context.client_ip,
@@ -378,9 +393,12 @@ class TokenService:
         del token
         if rotation.token is not None:
             call.fields["user_id"] = rotation.token.user_id
+            call.fields["audience"] = rotation.token.audience
+            call.details["familyId"] = rotation.token.family_id
         if rotation.outcome is not RotateOutcome.ROTATED or rotation.token is None:
+            call.details["reason"] = _REFRESH_REFUSALS[rotation.outcome]
             if rotation.outcome is RotateOutcome.REUSED:
-                call.details["reason"] = "refresh token reused: its family was revoked"
+                call.failure_type = "ferrt"
             raise InvalidGrant("Unknown or invalid refresh token.")
         record = rotation.token
         call.fields["user_id"] = record.user_id
@@ -437,15 +455,41 @@ class TokenService:
         return TokenSet(access_token=access, expires_in=lifetime, scope=scopes)
 
     # -- revocation ----------------------------------------------------------------
-    async def revoke(self, params: Mapping[str, str], basic: BasicCredentials | None) -> None:
-        """RFC 7009: revoke a refresh token (and its family); unknown tokens are fine."""
+    async def revoke(
+        self, params: Mapping[str, str], basic: BasicCredentials | None, facts: ConnectionFacts
+    ) -> None:
+        """RFC 7009: revoke a refresh token (and its family); unknown tokens are fine.
+
+        Revoking one of the client's tokens writes ``srrt``. Auth0 has no event code for
+        a failed revocation: a refused request, an unknown token and another client's
+        token write none."""
         authenticated = self._authenticator.authenticate(params, basic)
         token = params.get("token")
         if not token:
             raise InvalidRequest("Missing required parameter: token")
-        await self._io(
+        revocation = await self._io(
             self._refresh.revoke,
             token,
             client_id=authenticated.client.client_id,
             now=self._clock(),
+        )
+        del token
+        if revocation is not None:
+            self._events.emit(self._revoked_event(revocation, authenticated, facts))
+
+    def _revoked_event(
+        self, revocation: Revocation, authenticated: AuthenticatedClient, facts: ConnectionFacts
+    ) -> Event:
+        record = revocation.token
+        return Event(
+            type="srrt",
+            date=self._clock(),
+            ip=facts.client_ip,
+            client_ip=facts.client_ip,
+            client_id=authenticated.client.client_id,
+            client_name=authenticated.client.name,
+            user_agent=facts.user_agent,
+            user_id=record.user_id,
+            audience=record.audience,
+            details={"familyId": record.family_id, "already_revoked": revocation.revoked == 0},
         )

@@ -13,6 +13,11 @@ Two steps:
 Addresses are returned in normal form (``ipaddress``'s ``str``: IPv6 compressed, lower
 case) and IPv4-mapped IPv6 addresses (``::ffff:192.0.2.1``) as plain IPv4, so one user is
 one counter however the address reached us.
+
+Header values arrive as the server passed them, latin-1 decoded: a server strips spaces
+and tabs around a value but hands on every other byte (``\xa0`` arrives as NO-BREAK
+SPACE, ``\x85`` as NEXT LINE). Only spaces and tabs (HTTP's optional whitespace) are
+trimmed here; any other character makes a value malformed, never an address.
 """
 
 from __future__ import annotations
@@ -42,15 +47,21 @@ UNKNOWN_PEER = "0.0.0.0"
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+#: HTTP's optional whitespace (RFC 9110 §5.6.3): the only characters trimmed around an
+#: address. ``str.strip()`` would also drop Unicode whitespace (``\xa0``, ``\x85``, …).
+_OWS = " \t"
+
 
 @functools.lru_cache(maxsize=65536)
 def parse_ip(text: str) -> IPAddress | None:
     """One IP address in normal form (IPv4-mapped IPv6 as IPv4); None if ``text`` is not
-    exactly one address. Scoped IPv6 addresses (``fe80::1%eth0``) are refused.
+    exactly one address, give or take spaces and tabs around it. Any other character
+    (Unicode whitespace, controls, zero-width characters) makes it no address. Scoped
+    IPv6 addresses (``fe80::1%eth0``) are refused.
 
     Cached: parsing costs ~15 µs, and a flood repeats the same few addresses."""
     try:
-        address = ipaddress.ip_address(text.strip())
+        address = ipaddress.ip_address(text.strip(_OWS))
     except ValueError:
         return None
     if isinstance(address, ipaddress.IPv6Address):
@@ -78,7 +89,7 @@ def _forwarded_hop(entry: str) -> IPAddress | None:
     address = parse_ip(entry)
     if address is not None:
         return address
-    text = entry.strip()
+    text = entry.strip(_OWS)
     if text.startswith("["):
         host, bracket, port = text[1:].partition("]")
         if bracket and (not port or (port[:1] == ":" and port[1:].isdigit())):
@@ -127,7 +138,7 @@ def connecting_ip(
     if not _trusted(address, trusted_proxies):
         return str(address)
     entries = [entry for value in x_forwarded_for for entry in value.split(",")]
-    entries = [entry for entry in entries if entry.strip()]
+    entries = [entry for entry in entries if entry.strip(_OWS)]
     for entry in reversed(entries):
         hop = _forwarded_hop(entry)
         if hop is None:

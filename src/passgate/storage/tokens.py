@@ -12,7 +12,7 @@ from passgate.crypto import keyed_digest, new_id, new_secret
 from passgate.storage.models import RefreshToken, SigningKey
 from passgate.storage.schema import refresh_tokens, signing_keys
 
-__all__ = ["RefreshTokens", "RotateOutcome", "Rotation", "SigningKeys"]
+__all__ = ["RefreshTokens", "Revocation", "RotateOutcome", "Rotation", "SigningKeys"]
 
 
 class RotateOutcome(enum.Enum):
@@ -28,6 +28,15 @@ class RotateOutcome(enum.Enum):
 class Rotation:
     outcome: RotateOutcome
     token: RefreshToken | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Revocation:
+    """A revoked token's record, and how many live tokens of its family it revoked (0
+    when the family was already revoked)."""
+
+    token: RefreshToken
+    revoked: int
 
 
 def _refresh(row: Any) -> RefreshToken:
@@ -141,24 +150,29 @@ class RefreshTokens:
             ).first()
         return None if row is None else _refresh(row)
 
-    def revoke(self, token: str, *, client_id: str, now: float) -> bool:
-        """Revoke the family of ``token`` if it belongs to ``client_id``."""
+    def revoke(self, token: str, *, client_id: str, now: float) -> Revocation | None:
+        """Revoke the family of ``token`` if it belongs to ``client_id``; None if it is
+        unknown or another client's."""
         digest = self._digest(token)
         with self._engine.begin() as db:
-            family = db.execute(
-                sa.select(refresh_tokens.c.family_id).where(
+            row = db.execute(
+                sa.select(refresh_tokens).where(
                     refresh_tokens.c.token_digest == digest,
                     refresh_tokens.c.client_id == client_id,
                 )
-            ).scalar_one_or_none()
-            if family is None:
-                return False
-            db.execute(
+            ).first()
+            if row is None:
+                return None
+            record = _refresh(row)
+            revoked = db.execute(
                 refresh_tokens.update()
-                .where(refresh_tokens.c.family_id == family, refresh_tokens.c.revoked_at.is_(None))
+                .where(
+                    refresh_tokens.c.family_id == record.family_id,
+                    refresh_tokens.c.revoked_at.is_(None),
+                )
                 .values(revoked_at=now)
-            )
-        return True
+            ).rowcount
+        return Revocation(token=record, revoked=int(revoked))
 
     def revoke_user(self, user_id: str, *, now: float) -> int:
         with self._engine.begin() as db:

@@ -14,6 +14,7 @@ from passgate.keys import InvalidToken
 from passgate.oauth.minting import userinfo_claims
 from passgate.oauth.request import parse_basic, parse_body
 from passgate.oauth.scopes import split_scope
+from passgate.oauth.service import ConnectionFacts
 from passgate.storage.models import GRANT_TYPES
 from passgate.web.body import read_body
 from passgate.web.responses import NO_STORE, JSONResponse, error_response
@@ -35,7 +36,12 @@ def oauth_routes(passgate: Passgate) -> list[Route]:
         try:
             body = await read_body(request, limit)
             params = parse_body(request.headers.get("content-type"), body)
-            await service.revoke(params, parse_basic(request.headers))
+            peer = request.client.host if request.client else None
+            facts = ConnectionFacts(
+                client_ip=passgate.connecting_ip(peer, request.headers.getlist("x-forwarded-for")),
+                user_agent=request.headers.get("user-agent"),
+            )
+            await service.revoke(params, parse_basic(request.headers), facts)
         except OAuthError as exc:
             return error_response(exc)
         return Response(status_code=200, headers=NO_STORE)

@@ -122,10 +122,15 @@ class TokenEndpoint:
 
 class PassgateApp(Starlette):
     """The Starlette application, answering ``POST /oauth/token`` itself before the
-    framework's middleware and router (everything else goes the usual way)."""
+    framework's middleware and router (everything else goes the usual way).
+
+    A path that matches no route is 404, also when it differs from one by a trailing
+    slash: Starlette would redirect it to a URL built from the request's ``Host`` header,
+    a host the client chose."""
 
     def __init__(self, *, token_endpoint: TokenEndpoint, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.router.redirect_slashes = False
         self._token_endpoint = token_endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -1,9 +1,9 @@
-"""``passgate`` commands given values at and past their columns' lengths (SQLite and
-PostgreSQL).
+"""``passgate`` commands given values at and past their columns' lengths, and text that
+is not UTF-8 (SQLite and PostgreSQL).
 
 At the limit the value is stored whole; one character past it (as given, or as the
 case-folded key stored beside an email or username) the command exits 2 with one line on
-stderr, no traceback, and nothing is stored.
+stderr, no traceback, and nothing is stored. So does a value that no driver can encode.
 """
 
 from __future__ import annotations
@@ -160,3 +160,24 @@ def test_apis_create_refuses_values_past_their_limit(
 ) -> None:
     assert message in cli.refused("apis", "create", *args)
     assert cli.count(apis) == 0
+
+
+# -- text that is not UTF-8 --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["users", "create", "--email", "\udcffa@example.com", "--password-stdin"],
+        ["users", "create", "--email", "a@example.com", "--name", "\udcff", "--password-stdin"],
+        ["clients", "create", "--name", "caf\udce9", "--grant", "password"],
+        ["apis", "create", "--identifier", "https://api.example/\udcff"],
+    ],
+    ids=["email", "name", "client-name", "api-identifier"],
+)
+def test_an_argument_that_is_not_utf8_is_refused(cli: Cli, args: list[str]) -> None:
+    """A shell passes bytes; Python keeps the ones that are not UTF-8 as lone surrogates,
+    which no database driver can encode."""
+    line = cli.refused(*args, input=PASSWORD + "\n")
+    assert "not valid UTF-8" in line
+    assert (cli.count(users), cli.count(clients), cli.count(apis)) == (0, 0, 0)

@@ -82,8 +82,9 @@ class Stores:
 
 
 class BadValue(click.ClickException):
-    """A value given on the command line that cannot be stored (too long for its column):
-    one line on stderr and exit code 2, as click answers any bad option value."""
+    """A value given on the command line that cannot be stored (too long for its column,
+    not UTF-8 text): one line on stderr and exit code 2, as click answers any bad option
+    value."""
 
     exit_code = 2
 
@@ -95,6 +96,10 @@ def refusals() -> Iterator[None]:
         yield
     except ValueTooLong as exc:
         raise BadValue(str(exc)) from exc
+    except UnicodeEncodeError as exc:
+        # Bytes of an argument that are not UTF-8 reach Python as lone surrogates, which
+        # no database driver encodes. The value is not shown: it could be anything.
+        raise BadValue("a value given is not valid UTF-8 text") from exc
     except PassgateError as exc:
         raise click.ClickException(str(exc)) from exc
     except sa.exc.OperationalError as exc:

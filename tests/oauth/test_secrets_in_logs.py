@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from passgate.crypto import keyed_digest
+from passgate.storage.db import make_engine
 from passgate.storage.directory import DEFAULT_CONNECTION
 from passgate.storage.tenant import TenantStore
 from tests.oauth.conftest import API, BOB_PASSWORD, PASSWORD, World
@@ -32,57 +33,78 @@ NEW_PASSWORD = "a new user's own passphrase 7"
 ARGON2 = "$argon2"
 
 
-def refuse_rows(engine: sa.Engine, table: str, column: str, value: str) -> None:
-    """Make the database refuse every row of ``table`` written with ``column = value``:
-    a trigger on SQLite, a CHECK constraint (not checked against old rows) on PostgreSQL,
-    whose error quotes the row it refused."""
-    with engine.begin() as db:
-        if engine.dialect.name == "sqlite":
-            for event in ("INSERT", "UPDATE"):
-                db.execute(
-                    sa.text(
-                        f"CREATE TRIGGER refuse_{table}_{event.lower()} BEFORE {event} ON "
-                        f"{table} WHEN NEW.{column} = '{value}' "
-                        "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
-                    )
+class Sabotage:
+    """Makes the database refuse rows, and undoes it (the PostgreSQL test schema outlives
+    the test; its tables are only emptied between tests)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._undo: list[str] = []
+
+    def _run(self, *statements: str) -> None:
+        with self.engine.begin() as db:
+            for statement in statements:
+                db.execute(sa.text(statement))
+
+    def refuse_rows(self, table: str, column: str, value: str) -> None:
+        """Refuse every row of ``table`` written with ``column = value``: a trigger on
+        SQLite, a CHECK constraint (not checked against old rows) on PostgreSQL, whose
+        error quotes the row it refused."""
+        if self.engine.dialect.name == "sqlite":
+            for event in ("insert", "update"):
+                self._undo.append(f"DROP TRIGGER IF EXISTS refuse_{table}_{event}")
+                self._run(
+                    f"CREATE TRIGGER refuse_{table}_{event} BEFORE {event} ON {table} "
+                    f"WHEN NEW.{column} = '{value}' "
+                    "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
                 )
         else:
-            db.execute(
-                sa.text(
-                    f"ALTER TABLE {table} ADD CONSTRAINT ck_{table}_refused "
-                    f"CHECK ({column} <> '{value}') NOT VALID"
-                )
+            self._undo.append(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS ck_{table}_refused")
+            self._run(
+                f"ALTER TABLE {table} ADD CONSTRAINT ck_{table}_refused "
+                f"CHECK ({column} <> '{value}') NOT VALID"
             )
 
-
-def fail_inserts(engine: sa.Engine, table: str) -> None:
-    """Make every insert into ``table`` fail with an error that is not a constraint's
-    (a server error, answered 500): on SQLite a trigger that writes to a dropped table,
-    on PostgreSQL a trigger that raises, quoting the row as PostgreSQL's own errors do."""
-    with engine.begin() as db:
-        if engine.dialect.name == "sqlite":
-            db.execute(sa.text("CREATE TABLE doomed (value TEXT)"))
-            db.execute(
-                sa.text(
-                    f"CREATE TRIGGER fail_{table} BEFORE INSERT ON {table} "
-                    "BEGIN INSERT INTO doomed VALUES (NEW.rowid); END"
-                )
+    def fail_inserts(self, table: str) -> None:
+        """Make every insert into ``table`` fail with an error that is not a constraint's
+        (a server error, answered 500): on SQLite a trigger that writes to a dropped
+        table, on PostgreSQL a trigger that raises, quoting the row as PostgreSQL's own
+        errors do."""
+        self._undo.append(
+            f"DROP TRIGGER IF EXISTS fail_{table}"
+            + ("" if self.engine.dialect.name == "sqlite" else f" ON {table}")
+        )
+        if self.engine.dialect.name == "sqlite":
+            self._run(
+                "CREATE TABLE doomed (value TEXT)",
+                f"CREATE TRIGGER fail_{table} BEFORE INSERT ON {table} "
+                "BEGIN INSERT INTO doomed VALUES (NEW.rowid); END",
+                "DROP TABLE doomed",
             )
-            db.execute(sa.text("DROP TABLE doomed"))
         else:
-            db.execute(
-                sa.text(
-                    "CREATE FUNCTION fail_insert() RETURNS trigger LANGUAGE plpgsql AS $$ "
-                    "BEGIN RAISE EXCEPTION 'refused by the test' "
-                    "USING DETAIL = 'Failing row contains ' || NEW::text; END $$"
-                )
+            self._undo.append("DROP FUNCTION IF EXISTS fail_insert()")
+            self._run(
+                "CREATE FUNCTION fail_insert() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                "BEGIN RAISE EXCEPTION 'refused by the test' "
+                "USING DETAIL = 'Failing row contains ' || NEW::text; END $$",
+                f"CREATE TRIGGER fail_{table} BEFORE INSERT ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION fail_insert()",
             )
-            db.execute(
-                sa.text(
-                    f"CREATE TRIGGER fail_{table} BEFORE INSERT ON {table} "
-                    "FOR EACH ROW EXECUTE FUNCTION fail_insert()"
-                )
-            )
+
+    def undo(self) -> None:
+        self._run(*self._undo)
+        self._undo.clear()
+
+
+@pytest.fixture
+def sabotage(sql_url: str) -> Iterator[Sabotage]:
+    engine = make_engine(sql_url)
+    sabotage = Sabotage(engine)
+    try:
+        yield sabotage
+    finally:
+        sabotage.undo()
+        engine.dispose()
 
 
 class ServerLog:
@@ -113,7 +135,10 @@ def logged_text(caplog: pytest.LogCaptureFixture) -> Iterator[str]:
 
 
 async def test_no_secret_is_logged_on_any_failing_path(
-    world: World, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+    world: World,
+    http: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+    sabotage: Sabotage,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     engine = world.passgate.engine
@@ -143,8 +168,8 @@ async def test_no_secret_is_logged_on_any_failing_path(
     # Refused by the database: each a 500, logged with its traceback.
     tokens = await login_with_refresh(world, http)
     refresh_token = tokens["refresh_token"]
-    refuse_rows(engine, "refresh_tokens", "user_id", world.alice.id)
-    fail_inserts(engine, "users")
+    sabotage.refuse_rows("refresh_tokens", "user_id", world.alice.id)
+    sabotage.fail_inserts("users")
     failed = [
         await server.post(TOKEN, data=refresh_form(world, refresh_token)),
         await server.post(

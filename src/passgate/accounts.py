@@ -34,8 +34,10 @@ from passgate.mail import Mailer, MailError, OutgoingMail
 from passgate.oauth.guard import RequestContext
 from passgate.passwords import PasswordHasher
 from passgate.storage.counters import OnceMarks
-from passgate.storage.directory import DuplicateUser, UnknownConnection
+from passgate.storage.directory import DuplicateUser, UnknownConnection, check_user_fields
+from passgate.storage.limits import ValueTooLong, max_length
 from passgate.storage.models import Client, Connection, User
+from passgate.storage.schema import users
 from passgate.tickets import Tickets
 
 __all__ = [
@@ -70,10 +72,8 @@ BREACHED_PASSWORD_MESSAGE = (
     "This password was previously disclosed through a data breach (not in this "
     "application). Please choose a different password."
 )
-_MAX_EMAIL = 320
+_MAX_EMAIL = max_length(users.c.email)
 _MAX_ID = 128
-_MAX_NAME = 256
-_MAX_USERNAME = 128
 # One address, no display name, nothing that could split an address list or a header.
 _EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f<>()\[\],;:\"\\]+@[^@\s\x00-\x1f\x7f<>()\[\],;:\"\\]+")
 _USERNAME = re.compile(r"[^@\s\x00-\x1f\x7f]+")
@@ -420,6 +420,15 @@ def _check_email(email: str) -> None:
         raise InvalidBody("Invalid email address")
 
 
+def _check_lengths(email: str, username: str | None, name: str | None) -> None:
+    """Each value, and the case-folded key stored beside an email or username, fits its
+    column (checked before any query: the database never refuses one for length)."""
+    try:
+        check_user_fields(email=email, username=username, name=name)
+    except ValueTooLong as exc:
+        raise InvalidBody(f"Parameter {exc}") from None
+
+
 def _check_username(username: str | None) -> None:
     # No "@": a login identifier matches an email or a username, and must match one user.
     if username is not None and not _USERNAME.fullmatch(username):
@@ -514,13 +523,14 @@ class Accounts:
     def _signup(self, fields: Mapping[str, object], audit: _Audit) -> SignupResult:
         client_id = _required(fields, "client_id", max_length=_MAX_ID)
         audit.context = dataclasses.replace(audit.context, client_id=client_id)
-        email = _required(fields, "email", max_length=_MAX_EMAIL)
+        email = _required(fields, "email", max_length=None)
         audit.user_name = email
         password = _required(fields, "password", max_length=None)
         connection_name = _required(fields, "connection", max_length=_MAX_ID)
         audit.connection = connection_name
-        username = _text(fields, "username", max_length=_MAX_USERNAME)
-        name = _text(fields, "name", max_length=_MAX_NAME)
+        username = _text(fields, "username", max_length=None)
+        name = _text(fields, "name", max_length=None)
+        _check_lengths(email, username, name)
         _check_email(email)
         _check_username(username)
         self._client(client_id, audit)

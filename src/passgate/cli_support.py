@@ -3,7 +3,8 @@
 Commands work directly on the configured database through the stores; they build no
 :class:`~passgate.app.Passgate` (no thread pools, no buffered event sink), so nothing runs
 in the background of a CLI process. Every refusal becomes a :class:`click.ClickException`:
-a message on stderr and exit code 1, never a traceback.
+a message on stderr and exit code 1 (2 for a value that cannot be stored, like any bad
+option value), never a traceback.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from passgate.settings import Settings
 from passgate.storage.applications import Applications
 from passgate.storage.directory import Directory
 from passgate.storage.event_log import EventLog
+from passgate.storage.limits import ValueTooLong
 from passgate.storage.models import Api, Client, User
 from passgate.storage.tenant import TenantStore
 
 __all__ = [
     "MAX_PASSWORD_LENGTH",
+    "BadValue",
     "Stores",
     "api_json",
     "client_json",
@@ -78,11 +81,25 @@ class Stores:
         )
 
 
+class BadValue(click.ClickException):
+    """A value given on the command line that cannot be stored (too long for its column,
+    not UTF-8 text): one line on stderr and exit code 2, as click answers any bad option
+    value."""
+
+    exit_code = 2
+
+
 @contextlib.contextmanager
 def refusals() -> Iterator[None]:
     """Render passgate's refusals (invalid values, duplicates, storage faults) for a human."""
     try:
         yield
+    except ValueTooLong as exc:
+        raise BadValue(str(exc)) from exc
+    except UnicodeEncodeError as exc:
+        # Bytes of an argument that are not UTF-8 reach Python as lone surrogates, which
+        # no database driver encodes. The value is not shown: it could be anything.
+        raise BadValue("a value given is not valid UTF-8 text") from exc
     except PassgateError as exc:
         raise click.ClickException(str(exc)) from exc
     except sa.exc.OperationalError as exc:

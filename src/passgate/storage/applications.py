@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from passgate.crypto import keyed_digest, new_id, new_secret
 from passgate.errors import PassgateError
+from passgate.storage.limits import check_length, shorten
 from passgate.storage.models import (
     APP_TYPES,
     AUTH_METHODS,
@@ -67,8 +68,9 @@ def _api(row: Any) -> Api:
 def validate_client(
     *, name: str, app_type: str, auth_method: str, grant_types: Sequence[str], trusted: bool
 ) -> None:
-    if not name.strip() or len(name) > 256:
-        raise InvalidConfiguration("name must be 1 to 256 characters")
+    if not name.strip():
+        raise InvalidConfiguration("name must not be empty")
+    check_length(clients.c.name, name, field="name")
     if app_type not in APP_TYPES:
         raise InvalidConfiguration(f"app_type must be one of {', '.join(APP_TYPES)}")
     if auth_method not in AUTH_METHODS:
@@ -193,8 +195,10 @@ class Applications:
         allow_offline_access: bool = False,
         signing_alg: str = "RS256",
     ) -> Api:
+        check_length(apis.c.identifier, identifier, field="identifier")
+        check_length(apis.c.name, name, field="name")
         parts = urlsplit(identifier)
-        if not identifier or len(identifier) > 600 or not (parts.scheme and parts.netloc):
+        if not identifier or not (parts.scheme and parts.netloc):
             raise InvalidConfiguration("identifier must be an absolute URL (the audience)")
         for scope in scopes:
             if not scope or any(ch.isspace() for ch in scope) or len(scope) > 280:
@@ -212,7 +216,7 @@ class Applications:
                     apis.insert().values(
                         id=api_id,
                         identifier=identifier,
-                        name=name or identifier,
+                        name=name or shorten(apis.c.name, identifier),
                         scopes=json.dumps(list(dict.fromkeys(scopes))),
                         token_lifetime=token_lifetime,
                         allow_offline_access=allow_offline_access,

@@ -10,8 +10,9 @@ import threading
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
+import psycopg
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -47,7 +48,44 @@ def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> No
     cursor.close()
 
 
+def _primary_message_only(error: psycopg.Error) -> None:
+    """Cut ``error``'s text to PostgreSQL's primary message. The rest (``DETAIL``,
+    ``CONTEXT``...) can quote the values of the row or key concerned (``Failing row
+    contains (…)``, ``Key (email_key)=(…)``), statement parameters by another name.
+    The exception's class and ``diag`` keep every field for code that asks."""
+    primary = error.diag.message_primary
+    if primary:
+        error.args = (primary,)
+
+
+class _PrimaryMessageCursor(psycopg.Cursor[Any]):
+    """A cursor whose errors say no more than PostgreSQL's primary message, before
+    SQLAlchemy or :class:`DriverSql` wrap them (see :func:`_primary_message_only`)."""
+
+    def execute(self, *args: Any, **kwargs: Any) -> Self:
+        try:
+            return super().execute(*args, **kwargs)
+        except psycopg.Error as error:
+            _primary_message_only(error)
+            raise
+
+    def executemany(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().executemany(*args, **kwargs)
+        except psycopg.Error as error:
+            _primary_message_only(error)
+            raise
+
+
+def _postgresql_on_connect(dbapi_connection: psycopg.Connection[Any], _record: Any) -> None:
+    dbapi_connection.cursor_factory = _PrimaryMessageCursor
+
+
 def make_engine(url: str) -> sa.Engine:
+    """An engine for ``url`` (SQLite or PostgreSQL) that never shows a statement's
+    parameters: not in its errors (``hide_parameters``), not in PostgreSQL's error text
+    (its primary message only), so no password hash, digest or key reaches a log or a
+    traceback through a failing statement."""
     url = _normalise(url)
     if url.startswith("sqlite"):
         engine = sa.create_engine(
@@ -55,11 +93,17 @@ def make_engine(url: str) -> sa.Engine:
             connect_args={"check_same_thread": False, "timeout": 10.0},
             pool_size=8,
             max_overflow=16,
+            hide_parameters=True,
         )
         sa.event.listen(engine, "connect", _sqlite_on_connect)
         _WRITE_LOCKS[engine] = threading.Lock()
         return engine
-    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    engine = sa.create_engine(
+        url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True
+    )
+    if engine.dialect.driver == "psycopg":
+        sa.event.listen(engine, "connect", _postgresql_on_connect)
+    return engine
 
 
 def migrate(engine: sa.Engine) -> None:

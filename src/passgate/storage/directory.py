@@ -12,10 +12,17 @@ from passgate.crypto import new_id
 from passgate.errors import PassgateError
 from passgate.identifiers import canonical_identifier
 from passgate.storage.db import DriverSql
+from passgate.storage.limits import check_length
 from passgate.storage.models import Connection, User
 from passgate.storage.schema import connections, users
 
-__all__ = ["DEFAULT_CONNECTION", "Directory", "DuplicateUser", "UnknownConnection"]
+__all__ = [
+    "DEFAULT_CONNECTION",
+    "Directory",
+    "DuplicateUser",
+    "UnknownConnection",
+    "check_user_fields",
+]
 
 DEFAULT_CONNECTION = "Username-Password-Authentication"
 
@@ -26,6 +33,20 @@ class DuplicateUser(PassgateError):
 
 class UnknownConnection(PassgateError):
     """No database connection has that name."""
+
+
+def check_user_fields(*, email: str, username: str | None = None, name: str | None = None) -> None:
+    """Raise :class:`~passgate.storage.limits.ValueTooLong` when a user's field, or the
+    case-folded key stored beside an email or username, does not fit its column. Pure:
+    callers check before any query, and :meth:`Directory.create_user` checks again."""
+    check_length(users.c.email, email, field="email")
+    check_length(users.c.email_key, canonical_identifier(email), field="email", folded=True)
+    if username is not None:
+        check_length(users.c.username, username, field="username")
+        check_length(
+            users.c.username_key, canonical_identifier(username), field="username", folded=True
+        )
+    check_length(users.c.name, name, field="name")
 
 
 def _user(row: Any) -> User:
@@ -68,6 +89,7 @@ class Directory:
 
     # -- connections ---------------------------------------------------------------
     def ensure_connection(self, name: str) -> Connection:
+        check_length(connections.c.name, name, field="connection name")
         existing = self.connection_by_name(name)
         if existing is not None:
             return existing
@@ -115,6 +137,10 @@ class Directory:
         name: str | None = None,
         now: float | None = None,
     ) -> User:
+        """Create a user. Raises :class:`~passgate.storage.limits.ValueTooLong` (a field
+        does not fit its column), :class:`UnknownConnection` or :class:`DuplicateUser`;
+        nothing is stored then."""
+        check_user_fields(email=email, username=username, name=name)
         conn = self._require_connection(connection)
         now = time.time() if now is None else now
         user_id = new_id("auth0|", 12)

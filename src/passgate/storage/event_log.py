@@ -1,4 +1,11 @@
-"""The event log in SQL, and a buffered sink that keeps writes off the request path."""
+"""The event log in SQL, and a buffered sink that keeps writes off the request path.
+
+An event is never lost for a long value: each string is cut to its column's length (read
+from :mod:`~passgate.storage.schema`), ending in "…". One that still cannot be stored (its
+details are not JSON, a value the driver cannot encode, a repeated ``log_id``) costs only
+itself: it is logged by type and ``log_id``, never with its content, and the rest of its
+batch is written.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ import sqlalchemy as sa
 from passgate.errors import StorageError
 from passgate.events import Event
 from passgate.storage.db import DriverSql, write_lock
+from passgate.storage.limits import max_length, shorten
 from passgate.storage.schema import events
 
 __all__ = ["BufferedEventSink", "EventLog"]
@@ -44,9 +52,33 @@ _FIELDS = (
 )
 
 
+#: The column of each field whose values are bounded (None for the others).
+_BOUNDED = tuple(
+    column if max_length(column) is not None else None for column in (events.c[n] for n in _FIELDS)
+)
+
+
 def _row(event: Event) -> tuple[Any, ...]:
+    """The INSERT's values: each bounded string shortened to fit (see :func:`shorten`).
+    Raises ``TypeError`` when the details are not JSON (orjson's error is one)."""
     details = orjson.dumps(dict(event.details), default=str, option=orjson.OPT_NON_STR_KEYS)
-    return (*(getattr(event, name) for name in _FIELDS), details.decode())
+    values = [
+        getattr(event, name) if column is None else shorten(column, getattr(event, name))
+        for name, column in zip(_FIELDS, _BOUNDED, strict=True)
+    ]
+    return (*values, details.decode())
+
+
+def _dropped(event: Event, error: BaseException) -> None:
+    """Log an event that could not be stored: its type and id, never its content (the
+    driver's message names a column or a constraint, not values; see ``make_engine``)."""
+    logger.error(
+        "could not store a %s event %s: %s: %s",
+        event.type,
+        event.log_id,
+        type(error).__name__,
+        error,
+    )
 
 
 def _insert_sql(dialect: sa.Dialect) -> str:
@@ -71,29 +103,47 @@ class EventLog:
         self._engine = engine
         self._driver = DriverSql(engine, shared=False)
         self._insert = _insert_sql(engine.dialect)
+        dbapi = engine.dialect.loaded_dbapi
+        #: What one row can cause (a value refused, a text the driver cannot encode); a
+        #: database that is unavailable raises something else, for the whole batch.
+        self._row_errors: tuple[type[BaseException], ...] = (
+            dbapi.IntegrityError,
+            dbapi.DataError,
+            UnicodeError,
+        )
 
     def emit(self, event: Event) -> None:
         self.append([event])
 
+    def _write(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        with write_lock(self._engine):
+            self._driver.run_many(self._insert, rows)
+
     def append(self, batch: Sequence[Event]) -> None:
-        """Write ``batch`` in one transaction; if that fails, each event on its own, so
-        one event that cannot be stored costs only itself (it is logged, by type)."""
-        if not batch:
-            return
-        rows = [_row(event) for event in batch]
-        try:
-            with write_lock(self._engine):
-                self._driver.run_many(self._insert, rows)
-            return
-        except self._driver.errors:
-            if len(rows) == 1:
-                raise
-        for event, row in zip(batch, rows, strict=True):
+        """Write ``batch`` in one transaction. An event that cannot be stored is logged
+        and dropped; the others are written (one by one when the batch was refused).
+
+        Raises the driver's error when the database is unavailable (nothing written)."""
+        pending: list[tuple[Event, tuple[Any, ...]]] = []
+        for event in batch:
             try:
-                with write_lock(self._engine):
-                    self._driver.run_many(self._insert, [row])
-            except self._driver.errors as exc:
-                logger.error("could not store a %s event: %s", event.type, exc)
+                pending.append((event, _row(event)))
+            except TypeError as exc:
+                _dropped(event, exc)
+        if not pending:
+            return
+        try:
+            self._write([row for _, row in pending])
+            return
+        except self._row_errors as exc:
+            if len(pending) == 1:
+                _dropped(pending[0][0], exc)
+                return
+        for event, row in pending:
+            try:
+                self._write([row])
+            except self._row_errors as exc:
+                _dropped(event, exc)
 
     def purge(
         self, before: float, *, batch_size: int = PURGE_BATCH, pause_s: float = PURGE_PAUSE_S

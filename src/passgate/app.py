@@ -26,6 +26,7 @@ from passgate.cache import TtlCache
 from passgate.clock import Clock, system_clock
 from passgate.events import EventSink
 from passgate.hash_slots import HashSlots
+from passgate.issuer import tenant_issuer
 from passgate.keys import KeyRing
 from passgate.mail import Mailer, mailer_from_settings
 from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
@@ -50,7 +51,13 @@ from passgate.storage.tokens import RefreshTokens, SigningKeys
 from passgate.tickets import Tickets
 from passgate.web.responses import JSONResponse
 
-__all__ = ["DEFAULT_ISSUER", "Passgate", "create_app", "open_database"]
+__all__ = [
+    "DEFAULT_ISSUER",
+    "Passgate",
+    "create_app",
+    "open_database",
+    "prepare_start",
+]
 
 logger = logging.getLogger("passgate")
 T = TypeVar("T")
@@ -69,6 +76,19 @@ def open_database(settings: Settings, *, run_migrations: bool = True) -> sa.Engi
         Directory(engine).ensure_connection(DEFAULT_CONNECTION)
         TenantStore(engine).set_default(DEFAULT_DIRECTORY, DEFAULT_CONNECTION)
     return engine
+
+
+def prepare_start(settings: Settings, *, first_address: str) -> tuple[str, bool]:
+    """What ``serve`` does once, before any worker starts: migrate, fix the issuer.
+    Returns the issuer and whether this start fixed it. Raises
+    :class:`~passgate.errors.ConfigurationError` for a changed issuer."""
+    engine = open_database(settings)
+    try:
+        return tenant_issuer(
+            TenantStore(engine), configured=settings.issuer, first_address=first_address
+        )
+    finally:
+        engine.dispose()
 
 
 class Passgate:
@@ -105,7 +125,9 @@ class Passgate:
         self.events: EventSink = events
         self.keys = KeyRing(SigningKeys(self.engine), clock=clock)
         self.keys.ensure()
-        self.issuer = self._issuer()
+        self.issuer, _ = tenant_issuer(
+            self.tenant, configured=settings.issuer, first_address=DEFAULT_ISSUER
+        )
         self.minter = Minter(self.keys, self.issuer)
         self.hasher = PasswordHasher(
             memory_kib=settings.argon2_memory_kib,
@@ -239,10 +261,6 @@ class Passgate:
     def admin_emails(self) -> list[str]:
         value = self.tenant.get("admin_emails", [])
         return [str(item) for item in value] if isinstance(value, list) else []
-
-    def _issuer(self) -> str:
-        issuer = self.settings.issuer or self.tenant.get("issuer") or DEFAULT_ISSUER
-        return str(issuer) if str(issuer).endswith("/") else f"{issuer}/"
 
     def connecting_ip(self, peer: str | None, forwarded_for: list[str]) -> str:
         return connecting_ip(peer, forwarded_for, self.settings.trusted_proxy_networks)

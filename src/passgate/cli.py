@@ -13,6 +13,7 @@ import click
 
 from passgate.breached.cli import breached
 from passgate.cli_applications import apis, clients
+from passgate.cli_issuer import issuer
 from passgate.cli_protection import blocks, ip_blocks, protection
 from passgate.cli_serve import quickstart, serve
 from passgate.cli_support import emit, iso_time, json_option, open_stores, table
@@ -136,6 +137,7 @@ def rotate_keys(alg: str | None, as_json: bool) -> None:
 
 
 main.add_command(serve)
+main.add_command(issuer)
 main.add_command(quickstart)
 main.add_command(clients)
 main.add_command(users)

@@ -3,7 +3,7 @@
 Commands work directly on the configured database through the stores; they build no
 :class:`~passgate.app.Passgate` (no thread pools, no buffered event sink), so nothing runs
 in the background of a CLI process. Every refusal becomes a :class:`click.ClickException`:
-a message on stderr and exit code 1, never a traceback.
+a message on stderr and exit code 1 (2 for refused settings), never a traceback.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import click
 import sqlalchemy as sa
 
-from passgate.errors import PassgateError
+from passgate.errors import ConfigurationError, PassgateError
 from passgate.passwords import PasswordHasher
 from passgate.settings import Settings
 from passgate.storage.applications import Applications
@@ -30,6 +30,7 @@ from passgate.storage.tenant import TenantStore
 
 __all__ = [
     "MAX_PASSWORD_LENGTH",
+    "ConfigurationFailure",
     "Stores",
     "api_json",
     "client_json",
@@ -78,11 +79,19 @@ class Stores:
         )
 
 
+class ConfigurationFailure(click.ClickException):
+    """Settings that passgate cannot run with: one line on stderr, exit code 2."""
+
+    exit_code = 2
+
+
 @contextlib.contextmanager
 def refusals() -> Iterator[None]:
     """Render passgate's refusals (invalid values, duplicates, storage faults) for a human."""
     try:
         yield
+    except ConfigurationError as exc:
+        raise ConfigurationFailure(str(exc)) from None
     except PassgateError as exc:
         raise click.ClickException(str(exc)) from exc
     except sa.exc.OperationalError as exc:

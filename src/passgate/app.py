@@ -27,6 +27,7 @@ from passgate.clock import Clock, system_clock
 from passgate.events import EventSink
 from passgate.hash_slots import HashSlots
 from passgate.issuer import tenant_issuer
+from passgate.key_encryption import KeyEncryptionKeys, load_keys
 from passgate.keys import KeyRing
 from passgate.mail import Mailer, mailer_from_settings
 from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
@@ -55,7 +56,9 @@ __all__ = [
     "DEFAULT_ISSUER",
     "Passgate",
     "create_app",
+    "key_encryption_keys",
     "open_database",
+    "open_key_ring",
     "prepare_start",
 ]
 
@@ -78,12 +81,34 @@ def open_database(settings: Settings, *, run_migrations: bool = True) -> sa.Engi
     return engine
 
 
+def key_encryption_keys(settings: Settings, store: SigningKeys) -> KeyEncryptionKeys:
+    """The configured key-encryption keys (``PASSGATE_KEY_ENCRYPTION_KEY``, else the key
+    file in the data directory, made at the first start of the embedded SQLite default)."""
+    configured = settings.key_encryption_key
+    return load_keys(
+        None if configured is None else configured.get_secret_value(),
+        settings.key_file,
+        sealed_with={key.kek_id for key in store.all() if key.kek_id is not None},
+        may_create=settings.uses_sqlite,
+    )
+
+
+def open_key_ring(settings: Settings, engine: sa.Engine, *, clock: Clock = system_clock) -> KeyRing:
+    """The signing keys, opened: plain-text ones sealed, missing ones made (first start).
+    Raises :class:`~passgate.key_encryption.KeyEncryptionError` without the right key."""
+    store = SigningKeys(engine)
+    ring = KeyRing(store, sealer=key_encryption_keys(settings, store), clock=clock)
+    ring.ensure()
+    return ring
+
+
 def prepare_start(settings: Settings, *, first_address: str) -> tuple[str, bool]:
-    """What ``serve`` does once, before any worker starts: migrate, fix the issuer.
-    Returns the issuer and whether this start fixed it. Raises
-    :class:`~passgate.errors.ConfigurationError` for a changed issuer."""
+    """What ``serve`` does once, before any worker starts: migrate, open the signing keys,
+    fix the issuer. Returns the issuer and whether this start fixed it. Raises
+    :class:`~passgate.errors.ConfigurationError` for a wrong key or a changed issuer."""
     engine = open_database(settings)
     try:
+        open_key_ring(settings, engine)
         return tenant_issuer(
             TenantStore(engine), configured=settings.issuer, first_address=first_address
         )
@@ -123,8 +148,7 @@ class Passgate:
             else:
                 events = self.event_log
         self.events: EventSink = events
-        self.keys = KeyRing(SigningKeys(self.engine), clock=clock)
-        self.keys.ensure()
+        self.keys = open_key_ring(settings, self.engine, clock=clock)
         self.issuer, _ = tenant_issuer(
             self.tenant, configured=settings.issuer, first_address=DEFAULT_ISSUER
         )

@@ -348,6 +348,21 @@ def test_rotate_with_a_key_that_opens_nothing_adds_nothing(store: SigningKeys) -
     assert stored_rows(store) == before
 
 
+def test_a_start_with_a_wrong_key_seals_nothing_beside_what_the_right_key_sealed(
+    store: SigningKeys,
+) -> None:
+    right, wrong = KeyEncryptionKey.generate(), KeyEncryptionKey.generate()
+    KeyRing(store, sealer=keys_of(right), clock=lambda: NOW).ensure()
+    _, plain = plain_key()
+    insert(store, plain)  # written meanwhile by an instance of the previous version
+    before = stored_rows(store)
+    with pytest.raises(KeyEncryptionError, match="does not hold"):
+        KeyRing(store, sealer=keys_of(wrong), clock=lambda: NOW).ensure()
+    assert stored_rows(store) == before
+    KeyRing(store, sealer=keys_of(right), clock=lambda: NOW).ensure()
+    assert {kek_id for _, kek_id in stored_rows(store).values()} == {right.id}
+
+
 def test_a_running_ring_keeps_its_keys_when_a_new_one_does_not_open(
     store: SigningKeys, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -113,6 +113,9 @@ class KeyRing:
         that has none (first start), and open them all. Raises
         :class:`~passgate.key_encryption.KeyEncryptionError` if one does not open."""
         records = self._store.all()
+        for record in records:  # a wrong key-encryption key must seal nothing
+            if record.kek_id is not None:
+                self._sealer.unseal(record.private_jwk, kek_id=record.kek_id, kid=record.kid)
         if any(record.kek_id is None for record in records):
             self._store.reseal(self._sealed_if_plain)
         for alg in ALGORITHMS:

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tests.support import TEST_KEY_ENCRYPTION_KEY
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -20,7 +22,8 @@ def free_port() -> int:
 
 def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """The environment of a CLI or server process: no PASSGATE_* from outside, cheap
-    password hashing, and ``extra`` on top."""
+    password hashing, and ``extra`` on top. On PostgreSQL, which needs one, a test
+    key-encryption key unless ``extra`` names one."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PASSGATE_")}
     env.update(
         PASSGATE_DATA_DIR=str(data_dir),
@@ -29,6 +32,8 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
         PASSGATE_HASH_WORKERS="2",
         PASSGATE_LOG_LEVEL="warning",
     )
+    if extra.get("PASSGATE_DATABASE_URL", "").startswith("postgres"):
+        env["PASSGATE_KEY_ENCRYPTION_KEY"] = TEST_KEY_ENCRYPTION_KEY
     env.update(extra)
     return env
 

@@ -12,6 +12,9 @@ from pydantic import SecretStr
 from passgate.cli import main
 from passgate.settings import Settings
 
+#: A key-encryption key for tests (PostgreSQL needs one; on SQLite it replaces the key file).
+TEST_KEY_ENCRYPTION_KEY = "wOqT1tM7WkE3cZc9yQ4n2bHn5XW3f0V6a1sYpJr8kLg"
+
 
 def cheap_settings(tmp_path: Path, sql_url: str, *, issuer: str, **overrides: Any) -> Settings:
     """Settings on ``sql_url`` with cheap password hashing, for tests."""
@@ -22,6 +25,7 @@ def cheap_settings(tmp_path: Path, sql_url: str, *, issuer: str, **overrides: An
         "argon2_time_cost": 1,
         "issuer": issuer,
         "hash_workers": 2,
+        "key_encryption_key": SecretStr(TEST_KEY_ENCRYPTION_KEY),
     }
     values.update(overrides)
     return Settings(**values)
@@ -40,6 +44,7 @@ class Cli:
                 "PASSGATE_ARGON2_TIME_COST": "1",
                 "PASSGATE_DATABASE_URL": None,
                 "PASSGATE_ISSUER": None,
+                "PASSGATE_KEY_ENCRYPTION_KEY": None,
                 "PASSGATE_REDIS_URL": None,
                 "PASSGATE_REDIS_UNAVAILABLE": None,
                 **(env or {}),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 from passgate import cli_serve
 from passgate.cli import main
 from passgate.events import Event
+from passgate.key_encryption import KEY_FILE_NAME, load_key_file
 from passgate.keys import KeyRing
 from passgate.passwords import PasswordHasher
 from passgate.settings import Settings
@@ -62,6 +64,12 @@ class Cli(support.Cli):
     # -- looking behind the CLI, at the database itself ---------------------------------
     def engine(self) -> sa.Engine:
         return make_engine(sqlite_url(self.data_dir))
+
+    def key_ring(self, engine: sa.Engine) -> KeyRing:
+        """The signing keys, opened with the key file the CLI made in the data directory."""
+        sealer = load_key_file(self.data_dir / KEY_FILE_NAME)
+        assert sealer is not None
+        return KeyRing(SigningKeys(engine), sealer=sealer)
 
     def applications(self, engine: sa.Engine) -> Applications:
         return Applications(engine, TenantStore(engine).digest_key())
@@ -495,7 +503,7 @@ def test_keys_rotate_keeps_the_old_key_in_the_jwks(cli: Cli) -> None:
     assert second["rotated"] != first
     assert set(first + second["rotated"]) <= set(second["jwks_kids"])
     engine = cli.engine()
-    published = {key["kid"] for key in KeyRing(SigningKeys(engine)).jwks()["keys"]}
+    published = {key["kid"] for key in cli.key_ring(engine).jwks()["keys"]}
     engine.dispose()
     assert published == set(first + second["rotated"])
 
@@ -512,9 +520,12 @@ def test_keys_rotate_without_alg_rotates_both_and_list_shows_no_private_material
 
     assert sorted(key["alg"] for key in listed) == ["ES256", "RS256"]
     assert {key["kid"] for key in listed} == set(rotated)
-    assert all(set(key) == {"kid", "alg", "status", "created_at", "retired_at"} for key in listed)
+    fields = {"kid", "alg", "status", "created_at", "retired_at", "kek_id"}
+    assert all(set(key) == fields for key in listed)
     engine = cli.engine()
-    privates = [json.loads(r.private_jwk)["d"] for r in SigningKeys(engine).all()]
+    ring = cli.key_ring(engine)
+    ring.jwks()  # opens them
+    privates = [str(ring._imported[kid].as_dict(private=True)["d"]) for kid in rotated]
     engine.dispose()
     for output in (json.dumps(listed), cli.run("keys", "list").stdout):
         assert not any(private in output for private in privates)
@@ -523,6 +534,42 @@ def test_keys_rotate_without_alg_rotates_both_and_list_shows_no_private_material
 def test_keys_rotate_refuses_an_unknown_algorithm(cli: Cli) -> None:
     assert "RS256" in cli.fails("keys", "rotate", "--alg", "HS256")
     assert cli.json("keys", "list") == []
+
+
+def test_keys_rewrap_new_key_replaces_the_key_file_and_the_keys_still_open(cli: Cli) -> None:
+    rotated = cli.json("keys", "rotate")["rotated"]
+    path = cli.data_dir / KEY_FILE_NAME
+    old = load_key_file(path)
+    assert old is not None
+
+    done = cli.json("keys", "rewrap", "--new-key")
+
+    new = load_key_file(path)
+    assert new is not None
+    assert new.ids == (done["kek_id"],)
+    assert done["kek_id"] not in old.ids
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert done["rewrapped"] == 2
+    assert {key["kek_id"] for key in done["keys"]} == {done["kek_id"]}
+    assert {key["kek_id"] for key in cli.json("keys", "list")} == {done["kek_id"]}
+    engine = cli.engine()
+    assert {key["kid"] for key in cli.key_ring(engine).jwks()["keys"]} == set(rotated)
+    engine.dispose()
+    assert cli.json("keys", "rewrap")["rewrapped"] == 0
+    assert "every key is now encrypted with" in cli.run("keys", "rewrap").stdout
+
+
+def test_keys_rewrap_new_key_is_refused_when_the_key_comes_from_the_environment(
+    cli: Cli,
+) -> None:
+    key = support.TEST_KEY_ENCRYPTION_KEY
+    env = {"PASSGATE_KEY_ENCRYPTION_KEY": key}
+    assert cli.run("keys", "rotate", env=env).exit_code == 0
+    result = cli.run("keys", "rewrap", "--new-key", env=env)
+    assert result.exit_code == 1
+    assert "put the new key first in PASSGATE_KEY_ENCRYPTION_KEY" in result.stderr
+    assert key not in result.output
+    assert not (cli.data_dir / KEY_FILE_NAME).exists()
 
 
 # -- quickstart -----------------------------------------------------------------------------

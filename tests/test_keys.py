@@ -11,6 +11,7 @@ import jwt as pyjwt
 import pytest
 from joserfc import jwt as joserfc_jwt
 
+from passgate.key_encryption import KeyEncryptionKey, KeyEncryptionKeys
 from passgate.keys import ALGORITHMS, KeyRing
 from passgate.storage.db import make_engine, migrate, sqlite_url
 from passgate.storage.tokens import SigningKeys
@@ -31,7 +32,8 @@ CLAIMS: dict[str, object] = {
 def ring(tmp_path: Path) -> Iterator[KeyRing]:
     engine = make_engine(sqlite_url(tmp_path))
     migrate(engine)
-    ring = KeyRing(SigningKeys(engine), clock=lambda: 1_900_000_100.0)
+    sealer = KeyEncryptionKeys([KeyEncryptionKey.generate()], source="test")
+    ring = KeyRing(SigningKeys(engine), sealer=sealer, clock=lambda: 1_900_000_100.0)
     ring.ensure()
     yield ring
     engine.dispose()

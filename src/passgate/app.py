@@ -28,6 +28,8 @@ from passgate.clock import Clock, system_clock
 from passgate.errors import StorageError
 from passgate.events import EventSink
 from passgate.hash_slots import HashSlots
+from passgate.issuer import tenant_issuer
+from passgate.key_encryption import KeyEncryptionKeys, load_keys
 from passgate.keys import KeyRing
 from passgate.mail import Mailer, mailer_from_settings
 from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
@@ -56,7 +58,15 @@ from passgate.storage.tokens import RefreshTokens, SigningKeys
 from passgate.tickets import Tickets
 from passgate.web.responses import JSONResponse
 
-__all__ = ["DEFAULT_ISSUER", "Passgate", "create_app", "open_database"]
+__all__ = [
+    "DEFAULT_ISSUER",
+    "Passgate",
+    "create_app",
+    "key_encryption_keys",
+    "open_database",
+    "open_key_ring",
+    "prepare_start",
+]
 
 logger = logging.getLogger("passgate")
 T = TypeVar("T")
@@ -75,6 +85,41 @@ def open_database(settings: Settings, *, run_migrations: bool = True) -> sa.Engi
         Directory(engine).ensure_connection(DEFAULT_CONNECTION)
         TenantStore(engine).set_default(DEFAULT_DIRECTORY, DEFAULT_CONNECTION)
     return engine
+
+
+def key_encryption_keys(settings: Settings, store: SigningKeys) -> KeyEncryptionKeys:
+    """The configured key-encryption keys (``PASSGATE_KEY_ENCRYPTION_KEY``, else the key
+    file in the data directory, made at the first start of the embedded SQLite default)."""
+    configured = settings.key_encryption_key
+    return load_keys(
+        None if configured is None else configured.get_secret_value(),
+        settings.key_file,
+        sealed_with={key.kek_id for key in store.all() if key.kek_id is not None},
+        may_create=settings.uses_sqlite,
+    )
+
+
+def open_key_ring(settings: Settings, engine: sa.Engine, *, clock: Clock = system_clock) -> KeyRing:
+    """The signing keys, opened: plain-text ones sealed, missing ones made (first start).
+    Raises :class:`~passgate.key_encryption.KeyEncryptionError` without the right key."""
+    store = SigningKeys(engine)
+    ring = KeyRing(store, sealer=key_encryption_keys(settings, store), clock=clock)
+    ring.ensure()
+    return ring
+
+
+def prepare_start(settings: Settings, *, first_address: str) -> tuple[str, bool]:
+    """What ``serve`` does once, before any worker starts: migrate, open the signing keys,
+    fix the issuer. Returns the issuer and whether this start fixed it. Raises
+    :class:`~passgate.errors.ConfigurationError` for a wrong key or a changed issuer."""
+    engine = open_database(settings)
+    try:
+        open_key_ring(settings, engine)
+        return tenant_issuer(
+            TenantStore(engine), configured=settings.issuer, first_address=first_address
+        )
+    finally:
+        engine.dispose()
 
 
 class Passgate:
@@ -109,9 +154,10 @@ class Passgate:
             else:
                 events = self.event_log
         self.events: EventSink = events
-        self.keys = KeyRing(SigningKeys(self.engine), clock=clock)
-        self.keys.ensure()
-        self.issuer = self._issuer()
+        self.keys = open_key_ring(settings, self.engine, clock=clock)
+        self.issuer, _ = tenant_issuer(
+            self.tenant, configured=settings.issuer, first_address=DEFAULT_ISSUER
+        )
         self.minter = Minter(self.keys, self.issuer)
         self.hasher = PasswordHasher(
             memory_kib=settings.argon2_memory_kib,
@@ -289,10 +335,6 @@ class Passgate:
     def admin_emails(self) -> list[str]:
         value = self.tenant.get("admin_emails", [])
         return [str(item) for item in value] if isinstance(value, list) else []
-
-    def _issuer(self) -> str:
-        issuer = self.settings.issuer or self.tenant.get("issuer") or DEFAULT_ISSUER
-        return str(issuer) if str(issuer).endswith("/") else f"{issuer}/"
 
     def connecting_ip(self, peer: str | None, forwarded_for: list[str]) -> str:
         return connecting_ip(peer, forwarded_for, self.settings.trusted_proxy_networks)

@@ -14,11 +14,18 @@ import click
 from passgate.breached.cli import breached
 from passgate.cli_applications import apis, clients
 from passgate.cli_blocks import blocks
+from passgate.cli_issuer import issuer
 from passgate.cli_protection import ip_blocks, protection
 from passgate.cli_serve import quickstart, serve
-from passgate.cli_support import emit, iso_time, json_option, open_stores, table
+from passgate.cli_support import emit, iso_time, json_option, open_stores, refusals, table
 from passgate.cli_users import users
 from passgate.events import Event
+from passgate.key_encryption import (
+    ENV_VARIABLE,
+    KeyEncryptionKey,
+    KeyEncryptionKeys,
+    write_key_file,
+)
 from passgate.keys import ALGORITHMS, KeyRing
 from passgate.storage.tokens import SigningKeys
 
@@ -90,6 +97,7 @@ def _key_rows(store: SigningKeys) -> list[dict[str, Any]]:
             "status": "active" if record.retired_at is None else "retired",
             "created_at": iso_time(record.created_at),
             "retired_at": iso_time(record.retired_at),
+            "kek_id": record.kek_id,
         }
         for record in store.all()
     ]
@@ -97,8 +105,11 @@ def _key_rows(store: SigningKeys) -> list[dict[str, Any]]:
 
 def _keys_table(rows: list[dict[str, Any]]) -> str:
     return table(
-        ("KID", "ALG", "STATUS", "CREATED_AT", "RETIRED_AT"),
-        [(r["kid"], r["alg"], r["status"], r["created_at"], r["retired_at"]) for r in rows],
+        ("KID", "ALG", "STATUS", "CREATED_AT", "RETIRED_AT", "SEALED_WITH"),
+        [
+            (r["kid"], r["alg"], r["status"], r["created_at"], r["retired_at"], r["kek_id"])
+            for r in rows
+        ],
         empty="no signing keys yet (they are made at the first start)",
     )
 
@@ -106,7 +117,8 @@ def _keys_table(rows: list[dict[str, Any]]) -> str:
 @keys.command("list")
 @json_option
 def list_keys(as_json: bool) -> None:
-    """List signing keys (ids and state; never private material)."""
+    """List signing keys (ids, state and the id of the key-encryption key that seals each;
+    never private material)."""
     with open_stores() as stores:
         rows = _key_rows(SigningKeys(stores.engine))
     emit(as_json, rows, lambda: _keys_table(rows))
@@ -123,9 +135,11 @@ def rotate_keys(alg: str | None, as_json: bool) -> None:
     """
     if alg is not None and alg not in ALGORITHMS:
         raise click.ClickException(f"--alg must be one of {', '.join(ALGORITHMS)}")
-    with open_stores() as stores:
+    from passgate.app import key_encryption_keys
+
+    with open_stores() as stores, refusals():
         store = SigningKeys(stores.engine)
-        ring = KeyRing(store)
+        ring = KeyRing(store, sealer=key_encryption_keys(stores.settings, store))
         kids = ring.rotate(alg)
         rows = _key_rows(store)
         published = [key["kid"] for key in ring.jwks()["keys"]]
@@ -136,7 +150,61 @@ def rotate_keys(alg: str | None, as_json: bool) -> None:
     )
 
 
+@keys.command("rewrap")
+@click.option(
+    "--new-key",
+    is_flag=True,
+    help="First make a new key-encryption key in the data directory's key file "
+    "(only when PASSGATE_KEY_ENCRYPTION_KEY is not set).",
+)
+@json_option
+def rewrap_keys(new_key: bool, as_json: bool) -> None:
+    """Encrypt every signing key with the current key-encryption key.
+
+    The current key is the first of PASSGATE_KEY_ENCRYPTION_KEY (or of the key file); the
+    others listed there are accepted to decrypt. Every key is re-encrypted in one
+    transaction; running servers keep working. With --new-key, a new key is put first in
+    the key file, the keys are re-encrypted, and the old key is dropped from the file.
+    """
+    from passgate.app import key_encryption_keys
+
+    with open_stores() as stores, refusals():
+        settings = stores.settings
+        store = SigningKeys(stores.engine)
+        sealer = key_encryption_keys(settings, store)
+        if new_key:
+            if settings.key_encryption_key is not None:
+                raise click.ClickException(
+                    f"--new-key changes the key file, but {ENV_VARIABLE} is set: put the new "
+                    f"key first in {ENV_VARIABLE} on every instance, then run "
+                    f"`passgate keys rewrap`"
+                )
+            fresh = KeyEncryptionKey.generate()
+            # The old key stays accepted until every signing key is re-encrypted.
+            write_key_file(settings.key_file, [fresh, *sealer.keys])
+            sealer = KeyEncryptionKeys([fresh, *sealer.keys], source=sealer.source)
+        changed = KeyRing(store, sealer=sealer).rewrap()
+        if new_key:
+            write_key_file(settings.key_file, [sealer.current])
+        rows = _key_rows(store)
+    others = [row["kid"] for row in rows if row["kek_id"] != sealer.current.id]
+    if others:  # added meanwhile by a process with another current key
+        raise click.ClickException(
+            f"signing key(s) {', '.join(others)} were added meanwhile with another "
+            f"key-encryption key: give every instance the new key first, then run this again"
+        )
+    emit(
+        as_json,
+        {"rewrapped": changed, "kek_id": sealer.current.id, "keys": rows},
+        lambda: (
+            f"{changed} signing key(s) re-encrypted; every key is now encrypted with "
+            f"key-encryption key {sealer.current.id}\n\n{_keys_table(rows)}"
+        ),
+    )
+
+
 main.add_command(serve)
+main.add_command(issuer)
 main.add_command(quickstart)
 main.add_command(clients)
 main.add_command(users)

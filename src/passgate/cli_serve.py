@@ -20,8 +20,10 @@ from passgate.cli_support import (
     json_option,
     load_settings,
     open_stores,
+    refusals,
     user_json,
 )
+from passgate.issuer import ISSUER_KEY
 from passgate.settings import Settings
 from passgate.storage.directory import DEFAULT_CONNECTION
 from passgate.storage.models import PASSWORD_REALM, Api, Client, User
@@ -49,13 +51,18 @@ def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
     from passgate import hash_slots
-    from passgate.app import open_database
+    from passgate.app import prepare_start
     from passgate.web.protocol import HttpProtocol
 
-    open_database(settings).dispose()
-    if settings.issuer is None:
-        # Inherited by the worker processes, which build their app from the environment.
-        os.environ["PASSGATE_ISSUER"] = f"http://{_url_host(host)}:{port}/"
+    # Refused here, in one line, rather than by every worker with a traceback.
+    with refusals():
+        issuer, fixed_now = prepare_start(settings, first_address=_local_url(host, port))
+    if fixed_now and settings.issuer is None:
+        click.echo(
+            f"passgate: the issuer is {issuer} (this first serving address), kept in the "
+            f"database for every instance; change it with `passgate issuer set URL`",
+            err=True,
+        )
     slots = None
     if workers > 1:
         # Password hashing is bounded across the whole server, not per worker.
@@ -167,11 +174,18 @@ def _demo_user(stores: Stores) -> tuple[User, str]:
     return stores.directory.get_user(existing.id) or existing, password
 
 
-def _base_url(settings: Settings, host: str, port: int) -> str:
-    if settings.issuer:
-        return settings.issuer if settings.issuer.endswith("/") else settings.issuer + "/"
+def _local_url(host: str, port: int) -> str:
+    """The address a server listening on ``host`` and ``port`` answers at, from here."""
     local = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
     return f"http://{_url_host(local)}:{port}/"
+
+
+def _base_url(stores: Stores, host: str, port: int) -> str:
+    """The tenant's issuer; before the first start, the one it will fix."""
+    issuer = stores.tenant.get(ISSUER_KEY) or stores.settings.issuer
+    if issuer:
+        return str(issuer) if str(issuer).endswith("/") else f"{issuer}/"
+    return _local_url(host, port)
 
 
 def login_curl(base_url: str, client_id: str, client_secret: str, password: str) -> str:
@@ -208,7 +222,7 @@ def quickstart(host: str, port: int, as_json: bool) -> None:
         api = _demo_api(stores)
         client, client_secret = _demo_client(stores)
         user, password = _demo_user(stores)
-    base_url = _base_url(settings, host, port)
+        base_url = _base_url(stores, host, port)
     curl = login_curl(base_url, client.client_id, client_secret, password)
     document: dict[str, Any] = {
         "data_dir": str(settings.data_dir.resolve()) if settings.uses_sqlite else None,

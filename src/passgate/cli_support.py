@@ -4,7 +4,7 @@ Commands work directly on the configured database through the stores; they build
 :class:`~passgate.app.Passgate` (no thread pools, no buffered event sink), so nothing runs
 in the background of a CLI process. Every refusal becomes a :class:`click.ClickException`:
 a message on stderr and exit code 1 (2 for a value that cannot be stored, like any bad
-option value), never a traceback.
+option value, and for refused settings), never a traceback.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import click
 import sqlalchemy as sa
 
-from passgate.errors import PassgateError
+from passgate.errors import ConfigurationError, PassgateError
 from passgate.passwords import PasswordHasher
 from passgate.settings import Settings
 from passgate.storage.applications import Applications
@@ -33,6 +33,7 @@ from passgate.storage.tenant import TenantStore
 __all__ = [
     "MAX_PASSWORD_LENGTH",
     "BadValue",
+    "ConfigurationFailure",
     "Stores",
     "api_json",
     "client_json",
@@ -89,6 +90,12 @@ class BadValue(click.ClickException):
     exit_code = 2
 
 
+class ConfigurationFailure(click.ClickException):
+    """Settings that passgate cannot run with: one line on stderr, exit code 2."""
+
+    exit_code = 2
+
+
 @contextlib.contextmanager
 def refusals() -> Iterator[None]:
     """Render passgate's refusals (invalid values, duplicates, storage faults) for a human."""
@@ -100,6 +107,8 @@ def refusals() -> Iterator[None]:
         # Bytes of an argument that are not UTF-8 reach Python as lone surrogates, which
         # no database driver encodes. The value is not shown: it could be anything.
         raise BadValue("a value given is not valid UTF-8 text") from exc
+    except ConfigurationError as exc:
+        raise ConfigurationFailure(str(exc)) from None
     except PassgateError as exc:
         raise click.ClickException(str(exc)) from exc
     except sa.exc.OperationalError as exc:

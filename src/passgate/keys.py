@@ -2,13 +2,16 @@
 
 Each algorithm (RS256, ES256) has one active key. A rotated-out key stays in the JWKS until
 every token it signed has expired, so relying parties never see a signature they cannot
-check.
+check. Private keys are stored sealed under a key-encryption key
+(:mod:`passgate.key_encryption`) and opened in memory only.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -23,10 +26,13 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
 from passgate.clock import Clock, system_clock
+from passgate.key_encryption import KeyEncryptionError, KeyEncryptionKeys
 from passgate.storage.models import SigningKey
 from passgate.storage.tokens import SigningKeys
 
 __all__ = ["ALGORITHMS", "InvalidToken", "KeyRing"]
+
+logger = logging.getLogger("passgate.keys")
 
 ALGORITHMS = ("RS256", "ES256")
 _RELOAD_SECONDS = 5.0
@@ -46,8 +52,11 @@ def _generate(alg: str) -> RSAKey | ECKey:
     raise ValueError(f"unsupported algorithm {alg!r}")
 
 
-def _import(record: SigningKey) -> RSAKey | ECKey:
-    data = json.loads(record.private_jwk)
+def _import(record: SigningKey, sealer: KeyEncryptionKeys) -> RSAKey | ECKey:
+    if record.kek_id is None:  # stored before keys were sealed
+        data = json.loads(record.private_jwk)
+    else:
+        data = json.loads(sealer.unseal(record.private_jwk, kek_id=record.kek_id, kid=record.kid))
     data["kid"] = record.kid
     if record.alg == "RS256":
         return RSAKey.import_key(data)
@@ -80,8 +89,14 @@ def _sign_compact(key: RSAKey | ECKey, alg: str, claims: Mapping[str, Any]) -> s
 
 
 class KeyRing:
-    def __init__(self, store: SigningKeys, *, clock: Clock = system_clock) -> None:
+    """The signing keys of the tenant, opened with ``sealer``; reloaded from the store every
+    few seconds so that keys rotated by another process are used and published."""
+
+    def __init__(
+        self, store: SigningKeys, *, sealer: KeyEncryptionKeys, clock: Clock = system_clock
+    ) -> None:
         self._store = store
+        self._sealer = sealer
         self._clock = clock
         self._lock = threading.Lock()
         self._loaded_at = float("-inf")
@@ -91,17 +106,57 @@ class KeyRing:
         # Imported keys by kid: importing an RSA private key validates it, which costs
         # milliseconds, so a reload imports only keys it has not seen.
         self._imported: dict[str, RSAKey | ECKey] = {}
+        self._reported: set[str] = set()  # reload failures logged once each
 
     def ensure(self) -> None:
-        """Create an active key for each algorithm that has none (first start)."""
+        """At start: seal keys stored in plain text, create an active key for each algorithm
+        that has none (first start), and open them all. Raises
+        :class:`~passgate.key_encryption.KeyEncryptionError` if one does not open."""
         records = self._store.all()
+        for record in records:  # a wrong key-encryption key must seal nothing
+            if record.kek_id is not None:
+                self._sealer.unseal(record.private_jwk, kek_id=record.kek_id, kid=record.kid)
+        if any(record.kek_id is None for record in records):
+            self._store.reseal(self._sealed_if_plain)
         for alg in ALGORITHMS:
             if not any(r.alg == alg and r.retired_at is None for r in records):
                 self._store.add(self._record(alg), retire_others=False)
         self._reload()
 
+    def rewrap(self) -> int:
+        """Seal every key under the current key-encryption key, in one transaction; return
+        how many were sealed under another (or stored in plain text). Raises
+        :class:`~passgate.key_encryption.KeyEncryptionError`, changing nothing, if a key
+        does not open with the keys at hand."""
+        changed = self._store.reseal(self._rewrapped)
+        self._reload()
+        return changed
+
+    def _sealed_if_plain(self, record: SigningKey) -> SigningKey | None:
+        if record.kek_id is not None:
+            return None
+        return self._sealed(record, record.private_jwk)
+
+    def _rewrapped(self, record: SigningKey) -> SigningKey | None:
+        if record.kek_id == self._sealer.current.id:
+            return None
+        if record.kek_id is None:
+            return self._sealed(record, record.private_jwk)
+        plain = self._sealer.unseal(record.private_jwk, kek_id=record.kek_id, kid=record.kid)
+        return self._sealed(record, plain)
+
+    def _sealed(self, record: SigningKey, private_jwk: str) -> SigningKey:
+        return dataclasses.replace(
+            record,
+            private_jwk=self._sealer.seal(private_jwk, kid=record.kid),
+            kek_id=self._sealer.current.id,
+        )
+
     def rotate(self, alg: str | None = None) -> list[str]:
-        """Make new active keys; the old ones stay published until their tokens expire."""
+        """Make new active keys; the old ones stay published until their tokens expire.
+        The keys stored so far must open first: a key-encryption key that opens nothing
+        must not seal the new ones."""
+        self._reload()
         kids = []
         for name in (alg,) if alg else ALGORITHMS:
             record = self._record(name)
@@ -119,12 +174,14 @@ class KeyRing:
         return SigningKey(
             kid=kid,
             alg=alg,
-            private_jwk=json.dumps(private),
+            private_jwk=self._sealer.seal(json.dumps(private), kid=kid),
             created_at=self._clock(),
             retired_at=None,
+            kek_id=self._sealer.current.id,
         )
 
     def _reload(self) -> None:
+        """Load the keys from the store; raise if one does not open."""
         now = self._clock()
         active: dict[str, RSAKey | ECKey] = {}
         published: list[RSAKey | ECKey] = []
@@ -133,7 +190,7 @@ class KeyRing:
                 continue
             key = self._imported.get(record.kid)
             if key is None:
-                key = self._imported[record.kid] = _import(record)
+                key = self._imported[record.kid] = _import(record, self._sealer)
             published.append(key)
             if record.retired_at is None:
                 active[record.alg] = key
@@ -145,7 +202,15 @@ class KeyRing:
 
     def _fresh(self) -> None:
         if time.monotonic() - self._loaded_at > _RELOAD_SECONDS:
-            self._reload()
+            try:
+                self._reload()
+            except KeyEncryptionError as exc:
+                # A key sealed under a key-encryption key this process was not given (a
+                # rotation in progress): keep signing and publishing what it has.
+                self._loaded_at = time.monotonic()
+                if str(exc) not in self._reported:
+                    self._reported.add(str(exc))
+                    logger.error("signing keys not reloaded: %s", exc)
 
     def sign(self, claims: Mapping[str, Any], alg: str = "RS256") -> str:
         self._fresh()

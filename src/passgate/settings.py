@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from passgate.errors import ConfigurationError
+from passgate.key_encryption import KEY_FILE_NAME
 from passgate.storage.db import sqlite_url
 
 __all__ = ["Settings"]
@@ -32,6 +33,18 @@ class Settings(BaseSettings):
     redis_unavailable: Literal["refuse", "fallback"] = "refuse"
     #: Reverse proxies in front of passgate whose X-Forwarded-For is believed.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    key_encryption_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "The key that encrypts the signing keys stored in the database: 32 random bytes, "
+            "base64url-encoded (43 characters, e.g. from `python3 -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'`). Several, comma-separated, during a "
+            "rotation: the first encrypts, every one decrypts. Unset: the key file "
+            "`key-encryption-key` in the data directory, created (mode 0600) at the first "
+            "start of the embedded SQLite default; required with PostgreSQL, the same on "
+            "every instance."
+        ),
+    )
     smtp_url: SecretStr | None = None
     mail_from: str = "passgate@localhost"
     #: Public base URL used in emailed links; defaults to the issuer.
@@ -106,6 +119,11 @@ class Settings(BaseSettings):
     @property
     def breached_index_path(self) -> Path:
         return self.breached_index or self.data_dir / "breached.idx"
+
+    @property
+    def key_file(self) -> Path:
+        """Where the key-encryption key is kept when ``key_encryption_key`` is not set."""
+        return self.data_dir / KEY_FILE_NAME
 
     @property
     def outbox_dir(self) -> Path:

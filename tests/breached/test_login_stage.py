@@ -34,6 +34,7 @@ from passgate.storage.schema import pending_notifications
 from passgate.testing import CapturedEvents, ManualClock
 from passgate.web.dbconnections import dbconnections_routes
 from tests.breached.helpers import free_port, hash_lines, sha1_hex, write_lines
+from tests.support import TEST_KEY_ENCRYPTION_KEY
 
 pytestmark = pytest.mark.anyio
 
@@ -76,6 +77,7 @@ def settings_for(data_dir: Path, sql_url: str, **overrides: Any) -> Settings:
         "argon2_time_cost": 1,
         "issuer": ISSUER,
         "hash_workers": 2,
+        "key_encryption_key": SecretStr(TEST_KEY_ENCRYPTION_KEY),
     }
     values.update(overrides)
     return Settings(**values)

@@ -92,8 +92,13 @@ class RefreshToken:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class SigningKey:
+    """A signing key as stored: its private JWK sealed under the key-encryption key
+    ``kek_id`` (see :mod:`passgate.key_encryption`), or plain JSON when ``kek_id`` is None
+    (written before keys were encrypted; sealed by the next start)."""
+
     kid: str
     alg: str
     private_jwk: str = dataclasses.field(repr=False)
     created_at: float
     retired_at: float | None
+    kek_id: str | None = None

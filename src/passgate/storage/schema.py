@@ -102,9 +102,11 @@ signing_keys = sa.Table(
     metadata,
     sa.Column("kid", sa.String(128), primary_key=True),
     sa.Column("alg", sa.String(8), nullable=False),
-    sa.Column("private_jwk", sa.Text, nullable=False),  # JSON
+    # Sealed under the key-encryption key kek_id (AES-256-GCM); JSON when kek_id is null.
+    sa.Column("private_jwk", sa.Text, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("retired_at", sa.Float, nullable=True),  # null = the active key for its alg
+    sa.Column("kek_id", sa.String(64), nullable=True),
 )
 
 events = sa.Table(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -194,6 +195,7 @@ def _key(row: Any) -> SigningKey:
         private_jwk=row.private_jwk,
         created_at=row.created_at,
         retired_at=row.retired_at,
+        kek_id=row.kek_id,
     )
 
 
@@ -228,8 +230,51 @@ class SigningKeys:
                     private_jwk=key.private_jwk,
                     created_at=key.created_at,
                     retired_at=None,
+                    kek_id=key.kek_id,
                 )
             )
+
+    def reseal(self, change: Callable[[SigningKey], SigningKey | None]) -> int:
+        """Store what ``change`` makes of each key (None: leave it), all in one
+        transaction; return how many changed. A key changed meanwhile by another process
+        is left as that process wrote it. In a SQLite file the old bytes are overwritten
+        (``secure_delete``), and a checkpoint then empties the write-ahead log if it can."""
+        sqlite = self._engine.dialect.name == "sqlite"
+        with self._engine.connect() as db:
+            if sqlite:
+                db.exec_driver_sql("PRAGMA secure_delete = ON")
+                db.commit()
+            try:
+                with db.begin():
+                    changed = self._reseal(db, change, lock=not sqlite)
+                if sqlite and changed:
+                    db.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                    db.commit()
+            finally:
+                if sqlite:
+                    db.exec_driver_sql("PRAGMA secure_delete = OFF")
+                    db.commit()
+        return changed
+
+    @staticmethod
+    def _reseal(
+        db: sa.Connection, change: Callable[[SigningKey], SigningKey | None], *, lock: bool
+    ) -> int:
+        if lock:  # PostgreSQL: nobody adds or changes a key meanwhile
+            db.exec_driver_sql("LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE")
+        changed = 0
+        for key in [_key(row) for row in db.execute(sa.select(signing_keys))]:
+            new = change(key)
+            if new is not None:
+                changed += db.execute(
+                    signing_keys.update()
+                    .where(
+                        signing_keys.c.kid == key.kid,
+                        signing_keys.c.private_jwk == key.private_jwk,
+                    )
+                    .values(private_jwk=new.private_jwk, kek_id=new.kek_id)
+                ).rowcount
+        return changed
 
     def delete_retired_before(self, cutoff: float) -> int:
         with self._engine.begin() as db:

@@ -129,30 +129,47 @@ def test_every_command_but_serve_offers_json_output() -> None:
 
 
 @pytest.mark.parametrize(
-    ("variable", "value", "field"),
+    ("variable", "value", "expected"),
     [
-        ("PASSGATE_ARGON2_TIME_COST", "0", "argon2_time_cost"),
-        ("PASSGATE_PURGE_INTERVAL_S", "0", "purge_interval_s"),
-        ("PASSGATE_PURGE_INTERVAL_S", "soon", "purge_interval_s"),
+        ("PASSGATE_ARGON2_TIME_COST", "0", "an integer from 1 to 100"),
+        ("PASSGATE_PURGE_INTERVAL_S", "0", "a number greater than 0 and at most 86400"),
+        ("PASSGATE_PURGE_INTERVAL_S", "soon", "a number greater than 0 and at most 86400"),
     ],
 )
 def test_invalid_settings_are_an_error_message_not_a_traceback(
-    cli: Cli, variable: str, value: str, field: str
+    cli: Cli, variable: str, value: str, expected: str
 ) -> None:
     result = cli.run("clients", "list", env={variable: value})
-    assert result.exit_code == 1
-    assert "invalid settings" in result.stderr
-    assert field in result.stderr
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: {variable}: {value!r} is not valid; expected {expected}\n"
     assert "Traceback" not in result.output
 
 
-def test_migrate_creates_the_data_directory_and_reports_the_revision(cli: Cli) -> None:
+def test_migrate_creates_the_data_directory_and_says_what_it_applied(tmp_path: Path) -> None:
+    cli = Cli(tmp_path / "data", migrated=False)
     assert not cli.data_dir.exists()
     migrated = cli.json("migrate")
-    assert migrated["status"] == "up to date"
-    assert migrated["revision"]
+    assert migrated["status"] == "migrated"
+    assert migrated["created"] is True
+    assert migrated["applied"][0].startswith("0001: ")
+    assert migrated["revision"] == migrated["applied"][-1].split(":")[0]
     assert (cli.data_dir / "passgate.db").exists()
-    assert "up to date" in cli.run("migrate").stdout
+
+    again = cli.json("migrate")
+    assert again == {**migrated, "status": "already up to date", "applied": [], "created": False}
+    text = cli.run("migrate").stdout
+    assert text == f"already up to date (revision {migrated['revision']})\n"
+
+
+def test_migrate_lists_the_revisions_it_applies(tmp_path: Path) -> None:
+    cli = Cli(tmp_path / "data", migrated=False)
+    result = cli.run("migrate")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    count = len(lines) - 2
+    assert lines[0] == f"applied {count} migration{'' if count == 1 else 's'}:"
+    assert lines[1].startswith("  0001: ")
+    assert lines[-1].startswith("now at revision ")
 
 
 # -- clients --------------------------------------------------------------------------------

@@ -15,10 +15,22 @@ from passgate.breached.cli import breached
 from passgate.cli_applications import apis, clients
 from passgate.cli_protection import blocks, ip_blocks, protection
 from passgate.cli_serve import quickstart, serve
-from passgate.cli_support import emit, iso_time, json_option, open_stores, table
+from passgate.cli_support import (
+    emit,
+    iso_time,
+    json_option,
+    load_settings,
+    open_stores,
+    refusals,
+    say_where,
+    sqlite_file,
+    table,
+)
 from passgate.cli_users import users
 from passgate.events import Event
 from passgate.keys import ALGORITHMS, KeyRing
+from passgate.storage.db import current_revision, make_engine
+from passgate.storage.db import migrate as migrate_schema
 from passgate.storage.tokens import SigningKeys
 
 __all__ = ["main"]
@@ -36,16 +48,37 @@ def main() -> None:
 @main.command()
 @json_option
 def migrate(as_json: bool) -> None:
-    """Apply database migrations (also done on every start)."""
-    from alembic.runtime.migration import MigrationContext
+    """Apply database migrations (also done on every start); say which were applied.
 
-    with open_stores() as stores, stores.engine.connect() as connection:
-        revision = MigrationContext.configure(connection).get_current_revision()
-    emit(
-        as_json,
-        {"status": "up to date", "revision": revision},
-        f"database is up to date (revision {revision})",
-    )
+    Creates the database (and the data directory) when there is none yet.
+    """
+    from passgate.app import open_database
+
+    settings = load_settings()
+    database = sqlite_file(settings)
+    say_where(settings, created=database is not None and not database.exists())
+    with refusals():
+        if settings.uses_sqlite:
+            settings.prepare_data_dir()
+        engine = make_engine(settings.sql_url)
+        try:
+            created = current_revision(engine) is None
+            applied = migrate_schema(engine)
+            revision = current_revision(engine)
+        finally:
+            engine.dispose()
+        open_database(settings).dispose()  # what every start does after migrating
+    status = "migrated" if applied else "already up to date"
+    document = {"status": status, "applied": applied, "revision": revision, "created": created}
+    emit(as_json, document, lambda: _migrate_text(applied, revision))
+
+
+def _migrate_text(applied: list[str], revision: str | None) -> str:
+    if not applied:
+        return f"already up to date (revision {revision})"
+    lines = [f"applied {len(applied)} migration{'' if len(applied) == 1 else 's'}:"]
+    lines += [f"  {line}" for line in applied]
+    return "\n".join([*lines, f"now at revision {revision}"])
 
 
 def _event_line(event: Event) -> str:

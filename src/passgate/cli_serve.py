@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from passgate.cli_support import (
+    SettingsRefused,
     Stores,
     api_json,
     client_json,
@@ -20,6 +21,9 @@ from passgate.cli_support import (
     json_option,
     load_settings,
     open_stores,
+    refusals,
+    say_where,
+    sqlite_file,
     user_json,
 )
 from passgate.settings import Settings
@@ -90,6 +94,23 @@ def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
             os.environ.pop("PASSGATE_HASH_SLOTS_ID", None)
 
 
+def check_startup(settings: Settings) -> None:
+    """Refuse (exit 2) settings that every server process would refuse at start: range
+    answers without a breached-password index to answer from."""
+    from passgate.breached.checker import BreachedChecker
+    from passgate.breached.errors import BreachedError
+
+    if not settings.breached_range_enabled:
+        return
+    try:
+        BreachedChecker.from_settings(settings, require_index=True).close()
+    except BreachedError as exc:
+        raise SettingsRefused(
+            f"PASSGATE_BREACHED_RANGE_ENABLED: {exc}; expected an index built with "
+            "`passgate breached import --with-range` at PASSGATE_BREACHED_INDEX, or false"
+        ) from None
+
+
 def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0 if signum == signal.SIGTERM else 128 + signum)
 
@@ -103,8 +124,13 @@ def _url_host(host: str) -> str:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 def serve(host: str, port: int, workers: int) -> None:
-    """Serve the token endpoint (migrating the database first)."""
-    run_server(load_settings(), host, port, workers)
+    """Serve the token endpoint (migrating the database first, creating it if need be)."""
+    settings = load_settings()
+    check_startup(settings)
+    database = sqlite_file(settings)
+    say_where(settings, created=database is not None and not database.exists())
+    with refusals():
+        run_server(settings, host, port, workers)
     sys.exit(0)
 
 
@@ -204,7 +230,8 @@ def quickstart(host: str, port: int, as_json: bool) -> None:
     secret and the demo user a new password (the old ones stop working), and prints them.
     """
     settings = load_settings()
-    with open_stores(settings) as stores:
+    check_startup(settings)
+    with open_stores(settings, create=True) as stores:
         api = _demo_api(stores)
         client, client_secret = _demo_client(stores)
         user, password = _demo_user(stores)
@@ -225,7 +252,8 @@ def quickstart(host: str, port: int, as_json: bool) -> None:
         lambda: _quickstart_text(document, client.client_id, client_secret, password),
     )
     sys.stdout.flush()
-    run_server(settings, host, port, workers=1)
+    with refusals():
+        run_server(settings, host, port, workers=1)
     sys.exit(0)
 
 

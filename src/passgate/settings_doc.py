@@ -108,10 +108,8 @@ def default_text(field: FieldInfo) -> str:
     stated = _extra(field, "doc_default")
     if stated is not None:
         return stated
-    if field.default_factory is not None:
-        value = field.default_factory()  # type: ignore[call-arg]
-    else:
-        value = field.default
+    factory = field.default_factory
+    value = factory() if factory is not None else field.default  # type: ignore[call-arg]
     if value is None:
         return "unset"
     if isinstance(value, bool):
@@ -142,9 +140,7 @@ def _problem(error: Any, field: FieldInfo) -> str:
 _FIELD_IN_SETTINGS_ERROR = re.compile(r'field "(\w+)"')
 
 
-def explain_settings_error(
-    model: type[BaseSettings], exc: ValidationError | SettingsError
-) -> str:
+def explain_settings_error(model: type[BaseSettings], exc: ValidationError | SettingsError) -> str:
     """One line per refused variable: its name, what is wrong, what it expects. The value
     of a secret setting is never shown."""
     problems: dict[str, str] = {}
@@ -195,7 +191,9 @@ def render(model: type[BaseSettings]) -> str:
     for name, field in model.model_fields.items():
         parts.append(f"| [`{env_name(model, name)}`](#{name}) | {default_text(field)} |\n")
     for name, field in model.model_fields.items():
-        secret = " (secret: never shown in a message)" if _bare(field.annotation) is SecretStr else ""
+        secret = (
+            " (secret: never shown in a message)" if _bare(field.annotation) is SecretStr else ""
+        )
         parts.append(
             f'\n<a id="{name}"></a>\n'
             f"## `{env_name(model, name)}`\n\n"

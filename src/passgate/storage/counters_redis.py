@@ -33,8 +33,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import redis
-from redis.connection import parse_url
 from redis.backoff import NoBackoff
+from redis.connection import parse_url
 from redis.retry import Retry
 
 from passgate.errors import StorageError
@@ -396,6 +396,6 @@ def check_redis_url(url: str) -> None:
     if scheme != "unix" and database and not database.isdigit():
         raise ValueError("the path must be a database number, e.g. /0")
     try:
-        parse_url(url)
+        parse_url(url)  # type: ignore[no-untyped-call]
     except (ValueError, TypeError):
         raise ValueError("malformed option in the query string") from None

@@ -13,6 +13,7 @@ import click
 
 from passgate.breached.cli import breached
 from passgate.cli_applications import apis, clients
+from passgate.cli_logs import logs
 from passgate.cli_protection import blocks, ip_blocks, protection
 from passgate.cli_serve import quickstart, serve
 from passgate.cli_support import (
@@ -27,7 +28,6 @@ from passgate.cli_support import (
     table,
 )
 from passgate.cli_users import users
-from passgate.events import Event
 from passgate.keys import ALGORITHMS, KeyRing
 from passgate.storage.db import current_revision, make_engine
 from passgate.storage.db import migrate as migrate_schema
@@ -79,34 +79,6 @@ def _migrate_text(applied: list[str], revision: str | None) -> str:
     lines = [f"applied {len(applied)} migration{'' if len(applied) == 1 else 's'}:"]
     lines += [f"  {line}" for line in applied]
     return "\n".join([*lines, f"now at revision {revision}"])
-
-
-def _event_line(event: Event) -> str:
-    who = event.user_name or event.user_id or "-"
-    ip = event.ip or "-"
-    if event.client_ip and event.client_ip != event.ip:
-        ip = f"{ip} (via {event.client_ip})"
-    client = event.client_name or event.client_id or "-"
-    reason = event.details.get("error") if isinstance(event.details, dict) else None
-    text = f"{iso_time(event.date)}  {event.type:<8} {ip:<15} user={who} client={client}"
-    return text + (f"  {reason}" if reason else f"  {event.description}")
-
-
-@main.command()
-@click.option(
-    "--type", "types", multiple=True, metavar="CODE", help="Only this event type (repeatable)."
-)
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
-@json_option
-def logs(types: tuple[str, ...], limit: int, as_json: bool) -> None:
-    """Show the event log, newest first."""
-    with open_stores() as stores:
-        found = stores.events.recent(types=types, limit=limit)
-    emit(
-        as_json,
-        [event.to_json() for event in found],
-        lambda: "\n".join(_event_line(e) for e in found) if found else "no events",
-    )
 
 
 @main.group()
@@ -169,6 +141,7 @@ def rotate_keys(alg: str | None, as_json: bool) -> None:
 
 
 main.add_command(serve)
+main.add_command(logs)
 main.add_command(quickstart)
 main.add_command(clients)
 main.add_command(users)

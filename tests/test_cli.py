@@ -618,3 +618,60 @@ def test_quickstart_readable_output_shows_the_credentials(
     assert cli.password_works(cli_serve.DEMO_EMAIL, shown["password"])
     assert "curl " in result.stdout
     assert "auth0-forwarded-for: " in result.stdout
+
+
+def test_quickstart_says_that_a_second_run_replaces_the_secret_and_password(
+    cli: Cli, no_server: list[tuple[str, int, int]]
+) -> None:
+    first = cli.run("quickstart").stdout
+    assert "Running quickstart again gives\nthe demo application a new client_secret" in first
+    assert "replaced" not in first
+    second = cli.run("quickstart").stdout
+    assert (
+        "This run replaced the demo application's client_secret and the demo user's\n"
+        "password: the ones printed before no longer work." in second
+    )
+    assert cli.json("quickstart")["replaced_credentials"] is True
+
+
+def test_quickstart_prints_commands_that_run_as_printed(
+    cli: Cli, no_server: list[tuple[str, int, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    command = cli_serve.passgate_command()
+    shown = cli.run("quickstart").stdout
+    assert f"Events: {command} logs" in shown
+    assert cli.json("quickstart")["passgate"] == command
+
+
+@pytest.mark.parametrize(
+    ("argv0", "on_path", "expected"),
+    [
+        (".venv/bin/passgate", None, ".venv/bin/passgate"),
+        ("{cwd}/.venv/bin/passgate", None, ".venv/bin/passgate"),
+        ("/opt/passgate/bin/passgate", None, "/opt/passgate/bin/passgate"),
+        ("/opt/passgate/bin/passgate", "/opt/passgate/bin/passgate", "passgate"),
+        ("/opt/passgate/bin/passgate", "/usr/bin/passgate", "/opt/passgate/bin/passgate"),
+        ("/x/site-packages/passgate/__main__.py", None, "{python} -m passgate"),
+        ("/dir with space/passgate", None, "'/dir with space/passgate'"),
+    ],
+)
+def test_passgate_command_is_how_to_run_this_passgate_again(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv0: str,
+    on_path: str | None,
+    expected: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", [argv0.format(cwd=tmp_path), "quickstart"])
+    monkeypatch.setattr("shutil.which", lambda name: on_path)
+    monkeypatch.setattr("sys.executable", "/usr/bin/python3")
+    assert cli_serve.passgate_command() == expected.format(python="/usr/bin/python3")
+
+
+def test_version(cli: Cli) -> None:
+    from importlib.metadata import version
+
+    result = cli.run("--version")
+    assert result.exit_code == 0
+    assert result.stdout == f"passgate {version('passgate')}\n"

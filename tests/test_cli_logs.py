@@ -98,9 +98,7 @@ def test_since_takes_an_iso_date_or_time_in_utc(history: Cli) -> None:
 
 
 @pytest.mark.parametrize("since", ["yesterday", "1y", "-1h", "h", "0x1h", "2024-13-01", ""])
-def test_since_refuses_what_is_neither_a_time_nor_a_duration(
-    history: Cli, since: str
-) -> None:
+def test_since_refuses_what_is_neither_a_time_nor_a_duration(history: Cli, since: str) -> None:
     result = history.run("logs", "--since", since)
     assert result.exit_code == 2
     assert "--since" in result.stderr
@@ -220,9 +218,7 @@ def test_follow_prints_new_events_as_they_come_and_ctrl_c_exits_0(
     assert "KeyboardInterrupt" not in stderr
 
 
-def test_follow_prints_readable_lines_oldest_first(
-    history: Cli, followers: list[Follower]
-) -> None:
+def test_follow_prints_readable_lines_oldest_first(history: Cli, followers: list[Follower]) -> None:
     follower = Follower(history)
     followers.append(follower)
     assert [follower.line().split()[1] for _ in range(3)] == ["fepft", "sepft", "limit_wc"]

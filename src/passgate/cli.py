@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from passgate import __version__
 from passgate.breached.cli import breached
 from passgate.cli_applications import apis, clients
 from passgate.cli_logs import logs
@@ -37,6 +38,9 @@ __all__ = ["main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(
+    __version__, "--version", prog_name="passgate", message="%(prog)s %(version)s"
+)
 def main() -> None:
     """passgate: a token service for the password grant, with attack protection.
 

@@ -128,7 +128,7 @@ def sqlite_file(settings: Settings) -> Path | None:
 def _database_name(settings: Settings) -> str:
     """The database URL without password or options (options may hold a password too)."""
     url = sa.engine.make_url(settings.sql_url)
-    return url.set(password=None, query={}).render_as_string(hide_password=False)
+    return url.set(query={}).render_as_string(hide_password=True)
 
 
 def say_where(settings: Settings, *, created: bool = False) -> None:

@@ -75,7 +75,9 @@ def leaf_commands(group: click.Group, prefix: str = "") -> Iterator[str]:
 
 def test_the_samples_cover_every_command() -> None:
     """A new command needs a sample here, so that the tests below run it."""
-    assert sorted(leaf_commands(main)) == sorted(SAMPLE_ARGS)
+    missing = sorted(set(leaf_commands(main)) - set(SAMPLE_ARGS))
+    assert missing == [], "add these commands to SAMPLE_ARGS in tests/test_cli_config.py"
+    assert sorted(SAMPLE_ARGS) == sorted(leaf_commands(main))
 
 
 # -- bad settings ---------------------------------------------------------------------------
@@ -183,6 +185,23 @@ def test_every_command_refuses_bad_settings_with_exit_2(tmp_path: Path, command:
         "URL without query or fragment",
         "PASSGATE_HASH_WORKERS: 'many' is not valid; expected an integer from 1 to 64",
     ]
+
+
+@pytest.mark.parametrize("command", ["migrate", "serve", "clients create"])
+def test_a_data_directory_that_cannot_be_made_is_refused(tmp_path: Path, command: str) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    done = subprocess.run(
+        [PASSGATE, *command.split(), *SAMPLE_ARGS[command]],
+        env={**server_env(tmp_path), "PASSGATE_DATA_DIR": str(blocker / "data")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"Error: PASSGATE_DATA_DIR: cannot create {blocker / 'data'}" in done.stderr
 
 
 def test_serve_refuses_range_answers_without_an_index(tmp_path: Path) -> None:

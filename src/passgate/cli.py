@@ -23,6 +23,7 @@ from passgate.cli_support import (
     json_option,
     load_settings,
     open_stores,
+    plural,
     refusals,
     say_where,
     sqlite_file,
@@ -80,7 +81,7 @@ def migrate(as_json: bool) -> None:
 def _migrate_text(applied: list[str], revision: str | None) -> str:
     if not applied:
         return f"already up to date (revision {revision})"
-    lines = [f"applied {len(applied)} migration{'' if len(applied) == 1 else 's'}:"]
+    lines = [f"applied {plural(len(applied), 'migration', 'migrations')}:"]
     lines += [f"  {line}" for line in applied]
     return "\n".join([*lines, f"now at revision {revision}"])
 

@@ -7,8 +7,8 @@ a message on stderr and exit code 1, never a traceback. Refused settings, and a 
 that read commands would have to create, exit with status 2 (:class:`SettingsRefused`).
 
 Every command that opens the database first says on stderr which one
-(``passgate: data directory …`` or ``passgate: database postgresql://user@host/db``, never
-a password). Commands that only read (``… list``, ``… show``, ``logs``) refuse an SQLite
+(``passgate: data directory …`` or ``passgate: database postgresql://user:***@host/db``:
+never a password). Commands that only read (``… list``, ``… show``, ``logs``) refuse an SQLite
 database that does not exist rather than create an empty one (a run outside the data
 directory would otherwise show nothing, silently); the others create it and say so.
 """
@@ -178,9 +178,10 @@ def open_stores(
 
     settings = settings if settings is not None else load_settings()
     database = sqlite_file(settings)
+    if create is None:
+        create = not _only_reads()
     missing = database is not None and not database.exists()
-    if missing and not (create if create is not None else not _only_reads()):
-        assert database is not None
+    if database is not None and missing and not create:
         raise SettingsRefused(_missing_database(settings, database))
     say_where(settings, created=missing)
     with refusals():

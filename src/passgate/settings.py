@@ -278,7 +278,8 @@ class Settings(BaseSettings):
             self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigurationError(
-                f"cannot create data directory {self.data_dir}: {exc}"
+                f"PASSGATE_DATA_DIR: cannot create {self.data_dir.resolve()}: "
+                f"{exc.strerror or exc}; expected a directory passgate can create and write"
             ) from exc
 
 

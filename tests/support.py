@@ -33,9 +33,17 @@ def cheap_settings(tmp_path: Path, sql_url: str, *, issuer: str, **overrides: An
 
 class Cli:
     """Runs ``passgate`` commands in process against one data directory (no PASSGATE_*
-    settings from outside but ``env``; cheap password hashing)."""
+    settings from outside but ``env``; cheap password hashing), whose database ``passgate
+    migrate`` has made unless ``migrated`` is false (read commands refuse a database that
+    does not exist)."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str | None] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        env: dict[str, str | None] | None = None,
+        *,
+        migrated: bool = True,
+    ) -> None:
         self.data_dir = data_dir
         self.runner = CliRunner(
             env={
@@ -50,6 +58,8 @@ class Cli:
                 **(env or {}),
             }
         )
+        if migrated:
+            self.json("migrate")
 
     def run(
         self, *args: str, input: str | None = None, env: dict[str, str] | None = None
@@ -62,10 +72,14 @@ class Cli:
         return json.loads(result.stdout)
 
     def fails(self, *args: str, input: str | None = None) -> str:
-        """Run a command that must be refused: exit 1, a message on stderr, no traceback."""
+        """Run a command that must be refused: exit 1, a message on stderr, no traceback.
+        Returns the message (without the ``passgate: data directory …`` line)."""
         result = self.run(*args, input=input)
         assert result.exit_code == 1, (result.output, result.exception)
         assert isinstance(result.exception, SystemExit)
-        assert result.stderr.startswith("Error: ")
+        message = "".join(
+            line for line in result.stderr.splitlines(True) if not line.startswith("passgate: ")
+        )
+        assert message.startswith("Error: ")
         assert "Traceback" not in result.output
-        return result.stderr
+        return message

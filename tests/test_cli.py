@@ -137,30 +137,47 @@ def test_every_command_but_serve_offers_json_output() -> None:
 
 
 @pytest.mark.parametrize(
-    ("variable", "value", "field"),
+    ("variable", "value", "expected"),
     [
-        ("PASSGATE_ARGON2_TIME_COST", "0", "argon2_time_cost"),
-        ("PASSGATE_PURGE_INTERVAL_S", "0", "purge_interval_s"),
-        ("PASSGATE_PURGE_INTERVAL_S", "soon", "purge_interval_s"),
+        ("PASSGATE_ARGON2_TIME_COST", "0", "an integer from 1 to 100"),
+        ("PASSGATE_PURGE_INTERVAL_S", "0", "a number greater than 0 and at most 86400"),
+        ("PASSGATE_PURGE_INTERVAL_S", "soon", "a number greater than 0 and at most 86400"),
     ],
 )
 def test_invalid_settings_are_an_error_message_not_a_traceback(
-    cli: Cli, variable: str, value: str, field: str
+    cli: Cli, variable: str, value: str, expected: str
 ) -> None:
     result = cli.run("clients", "list", env={variable: value})
-    assert result.exit_code == 1
-    assert "invalid settings" in result.stderr
-    assert field in result.stderr
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: {variable}: {value!r} is not valid; expected {expected}\n"
     assert "Traceback" not in result.output
 
 
-def test_migrate_creates_the_data_directory_and_reports_the_revision(cli: Cli) -> None:
+def test_migrate_creates_the_data_directory_and_says_what_it_applied(tmp_path: Path) -> None:
+    cli = Cli(tmp_path / "data", migrated=False)
     assert not cli.data_dir.exists()
     migrated = cli.json("migrate")
-    assert migrated["status"] == "up to date"
-    assert migrated["revision"]
+    assert migrated["status"] == "migrated"
+    assert migrated["created"] is True
+    assert migrated["applied"][0].startswith("0001: ")
+    assert migrated["revision"] == migrated["applied"][-1].split(":")[0]
     assert (cli.data_dir / "passgate.db").exists()
-    assert "up to date" in cli.run("migrate").stdout
+
+    again = cli.json("migrate")
+    assert again == {**migrated, "status": "already up to date", "applied": [], "created": False}
+    text = cli.run("migrate").stdout
+    assert text == f"already up to date (revision {migrated['revision']})\n"
+
+
+def test_migrate_lists_the_revisions_it_applies(tmp_path: Path) -> None:
+    cli = Cli(tmp_path / "data", migrated=False)
+    result = cli.run("migrate")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    count = len(lines) - 2
+    assert lines[0] == f"applied {count} migration{'' if count == 1 else 's'}:"
+    assert lines[1].startswith("  0001: ")
+    assert lines[-1].startswith("now at revision ")
 
 
 # -- clients --------------------------------------------------------------------------------
@@ -648,3 +665,60 @@ def test_quickstart_readable_output_shows_the_credentials(
     assert cli.password_works(cli_serve.DEMO_EMAIL, shown["password"])
     assert "curl " in result.stdout
     assert "auth0-forwarded-for: " in result.stdout
+
+
+def test_quickstart_says_that_a_second_run_replaces_the_secret_and_password(
+    cli: Cli, no_server: list[tuple[str, int, int]]
+) -> None:
+    first = cli.run("quickstart").stdout
+    assert "Running quickstart again gives\nthe demo application a new client_secret" in first
+    assert "replaced" not in first
+    second = cli.run("quickstart").stdout
+    assert (
+        "This run replaced the demo application's client_secret and the demo user's\n"
+        "password: the ones printed before no longer work." in second
+    )
+    assert cli.json("quickstart")["replaced_credentials"] is True
+
+
+def test_quickstart_prints_commands_that_run_as_printed(
+    cli: Cli, no_server: list[tuple[str, int, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    command = cli_serve.passgate_command()
+    shown = cli.run("quickstart").stdout
+    assert f"Events: {command} logs" in shown
+    assert cli.json("quickstart")["passgate"] == command
+
+
+@pytest.mark.parametrize(
+    ("argv0", "on_path", "expected"),
+    [
+        (".venv/bin/passgate", None, ".venv/bin/passgate"),
+        ("{cwd}/.venv/bin/passgate", None, ".venv/bin/passgate"),
+        ("/opt/passgate/bin/passgate", None, "/opt/passgate/bin/passgate"),
+        ("/opt/passgate/bin/passgate", "/opt/passgate/bin/passgate", "passgate"),
+        ("/opt/passgate/bin/passgate", "/usr/bin/passgate", "/opt/passgate/bin/passgate"),
+        ("/x/site-packages/passgate/__main__.py", None, "{python} -m passgate"),
+        ("/dir with space/passgate", None, "'/dir with space/passgate'"),
+    ],
+)
+def test_passgate_command_is_how_to_run_this_passgate_again(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv0: str,
+    on_path: str | None,
+    expected: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", [argv0.format(cwd=tmp_path), "quickstart"])
+    monkeypatch.setattr("shutil.which", lambda name: on_path)
+    monkeypatch.setattr("sys.executable", "/usr/bin/python3")
+    assert cli_serve.passgate_command() == expected.format(python="/usr/bin/python3")
+
+
+def test_version(cli: Cli) -> None:
+    from importlib.metadata import version
+
+    result = cli.run("--version")
+    assert result.exit_code == 0
+    assert result.stdout == f"passgate {version('passgate')}\n"

@@ -311,3 +311,38 @@ def test_a_running_server_purges_protection_records_that_hold_no_state(
     assert _rows(env, "SELECT ip, stage FROM ip_buckets") == [(END_USER_IP, "pre-login")]
     assert server.stop() == 0
     assert "Traceback" not in server.stderr()
+
+
+def test_quickstart_run_from_the_checkout_prints_venv_commands_that_work(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """As ./scripts/run does: .venv/bin/passgate, from the checkout, venv not activated."""
+    root = Path(__file__).resolve().parent.parent
+    script = Path(sys.executable).parent / "passgate"
+    if script.parent.parent.resolve() != (root / ".venv").resolve():
+        pytest.skip("the tests do not run from the checkout's .venv")
+    env = {**env, "PATH": "/usr/bin:/bin"}
+    out = (tmp_path / "quickstart.out").open("w+")
+    process = subprocess.Popen(
+        [".venv/bin/passgate", "quickstart", "--port", str(free_port())],
+        cwd=root,
+        env=env,
+        stdout=out,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        _wait_for(lambda: "Events:" in (tmp_path / "quickstart.out").read_text(), "quickstart")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        out.close()
+    printed = (tmp_path / "quickstart.out").read_text()
+    assert "source .venv/bin/activate" in printed
+    (events,) = [line for line in printed.splitlines() if line.startswith("Events: ")]
+    command = shlex.split(events.removeprefix("Events: "))
+    assert command[:2] == [".venv/bin/passgate", "logs"]
+    done = subprocess.run(
+        command, cwd=root, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr

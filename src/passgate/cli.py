@@ -11,15 +11,27 @@ from typing import Any
 
 import click
 
+from passgate import __version__
 from passgate.breached.cli import breached
 from passgate.cli_applications import apis, clients
 from passgate.cli_blocks import blocks
 from passgate.cli_issuer import issuer
+from passgate.cli_logs import logs
 from passgate.cli_protection import ip_blocks, protection
 from passgate.cli_serve import quickstart, serve
-from passgate.cli_support import emit, iso_time, json_option, open_stores, refusals, table
+from passgate.cli_support import (
+    emit,
+    iso_time,
+    json_option,
+    load_settings,
+    open_stores,
+    plural,
+    refusals,
+    say_where,
+    sqlite_file,
+    table,
+)
 from passgate.cli_users import users
-from passgate.events import Event
 from passgate.key_encryption import (
     ENV_VARIABLE,
     KeyEncryptionKey,
@@ -27,12 +39,17 @@ from passgate.key_encryption import (
     write_key_file,
 )
 from passgate.keys import ALGORITHMS, KeyRing
+from passgate.storage.db import current_revision, make_engine
+from passgate.storage.db import migrate as migrate_schema
 from passgate.storage.tokens import SigningKeys
 
 __all__ = ["main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(
+    __version__, "--version", prog_name="passgate", message="%(prog)s %(version)s"
+)
 def main() -> None:
     """passgate: a token service for the password grant, with attack protection.
 
@@ -44,44 +61,37 @@ def main() -> None:
 @main.command()
 @json_option
 def migrate(as_json: bool) -> None:
-    """Apply database migrations (also done on every start)."""
-    from alembic.runtime.migration import MigrationContext
+    """Apply database migrations (also done on every start); say which were applied.
 
-    with open_stores() as stores, stores.engine.connect() as connection:
-        revision = MigrationContext.configure(connection).get_current_revision()
-    emit(
-        as_json,
-        {"status": "up to date", "revision": revision},
-        f"database is up to date (revision {revision})",
-    )
+    Creates the database (and the data directory) when there is none yet.
+    """
+    from passgate.app import open_database
+
+    settings = load_settings()
+    database = sqlite_file(settings)
+    say_where(settings, created=database is not None and not database.exists())
+    with refusals():
+        if settings.uses_sqlite:
+            settings.prepare_data_dir()
+        engine = make_engine(settings.sql_url)
+        try:
+            created = current_revision(engine) is None
+            applied = migrate_schema(engine)
+            revision = current_revision(engine)
+        finally:
+            engine.dispose()
+        open_database(settings).dispose()  # what every start does after migrating
+    status = "migrated" if applied else "already up to date"
+    document = {"status": status, "applied": applied, "revision": revision, "created": created}
+    emit(as_json, document, lambda: _migrate_text(applied, revision))
 
 
-def _event_line(event: Event) -> str:
-    who = event.user_name or event.user_id or "-"
-    ip = event.ip or "-"
-    if event.client_ip and event.client_ip != event.ip:
-        ip = f"{ip} (via {event.client_ip})"
-    client = event.client_name or event.client_id or "-"
-    reason = event.details.get("error") if isinstance(event.details, dict) else None
-    text = f"{iso_time(event.date)}  {event.type:<8} {ip:<15} user={who} client={client}"
-    return text + (f"  {reason}" if reason else f"  {event.description}")
-
-
-@main.command()
-@click.option(
-    "--type", "types", multiple=True, metavar="CODE", help="Only this event type (repeatable)."
-)
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
-@json_option
-def logs(types: tuple[str, ...], limit: int, as_json: bool) -> None:
-    """Show the event log, newest first."""
-    with open_stores() as stores:
-        found = stores.events.recent(types=types, limit=limit)
-    emit(
-        as_json,
-        [event.to_json() for event in found],
-        lambda: "\n".join(_event_line(e) for e in found) if found else "no events",
-    )
+def _migrate_text(applied: list[str], revision: str | None) -> str:
+    if not applied:
+        return f"already up to date (revision {revision})"
+    lines = [f"applied {plural(len(applied), 'migration', 'migrations')}:"]
+    lines += [f"  {line}" for line in applied]
+    return "\n".join([*lines, f"now at revision {revision}"])
 
 
 @main.group()
@@ -205,6 +215,7 @@ def rewrap_keys(new_key: bool, as_json: bool) -> None:
 
 main.add_command(serve)
 main.add_command(issuer)
+main.add_command(logs)
 main.add_command(quickstart)
 main.add_command(clients)
 main.add_command(users)

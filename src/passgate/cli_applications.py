@@ -159,6 +159,24 @@ def set_trust(client_id: str, trusted: bool | None, as_json: bool) -> None:
     emit(as_json, client_json(client), _client_text(client))
 
 
+@clients.command("set-auth-method")
+@click.argument("client_id")
+@click.argument("method", metavar=_choices(AUTH_METHODS))
+@json_option
+def set_auth_method(client_id: str, method: str, as_json: bool) -> None:
+    """Change how CLIENT_ID authenticates at the token endpoint (token_endpoint_auth_method).
+
+    client_secret_post <-> client_secret_basic keeps the secret; none makes the client
+    public and drops its secret; from none to a secret method prints a new secret once.
+    Running servers see the change within 2 seconds.
+    """
+    with open_stores() as stores:
+        client, secret = stores.applications.set_auth_method(client_id, method)
+    emit(as_json, {**client_json(client), "client_secret": secret}, _client_text(client, secret))
+    if secret is not None and not as_json:
+        click.echo(_SECRET_NOTICE, err=True)
+
+
 _API_HEADERS = ("IDENTIFIER", "SCOPES", "OFFLINE_ACCESS", "TOKEN_LIFETIME", "ALG")
 
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 import secrets
 import shlex
+import shutil
 import signal
 import sys
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import click
 
 from passgate.cli_support import (
+    SettingsRefused,
     Stores,
     api_json,
     client_json,
@@ -21,6 +24,8 @@ from passgate.cli_support import (
     load_settings,
     open_stores,
     refusals,
+    say_where,
+    sqlite_file,
     user_json,
 )
 from passgate.issuer import ISSUER_KEY
@@ -28,7 +33,7 @@ from passgate.settings import Settings
 from passgate.storage.directory import DEFAULT_CONNECTION
 from passgate.storage.models import PASSWORD_REALM, Api, Client, User
 
-__all__ = ["quickstart", "run_server", "serve"]
+__all__ = ["check_startup", "passgate_command", "quickstart", "run_server", "serve"]
 
 DEMO_API = "https://api.passgate.local/"
 DEMO_SCOPES = ("read:messages", "write:messages")
@@ -97,6 +102,23 @@ def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
             os.environ.pop("PASSGATE_HASH_SLOTS_ID", None)
 
 
+def check_startup(settings: Settings) -> None:
+    """Refuse (exit 2) settings that every server process would refuse at start: range
+    answers without a breached-password index to answer from."""
+    from passgate.breached.checker import BreachedChecker
+    from passgate.breached.errors import BreachedError
+
+    if not settings.breached_range_enabled:
+        return
+    try:
+        BreachedChecker.from_settings(settings, require_index=True).close()
+    except BreachedError as exc:
+        raise SettingsRefused(
+            f"PASSGATE_BREACHED_RANGE_ENABLED: {exc}; expected an index built with "
+            "`passgate breached import --with-range` at PASSGATE_BREACHED_INDEX, or false"
+        ) from None
+
+
 def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0 if signum == signal.SIGTERM else 128 + signum)
 
@@ -110,8 +132,13 @@ def _url_host(host: str) -> str:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 def serve(host: str, port: int, workers: int) -> None:
-    """Serve the token endpoint (migrating the database first)."""
-    run_server(load_settings(), host, port, workers)
+    """Serve the token endpoint (migrating the database first, creating it if need be)."""
+    settings = load_settings()
+    check_startup(settings)
+    database = sqlite_file(settings)
+    say_where(settings, created=database is not None and not database.exists())
+    with refusals():
+        run_server(settings, host, port, workers)
     sys.exit(0)
 
 
@@ -218,13 +245,17 @@ def quickstart(host: str, port: int, as_json: bool) -> None:
     secret and the demo user a new password (the old ones stop working), and prints them.
     """
     settings = load_settings()
-    with open_stores(settings) as stores:
+    check_startup(settings)
+    with open_stores(settings, create=True) as stores:
+        replaced = _demo_exists(stores)
         api = _demo_api(stores)
         client, client_secret = _demo_client(stores)
         user, password = _demo_user(stores)
         base_url = _base_url(stores, host, port)
     curl = login_curl(base_url, client.client_id, client_secret, password)
     document: dict[str, Any] = {
+        "replaced_credentials": replaced,
+        "passgate": passgate_command(),
         "data_dir": str(settings.data_dir.resolve()) if settings.uses_sqlite else None,
         "token_endpoint": base_url + "oauth/token",
         "jwks_uri": base_url + ".well-known/jwks.json",
@@ -239,13 +270,59 @@ def quickstart(host: str, port: int, as_json: bool) -> None:
         lambda: _quickstart_text(document, client.client_id, client_secret, password),
     )
     sys.stdout.flush()
-    run_server(settings, host, port, workers=1)
+    with refusals():
+        run_server(settings, host, port, workers=1)
     sys.exit(0)
+
+
+def _demo_exists(stores: Stores) -> bool:
+    """Whether an earlier quickstart made the demo application or user."""
+    client_id = stores.tenant.get(QUICKSTART_CLIENT_KEY)
+    return (
+        client_id is not None and stores.applications.get_client(str(client_id)) is not None
+    ) or stores.directory.find_by_email(DEFAULT_CONNECTION, DEMO_EMAIL) is not None
+
+
+def _shortest(path: Path) -> str:
+    """``path`` relative to the working directory when it is inside it, else absolute."""
+    absolute = Path(os.path.abspath(path))
+    try:
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        return str(absolute)
+
+
+def passgate_command() -> str:
+    """This passgate as a shell command that works from the working directory: ``passgate``
+    when that is the one on PATH, else its path (``.venv/bin/passgate``), or
+    ``python -m passgate`` with this interpreter."""
+    script = Path(sys.argv[0])
+    if script.name == "__main__.py" or not script.name:
+        return f"{shlex.quote(_shortest(Path(sys.executable)))} -m passgate"
+    found = shutil.which(script.name)
+    if found is not None and Path(os.path.abspath(found)) == Path(os.path.abspath(script)):
+        return script.name
+    return shlex.quote(_shortest(script))
+
+
+def _activation_hint(command: str) -> str:
+    """How to type plain ``passgate``, when this one runs from a virtual environment."""
+    activate = Path(sys.prefix) / "bin" / "activate"
+    if command == "passgate" or sys.prefix == sys.base_prefix or not activate.exists():
+        return ""
+    return f"(or run `source {shlex.quote(_shortest(activate))}` once, then type `passgate`)\n"
 
 
 def _quickstart_text(document: dict[str, Any], client_id: str, secret: str, password: str) -> str:
     data_dir = document["data_dir"]
     where = f"Data directory: {data_dir}\n" if data_dir else ""
+    command = document["passgate"]
+    rerun = (
+        "\nThis run replaced the demo application's client_secret and the demo user's\n"
+        "password: the ones printed before no longer work.\n"
+        if document["replaced_credentials"]
+        else ""
+    )
     return (
         f"{where}"
         f"\nDemo API (audience):  {DEMO_API}  scopes: {' '.join(DEMO_SCOPES)}\n"
@@ -255,10 +332,15 @@ def _quickstart_text(document: dict[str, Any], client_id: str, secret: str, pass
         f"\nDemo user:\n"
         f"  username:       {DEMO_EMAIL}  (or {DEMO_USERNAME})\n"
         f"  password:       {password}\n"
-        f"\nThe secret and the password are shown this once; run quickstart again for new ones.\n"
+        f"{rerun}"
+        f"\nThe secret and the password are shown this once. Running quickstart again gives\n"
+        f"the demo application a new client_secret and the demo user a new password (these\n"
+        f"ones then stop working).\n"
         f"\nLog in as the demo user; auth0-forwarded-for names the end user's IP\n"
         f"(the {EXAMPLE_END_USER_IP} example shows up as `ip` in the event log):\n\n"
         f"{document['curl']}\n"
         f"\nThe access token verifies against {document['jwks_uri']}\n"
-        f"Events: passgate logs\n"
+        f"Events: {command} logs\n"
+        f"Users, applications: {command} users list, {command} clients list\n"
+        f"{_activation_hint(command)}"
     )

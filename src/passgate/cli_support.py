@@ -3,8 +3,15 @@
 Commands work directly on the configured database through the stores; they build no
 :class:`~passgate.app.Passgate` (no thread pools, no buffered event sink), so nothing runs
 in the background of a CLI process. Every refusal becomes a :class:`click.ClickException`:
-a message on stderr and exit code 1 (2 for a value that cannot be stored, like any bad
-option value, and for refused settings), never a traceback.
+a message on stderr and exit code 1, never a traceback. A value that cannot be stored
+(:class:`BadValue`, like any bad option value), refused settings, and a database that read
+commands would have to create exit with status 2 (:class:`SettingsRefused`).
+
+Every command that opens the database first says on stderr which one
+(``passgate: data directory …`` or ``passgate: database postgresql://user:***@host/db``:
+never a password). Commands that only read (``… list``, ``… show``, ``logs``) refuse an SQLite
+database that does not exist rather than create an empty one (a run outside the data
+directory would otherwise show nothing, silently); the others create it and say so.
 """
 
 from __future__ import annotations
@@ -12,9 +19,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -22,7 +31,7 @@ import sqlalchemy as sa
 
 from passgate.errors import ConfigurationError, PassgateError
 from passgate.passwords import PasswordHasher
-from passgate.settings import Settings
+from passgate.settings import Settings, read_settings
 from passgate.storage.applications import Applications
 from passgate.storage.directory import Directory
 from passgate.storage.event_log import EventLog
@@ -32,8 +41,9 @@ from passgate.storage.tenant import TenantStore
 
 __all__ = [
     "MAX_PASSWORD_LENGTH",
+    "READ_COMMANDS",
     "BadValue",
-    "ConfigurationFailure",
+    "SettingsRefused",
     "Stores",
     "api_json",
     "client_json",
@@ -43,8 +53,11 @@ __all__ = [
     "json_option",
     "load_settings",
     "open_stores",
+    "plural",
     "read_new_password",
     "refusals",
+    "say_where",
+    "sqlite_file",
     "table",
     "user_json",
 ]
@@ -55,11 +68,23 @@ F = TypeVar("F", bound=Callable[..., Any])
 MAX_PASSWORD_LENGTH = 4096
 
 
+#: Names of the commands that only read: they never create a database.
+READ_COMMANDS = frozenset({"list", "show", "logs"})
+
+
+class SettingsRefused(click.ClickException):
+    """Refused settings (one line per ``PASSGATE_…`` variable), or a database that does
+    not exist: exit status 2, as for a usage error."""
+
+    exit_code = 2
+
+
 def load_settings() -> Settings:
+    """This process's settings, or exit 2 with one line per refused variable."""
     try:
-        return Settings()
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        raise click.ClickException(f"invalid settings: {exc}") from exc
+        return read_settings()
+    except ConfigurationError as exc:
+        raise SettingsRefused(str(exc)) from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,12 +115,6 @@ class BadValue(click.ClickException):
     exit_code = 2
 
 
-class ConfigurationFailure(click.ClickException):
-    """Settings that passgate cannot run with: one line on stderr, exit code 2."""
-
-    exit_code = 2
-
-
 @contextlib.contextmanager
 def refusals() -> Iterator[None]:
     """Render passgate's refusals (invalid values, duplicates, storage faults) for a human."""
@@ -108,19 +127,80 @@ def refusals() -> Iterator[None]:
         # no database driver encodes. The value is not shown: it could be anything.
         raise BadValue("a value given is not valid UTF-8 text") from exc
     except ConfigurationError as exc:
-        raise ConfigurationFailure(str(exc)) from None
+        raise SettingsRefused(str(exc)) from None
     except PassgateError as exc:
         raise click.ClickException(str(exc)) from exc
     except sa.exc.OperationalError as exc:
         raise click.ClickException(f"database error: {exc.orig}") from exc
 
 
+def sqlite_file(settings: Settings) -> Path | None:
+    """The SQLite database file of ``settings`` (None on PostgreSQL)."""
+    if not settings.uses_sqlite:
+        return None
+    database = sa.engine.make_url(settings.sql_url).database
+    return Path(database).resolve() if database else None
+
+
+def _database_name(settings: Settings) -> str:
+    """The database URL without password or options (options may hold a password too)."""
+    url = sa.engine.make_url(settings.sql_url)
+    return url.set(query={}).render_as_string(hide_password=True)
+
+
+def say_where(settings: Settings, *, created: bool = False) -> None:
+    """Tell (on stderr) which data directory or database this command works on."""
+    if settings.database_url is not None and not settings.uses_sqlite:
+        click.echo(f"passgate: database {_database_name(settings)}", err=True)
+        return
+    database = sqlite_file(settings)
+    default = database is not None and database.parent == settings.data_dir.resolve()
+    where = (
+        f"data directory {settings.data_dir.resolve()}"
+        if default or database is None
+        else f"database {database}"
+    )
+    note = " (created a new, empty database)" if created else ""
+    click.echo(f"passgate: {where}{note}", err=True)
+
+
+def _missing_database(settings: Settings, database: Path) -> str:
+    if settings.database_url is not None:
+        named_by = "PASSGATE_DATABASE_URL"
+    elif "PASSGATE_DATA_DIR" in {name.upper() for name in os.environ}:
+        named_by = f"PASSGATE_DATA_DIR={settings.data_dir}"
+    else:
+        named_by = f"PASSGATE_DATA_DIR is not set: {settings.data_dir} in {Path.cwd()}"
+    return (
+        f"no passgate database at {database} ({named_by}); run this where the data "
+        "directory is, set PASSGATE_DATA_DIR, or create a database with `passgate migrate`"
+    )
+
+
+def _only_reads() -> bool:
+    context = click.get_current_context(silent=True)
+    return context is not None and context.info_name in READ_COMMANDS
+
+
 @contextlib.contextmanager
-def open_stores(settings: Settings | None = None) -> Iterator[Stores]:
-    """The configured database, migrated, with the default connection present."""
+def open_stores(
+    settings: Settings | None = None, *, create: bool | None = None
+) -> Iterator[Stores]:
+    """The configured database, migrated, with the default connection present.
+
+    A missing SQLite database is created when ``create`` is true, and refused (exit 2)
+    when it is false; by default only read commands (:data:`READ_COMMANDS`) refuse it.
+    """
     from passgate.app import open_database
 
     settings = settings if settings is not None else load_settings()
+    database = sqlite_file(settings)
+    if create is None:
+        create = not _only_reads()
+    missing = database is not None and not database.exists()
+    if database is not None and missing and not create:
+        raise SettingsRefused(_missing_database(settings, database))
+    say_where(settings, created=missing)
     with refusals():
         engine = open_database(settings)
         try:
@@ -159,6 +239,11 @@ def iso_time(timestamp: float | None) -> str | None:
         return None
     moment = datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
     return moment.replace("+00:00", "Z")
+
+
+def plural(count: int, one: str, many: str) -> str:
+    """``1 entry``, ``2 entries``, ``12,345 entries``."""
+    return f"{count:,} {one if count == 1 else many}"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, empty: str) -> str:

@@ -43,6 +43,7 @@ __all__ = [
     "OutgoingMail",
     "SmtpMailer",
     "build_message",
+    "check_smtp_url",
     "mailer_from_settings",
 ]
 
@@ -161,6 +162,15 @@ class _SmtpTarget:
         scheme = "smtps" if self.implicit_tls else "smtp"
         user = f"{self.username}@" if self.username else ""
         return f"{scheme}://{user}{self.host}:{self.port}"
+
+
+def check_smtp_url(url: str) -> None:
+    """Refuse what :class:`SmtpMailer` would refuse; the ``ValueError`` never repeats the
+    URL (it may hold a password)."""
+    try:
+        _parse_smtp_url(url)
+    except ConfigurationError as exc:
+        raise ValueError(str(exc).removeprefix("SMTP URL: ").removeprefix("SMTP URL ")) from None
 
 
 def _parse_smtp_url(url: str) -> _SmtpTarget:

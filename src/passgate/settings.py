@@ -1,23 +1,35 @@
-"""One typed settings object, read from the environment (prefix ``PASSGATE_``)."""
+"""One typed settings object, read from the environment (prefix ``PASSGATE_``).
+
+Every field has a ``description``: ``docs/settings.md`` is generated from them
+(``python -m passgate.settings_doc``), and a refused value is explained with them. A
+field's ``json_schema_extra`` may say what it ``expects`` (when its type does not say
+enough) and its ``doc_default`` (when the default is computed on each machine).
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import os
+from email.utils import parseaddr
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from passgate.errors import ConfigurationError
 from passgate.key_encryption import KEY_FILE_NAME
-from passgate.storage.db import sqlite_url
+from passgate.settings_doc import explain_settings_error
+from passgate.storage.db import check_database_url, sqlite_url
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "read_settings"]
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+_HTTP_URL = "http:// or https:// URL"
 
 
 class Settings(BaseSettings):
@@ -25,14 +37,37 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PASSGATE_", extra="ignore")
 
-    data_dir: Path = Path("passgate-data")
-    database_url: SecretStr | None = None
-    redis_url: SecretStr | None = None
-    #: What logins do when Redis cannot be reached: refuse them (503), or fall back to
-    #: the SQL database for the attack-protection counters.
-    redis_unavailable: Literal["refuse", "fallback"] = "refuse"
-    #: Reverse proxies in front of passgate whose X-Forwarded-For is believed.
-    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    data_dir: Path = Field(
+        default=Path("passgate-data"),
+        description="Directory of the embedded SQLite database, the outbox and the "
+        "breached-password index; relative paths start at the working directory.",
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="The SQL database. Unset: SQLite in the data directory "
+        "(`passgate.db`). `postgres://` is accepted for `postgresql://`.",
+        json_schema_extra={
+            "expects": "postgresql://USER:PASSWORD@HOST[:PORT]/DATABASE or sqlite:///PATH",
+            "doc_default": "SQLite in the data directory",
+        },
+    )
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="Redis for the attack-protection counters, shared by every instance. "
+        "Unset: the counters live in the SQL database.",
+        json_schema_extra={"expects": "redis://[:PASSWORD@]HOST[:PORT][/DB], rediss:// or unix://"},
+    )
+    redis_unavailable: Literal["refuse", "fallback"] = Field(
+        default="refuse",
+        description="What logins do when Redis cannot be reached: `refuse` them (503), or "
+        "`fallback` to the SQL database for the attack-protection counters.",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Reverse proxies in front of passgate whose `X-Forwarded-For` is "
+        "believed (the first untrusted hop from the right is the connecting IP).",
+        json_schema_extra={"expects": "comma-separated IP addresses or CIDR networks"},
+    )
     key_encryption_key: SecretStr | None = Field(
         default=None,
         description=(
@@ -44,37 +79,125 @@ class Settings(BaseSettings):
             "start of the embedded SQLite default; required with PostgreSQL, the same on "
             "every instance."
         ),
+        json_schema_extra={
+            "expects": "32 random bytes, base64url-encoded (several comma-separated)",
+            "doc_default": "the key file in the data directory",
+        },
     )
-    smtp_url: SecretStr | None = None
-    mail_from: str = "passgate@localhost"
-    #: Public base URL used in emailed links; defaults to the issuer.
-    public_url: str | None = None
-    issuer: str | None = None
-    #: Threads verifying passwords; defaults to the number of cores. With several worker
-    #: processes each has this many, and together they hash at most this many at once.
-    hash_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
-    #: Set by ``passgate serve --workers N`` for its workers: the System V semaphore that
-    #: bounds their hashing together (see ``passgate.hash_slots``). Not set by hand.
-    hash_slots_id: int | None = Field(default=None, ge=0)
-    argon2_memory_kib: int = Field(default=19456, ge=8, le=4 * 1024 * 1024)
-    argon2_time_cost: int = Field(default=2, ge=1, le=100)
-    argon2_parallelism: int = Field(default=1, ge=1, le=16)
-    max_body_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
-    breached_index: Path | None = None
-    breached_range_enabled: bool = False
-    breached_range_url: str | None = None
-    breached_range_timeout: float = Field(default=2.0, gt=0, le=60)
-    #: What a login does when the upstream range API cannot be reached.
-    breached_upstream_unavailable: Literal["refuse", "allow"] = "allow"
-    #: Auth0's per-user per-IP login rate limit (event ``limit_sul``): 20 logins, then 1 per 3 s.
-    login_rate_limit: bool = True
-    #: Send a Server-Timing header (verify, total) on token responses; for benchmarks.
-    server_timing: bool = False
-    #: Python's GIL switch interval in server processes (the interpreter's default is 5).
-    gil_switch_interval_ms: float = Field(default=1.0, gt=0, le=100)
-    #: How often a server process deletes protection records that hold no state any more
-    #: (full buckets, forgotten failures, expired marks) and tickets expired a week ago.
-    purge_interval_s: float = Field(default=300.0, gt=0, le=86400)
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description="SMTP server for email (unblock and reset links, administrator alerts). "
+        "Unset: each message is written to the `outbox` folder of the data directory.",
+        json_schema_extra={
+            "expects": "smtp://[USER:PASSWORD@]HOST[:PORT][?starttls=true][&timeout=S] "
+            "or smtps://…",
+            "doc_default": "the outbox folder",
+        },
+    )
+    mail_from: str = Field(
+        default="passgate@localhost",
+        description="The `From` address of every email passgate sends.",
+        json_schema_extra={"expects": "an email address, optionally `Name <address>`"},
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="Public base URL of the links in emails (unblock, password reset); "
+        "defaults to the issuer.",
+        json_schema_extra={"expects": _HTTP_URL, "doc_default": "the issuer"},
+    )
+    issuer: str | None = Field(
+        default=None,
+        description="The `iss` of every token and the base of the discovery document: "
+        "fixed in the database by the first start (from this, or the first serving "
+        "address); a later start with another value is refused; change it with "
+        "`passgate issuer set URL`.",
+        json_schema_extra={
+            "expects": f"{_HTTP_URL} without query or fragment",
+            "doc_default": "the first `http://HOST:PORT/` of `passgate serve`",
+        },
+    )
+    hash_workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        le=64,
+        description="Threads verifying passwords. With several worker processes each has "
+        "this many, and together they hash at most this many at once.",
+        json_schema_extra={"doc_default": "the number of CPU cores"},
+    )
+    hash_slots_id: int | None = Field(
+        default=None,
+        ge=0,
+        description="Set by `passgate serve --workers N` for its workers: the System V "
+        "semaphore that bounds their hashing together. Not set by hand.",
+    )
+    argon2_memory_kib: int = Field(
+        default=19456,
+        ge=8,
+        le=4 * 1024 * 1024,
+        description="argon2id memory cost of new password hashes (KiB); older hashes are "
+        "upgraded at the next successful login.",
+    )
+    argon2_time_cost: int = Field(
+        default=2, ge=1, le=100, description="argon2id time cost (iterations) of new hashes."
+    )
+    argon2_parallelism: int = Field(
+        default=1, ge=1, le=16, description="argon2id parallelism (lanes) of new hashes."
+    )
+    max_body_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Request bodies larger than this are answered 413.",
+    )
+    breached_index: Path | None = Field(
+        default=None,
+        description="The breached-password index file that `passgate breached import` "
+        "writes and logins read.",
+        json_schema_extra={"doc_default": "`breached.idx` in the data directory"},
+    )
+    breached_range_enabled: bool = Field(
+        default=False,
+        description="Serve `GET /range/{prefix}` (Pwned Passwords range answers) from the "
+        "index; needs an index imported with `--with-range`.",
+    )
+    breached_range_url: str | None = Field(
+        default=None,
+        description="An upstream Pwned-Passwords-compatible range API, asked when the local "
+        "index does not know a password, e.g. `https://host/range/`.",
+        json_schema_extra={"expects": _HTTP_URL},
+    )
+    breached_range_timeout: float = Field(
+        default=2.0, gt=0, le=60, description="Seconds to wait for the upstream range API."
+    )
+    breached_upstream_unavailable: Literal["refuse", "allow"] = Field(
+        default="allow",
+        description="What a login does when the upstream range API cannot be reached.",
+    )
+    login_rate_limit: bool = Field(
+        default=True,
+        description="Auth0's per-user per-IP login rate limit (event `limit_sul`): 20 "
+        "logins, then 1 every 3 s.",
+    )
+    server_timing: bool = Field(
+        default=False,
+        description="Send a `Server-Timing` header (verify, total) on token responses; for "
+        "benchmarks.",
+    )
+    gil_switch_interval_ms: float = Field(
+        default=1.0,
+        gt=0,
+        le=100,
+        description="Python's GIL switch interval in server processes (the interpreter's "
+        "default, 5, slows logins behind a busy event loop).",
+    )
+    purge_interval_s: float = Field(
+        default=300.0,
+        gt=0,
+        le=86400,
+        description="How often a server process deletes protection records that hold no "
+        "state any more (full buckets, forgotten failures, expired marks), tickets "
+        "expired a week ago, and events past their retention.",
+    )
     events_retention_days: int = Field(
         default=30,
         ge=0,
@@ -83,7 +206,9 @@ class Settings(BaseSettings):
         "events are deleted by the purge that runs every purge_interval_s. 0 keeps events "
         "forever; at most 3650.",
     )
-    log_level: str = "info"
+    log_level: LogLevel = Field(
+        default="info", description="Level of the server's log lines (any letter case)."
+    )
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -101,6 +226,58 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"not an IP address or CIDR: {entry!r}") from exc
         return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_database_url(value.get_secret_value())
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from passgate.storage.counters_redis import check_redis_url
+
+            check_redis_url(value.get_secret_value())
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from passgate.mail import check_smtp_url
+
+            check_smtp_url(value.get_secret_value())
+        return value
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_http_url(value, bare=True)
+        return value
+
+    @field_validator("public_url", "breached_range_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_http_url(value, bare=False)
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from(cls, value: str) -> str:
+        _, address = parseaddr(value)
+        if any(c in value for c in "\r\n\0") or "@" not in address:
+            raise ValueError("not an email address")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _fold_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @cached_property
     def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
@@ -134,5 +311,36 @@ class Settings(BaseSettings):
             self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigurationError(
-                f"cannot create data directory {self.data_dir}: {exc}"
+                f"PASSGATE_DATA_DIR: cannot create {self.data_dir.resolve()}: "
+                f"{exc.strerror or exc}; expected a directory passgate can create and write"
             ) from exc
+
+
+def _check_http_url(value: str, *, bare: bool) -> None:
+    """Refuse what is not an absolute http(s) URL with a host (and, when ``bare``, without
+    query or fragment, as an OpenID issuer must be)."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        raise ValueError("malformed host or port") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError("not an http:// or https:// URL")
+    if not parts.hostname:
+        raise ValueError("the URL has no host")
+    if bare and parts.query:
+        raise ValueError("an issuer has no query")
+    if bare and parts.fragment:
+        raise ValueError("an issuer has no fragment")
+
+
+def read_settings() -> Settings:
+    """The settings of this process's environment.
+
+    Raises :class:`ConfigurationError` with one line per refused variable, each naming the
+    ``PASSGATE_…`` variable and what it expects (never the value of a secret setting).
+    """
+    try:
+        return Settings()
+    except (ValidationError, SettingsError) as exc:
+        raise ConfigurationError(explain_settings_error(Settings, exc)) from None

@@ -36,7 +36,7 @@ import gzip
 import hashlib
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from io import BufferedReader
 from itertools import chain
@@ -49,7 +49,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from passgate.breached.errors import BreachedImportError
 
-__all__ = ["BLOCK_SIZE", "FORMATS", "Batch", "Format", "read_source"]
+__all__ = ["BLOCK_SIZE", "FORMATS", "Batch", "Format", "read_source", "source_bytes"]
 
 Format = Literal["auto", "sha1", "range-dir", "passwords"]
 FORMATS: tuple[str, ...] = get_args(Format)
@@ -86,9 +86,14 @@ class Batch:
 
 
 def read_source(
-    path: Path, fmt: Format = "auto", *, block_size: int = BLOCK_SIZE
+    path: Path,
+    fmt: Format = "auto",
+    *,
+    block_size: int = BLOCK_SIZE,
+    on_read: Callable[[int], None] | None = None,
 ) -> Iterator[Batch]:
-    """Yield the hashes of one source (a file or a range directory), block by block."""
+    """Yield the hashes of one source (a file or a range directory), block by block;
+    ``on_read`` is told how many more bytes of the files (compressed) were read."""
     if fmt not in FORMATS:
         raise BreachedImportError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if path.is_dir():
@@ -96,14 +101,14 @@ def read_source(
             raise BreachedImportError(
                 f"{path}: is a directory, which only --format range-dir reads"
             )
-        yield from _read_range_dir(path, block_size)
+        yield from _read_range_dir(path, block_size, on_read)
         return
     if not path.exists():
         raise BreachedImportError(f"{path}: no such file or directory")
     match = _RANGE_FILE.fullmatch(path.name)
     if fmt == "range-dir" and match is None:
         raise BreachedImportError(f"{path}: a range file must be named ABCDE.txt (5 hex digits)")
-    with _Source(path) as source:
+    with _Source(path, on_read) as source:
         blocks = source.blocks(block_size)
         first = next(blocks, None)
         if first is None:
@@ -130,8 +135,10 @@ def read_source(
 class _Source:
     """A file read in blocks of whole lines, with gzip faults turned into import errors."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, on_read: Callable[[int], None] | None = None) -> None:
         self.path = path
+        self.on_read = on_read
+        self.position = 0
         try:
             self.file = open(path, "rb")  # noqa: SIM115 - closed by __exit__
         except OSError as exc:
@@ -160,6 +167,10 @@ class _Source:
                 what = "truncated or corrupt gzip data" if self.gzip else "read error"
                 where = line + leftover.count(b"\n")
                 raise BreachedImportError(f"{self.path}:{where}: {what}: {exc}") from exc
+            if self.on_read is not None:
+                position = self.file.tell()
+                self.on_read(position - self.position)
+                self.position = position
             if first:
                 first = False
                 block = block.removeprefix(_BOM)
@@ -199,7 +210,23 @@ def _detect(path: Path, data: bytes, line: int, range_name: bool) -> tuple[str, 
     return "passwords", ""
 
 
-def _read_range_dir(path: Path, block_size: int) -> Iterator[Batch]:
+def source_bytes(path: Path) -> int:
+    """The size of a source on disk (a file, or a range directory's files); 0 if missing."""
+    try:
+        if path.is_dir():
+            return sum(
+                entry.stat().st_size
+                for entry in path.iterdir()
+                if _RANGE_FILE.fullmatch(entry.name) and entry.is_file()
+            )
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _read_range_dir(
+    path: Path, block_size: int, on_read: Callable[[int], None] | None
+) -> Iterator[Batch]:
     names = sorted(
         entry.name
         for entry in path.iterdir()
@@ -211,7 +238,7 @@ def _read_range_dir(path: Path, block_size: int) -> Iterator[Batch]:
         match = _RANGE_FILE.fullmatch(name)
         assert match is not None
         prefix = match.group(1).encode()
-        with _Source(path / name) as source:
+        with _Source(path / name, on_read) as source:
             for data, line in source.blocks(block_size):
                 yield _parse_hashes(path / name, data, line, 35, prefix)
 

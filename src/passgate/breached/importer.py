@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -34,17 +34,20 @@ import numpy as np
 import numpy.typing as npt
 
 from passgate.breached.errors import BreachedImportError
-from passgate.breached.formats import BLOCK_SIZE, Batch, Format, read_source
+from passgate.breached.formats import BLOCK_SIZE, Batch, Format, read_source, source_bytes
 from passgate.breached.index import HEADER_SIZE, range_path
 from passgate.breached.writer import IndexWriter, RangeWriter, sum_sorted
 
-__all__ = ["ImportStats", "import_corpus"]
+__all__ = ["ImportStats", "Progress", "import_corpus"]
 
 #: Entries per sorted run (8-byte keys); the range build uses half (20-byte keys).
 RUN_ENTRIES = 8 * 1024 * 1024
 MERGE_BUDGET = 256 * 1024 * 1024
 #: Smallest read from one run during the merge (entries).
 MIN_MERGE_BLOCK = 1 << 14
+
+#: Told ``(phase, done, total)`` as an import goes: "read" (bytes), then "write" (hashes).
+Progress = Callable[[str, int, int], None]
 
 _Keys = npt.NDArray[Any]
 _Counts = npt.NDArray[np.uint64]
@@ -87,12 +90,15 @@ def import_corpus(
     fmt: Format = "auto",
     run_entries: int | None = None,
     block_size: int = BLOCK_SIZE,
+    progress: Progress | None = None,
 ) -> ImportStats:
     """Build a new index at ``dest_path`` from ``sources``, replacing the old one atomically.
 
     Raises :class:`BreachedImportError` (naming file and line for bad input); the previous
     index is then left as it was. ``tmp_dir`` holds the sorted runs (about 16 bytes per
     hash; 28 with ``with_range``); it defaults to the destination's directory.
+    ``progress`` is called with ``(phase, done, total)``: phase ``"read"`` counts bytes of
+    the sources, then ``"write"`` the sorted entries merged into the index.
     """
     started = time.perf_counter()
     if min_count < 1:
@@ -111,8 +117,9 @@ def import_corpus(
         dir=tmp_dir if tmp_dir is not None else dest.parent, prefix=f".{dest.name}.runs."
     ) as runs_dir:
         runs = _Runs(Path(runs_dir), full=with_range, run_entries=run_entries)
+        on_read = _reporter(progress, "read", sum(source_bytes(path) for path in paths))
         for path in paths:
-            for batch in read_source(path, fmt, block_size=block_size):
+            for batch in read_source(path, fmt, block_size=block_size, on_read=on_read):
                 runs.add(batch)
         if runs.read == 0:
             names = ", ".join(str(path) for path in paths)
@@ -126,7 +133,8 @@ def import_corpus(
         )
         try:
             range_dropped = 0
-            for keys, counts in runs.merged():
+            on_merged = _reporter(progress, "write", runs.read)
+            for keys, counts in runs.merged(on_merged):
                 if companion is None:
                     index.add(keys, counts)
                     continue
@@ -136,6 +144,8 @@ def import_corpus(
                     keys, counts = keys[keep], counts[keep]
                 companion.add(keys, counts)
                 index.add(_prefix_keys(keys), counts)
+            if on_merged is not None:
+                on_merged(runs.read)  # whatever rounding left: the merge is done
             index.finish()
             if companion is not None:
                 companion.finish()
@@ -167,6 +177,21 @@ def import_corpus(
         seconds=time.perf_counter() - started,
         runs=len(runs.runs),
     )
+
+
+def _reporter(progress: Progress | None, phase: str, total: int) -> Callable[[int], None] | None:
+    """A counter that reports its running sum to ``progress`` (None without one)."""
+    if progress is None:
+        return None
+    done = 0
+    progress(phase, 0, total)
+
+    def add(amount: int) -> None:
+        nonlocal done
+        done += amount
+        progress(phase, min(done, total), total)
+
+    return add
 
 
 def _prefix_keys(digests: npt.NDArray[Any]) -> npt.NDArray[np.uint64]:
@@ -204,6 +229,7 @@ class _Runs:
         self._keys: list[_Keys] = []
         self._counts: list[_Counts] = []
         self._pending = 0
+        self._run_total = 0
 
     def add(self, batch: Batch) -> None:
         if not len(batch):
@@ -233,18 +259,26 @@ class _Runs:
         keys.tofile(run.keys)
         counts.tofile(run.counts)
         self.runs.append(run)
+        self._run_total += len(keys)
 
-    def merged(self) -> Iterator[tuple[_Keys, _Counts]]:
-        """Yield sorted batches of unique keys with their summed counts."""
+    def merged(
+        self, on_merged: Callable[[int], None] | None = None
+    ) -> Iterator[tuple[_Keys, _Counts]]:
+        """Yield sorted batches of unique keys with their summed counts; ``on_merged`` is
+        told how many hashes read each batch stands for."""
+        report = on_merged or (lambda amount: None)
         if not self.runs:
             if self._pending:
+                pending = self._pending
                 yield self._take()
+                report(pending)
             return
         if self._pending:
             self._spill()
         entry_bytes = self.dtype.itemsize + 8
         block = max(MIN_MERGE_BLOCK, MERGE_BUDGET // (len(self.runs) * entry_bytes))
         readers = [_RunReader(run, self.dtype, block) for run in self.runs]
+        merged = 0
         try:
             while readers:
                 bound = min(reader.keys[-1] for reader in readers)
@@ -252,6 +286,7 @@ class _Runs:
                 counts: list[_Counts] = []
                 for reader in readers:
                     taken = int(np.searchsorted(reader.keys, bound, side="right"))
+                    merged += taken
                     if taken:
                         keys.append(reader.keys[:taken])
                         counts.append(reader.counts[:taken])
@@ -261,6 +296,8 @@ class _Runs:
                     yield keys[0], counts[0]
                 else:
                     yield _sort(np.concatenate(keys), np.concatenate(counts), kind="stable")
+                report(merged * self.read // max(1, self._run_total))
+                merged = 0
         finally:
             for reader in readers:
                 reader.close()

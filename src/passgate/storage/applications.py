@@ -166,6 +166,43 @@ class Applications:
             )
         return secret
 
+    def set_auth_method(self, client_id: str, method: str) -> tuple[Client, str | None]:
+        """Change how a client authenticates at the token endpoint.
+
+        Returns the client and, when it turns from public into confidential, its new
+        secret (shown once, stored as a digest). Between ``client_secret_post`` and
+        ``client_secret_basic`` the secret stays; a client made public (``none``) loses it.
+        A public client cannot keep IP header trust or the client_credentials grant."""
+        client = self.get_client(client_id)
+        if client is None:
+            raise InvalidConfiguration(f"no client with id {client_id!r}")
+        if method == "none" and client.is_token_endpoint_ip_header_trusted:
+            raise InvalidConfiguration(
+                "a public client cannot be trusted with auth0-forwarded-for; "
+                f"first run: passgate clients set-trust {client_id} --off"
+            )
+        validate_client(
+            name=client.name,
+            app_type=client.app_type,
+            auth_method=method,
+            grant_types=client.grant_types,
+            trusted=client.is_token_endpoint_ip_header_trusted,
+        )
+        secret: str | None = None
+        values: dict[str, Any] = {"token_endpoint_auth_method": method}
+        if method == "none":
+            values["secret_digest"] = None
+        elif not client.is_confidential:
+            secret = new_secret(32)
+            values["secret_digest"] = self.secret_digest(secret)
+        with self._engine.begin() as connection:
+            connection.execute(
+                clients.update().where(clients.c.client_id == client_id).values(**values)
+            )
+        updated = self.get_client(client_id)
+        assert updated is not None
+        return updated, secret
+
     def set_ip_header_trusted(self, client_id: str, trusted: bool) -> Client:
         client = self.get_client(client_id)
         if client is None:

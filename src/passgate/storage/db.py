@@ -16,8 +16,18 @@ import psycopg
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
-__all__ = ["DriverSql", "make_engine", "migrate", "sqlite_url", "write_lock"]
+__all__ = [
+    "DriverSql",
+    "check_database_url",
+    "current_revision",
+    "make_engine",
+    "migrate",
+    "sqlite_url",
+    "write_lock",
+]
 
 _WRITE_LOCKS: weakref.WeakKeyDictionary[sa.Engine, threading.Lock] = weakref.WeakKeyDictionary()
 _NO_LOCK = contextlib.nullcontext()
@@ -35,6 +45,26 @@ def _normalise(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+
+
+def check_database_url(url: str) -> None:
+    """Refuse a URL that :func:`make_engine` cannot use: not a URL, a scheme other than
+    PostgreSQL (psycopg) or SQLite, an SQLite URL without a file. The ``ValueError`` never
+    repeats the URL (it may hold a password)."""
+    scheme = url.partition("://")[0]
+    try:
+        parsed = sa.engine.make_url(_normalise(url))
+        parsed.port  # noqa: B018 - make_url leaves a malformed port to this
+    except (sa.exc.ArgumentError, ValueError, TypeError):
+        raise ValueError("not a database URL") from None
+    if parsed.drivername not in ("postgresql+psycopg", "sqlite", "sqlite+pysqlite"):
+        shown = f" {scheme!r}" if _SCHEME.fullmatch(scheme) and len(scheme) <= 32 else ""
+        raise ValueError(f"unsupported database scheme{shown}")
+    if parsed.drivername.startswith("sqlite") and parsed.database in (None, "", ":memory:"):
+        raise ValueError("an SQLite URL needs a file: sqlite:///PATH")
 
 
 def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
@@ -106,13 +136,32 @@ def make_engine(url: str) -> sa.Engine:
     return engine
 
 
-def migrate(engine: sa.Engine) -> None:
-    """Bring the database schema to the newest revision (idempotent)."""
+def _alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
+    return config
+
+
+def current_revision(engine: sa.Engine) -> str | None:
+    """The schema revision of the database (None before the first migration)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def migrate(engine: sa.Engine) -> list[str]:
+    """Bring the database schema to the newest revision (idempotent); return the revisions
+    applied, oldest first, each as ``"ID: message"`` (empty when it was up to date)."""
+    before = current_revision(engine)
+    config = _alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+    after = current_revision(engine)
+    if after == before:
+        return []
+    scripts = ScriptDirectory.from_config(config)
+    applied = list(scripts.iterate_revisions(after, before))
+    return [f"{script.revision}: {script.doc}" for script in reversed(applied)]
 
 
 def write_lock(engine: sa.Engine) -> contextlib.AbstractContextManager[object]:

@@ -1,0 +1,182 @@
+"""``passgate logs``: the event log, filtered, and followed as it grows.
+
+Readable lines carry the details as JSON; ``--json`` prints one JSON document (a list,
+newest first), or with ``--follow`` one JSON object per line (oldest first, as lines come).
+``--follow`` reads the log every second until interrupted; Ctrl-C ends it with status 0.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import click
+
+from passgate.cli_support import emit, iso_time, json_option, open_stores
+from passgate.clock import system_clock
+from passgate.events import Event
+from passgate.protection.client_ip import ip_text
+from passgate.storage.event_log import EventFilter, EventLog
+
+__all__ = ["logs", "parse_since"]
+
+#: How often ``--follow`` reads the log.
+POLL_S = 1.0
+#: How long a position that a transaction took may stay uncommitted and still be shown.
+LATE_S = 30.0
+_MAX_GAPS = 10_000
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"([0-9]{1,9})([smhdw])", re.IGNORECASE)
+
+
+def parse_since(text: str, now: float) -> float:
+    """The moment ``text`` names: a duration back from ``now`` (``90s``, ``15m``, ``1h``,
+    ``2d``, ``1w``) or an ISO 8601 date or date and time (UTC unless it has an offset).
+
+    Raises ``ValueError`` for anything else."""
+    text = text.strip()
+    duration = _DURATION.fullmatch(text)
+    if duration is not None:
+        return now - int(duration.group(1)) * _UNITS[duration.group(2).lower()]
+    moment = datetime.fromisoformat(text)  # ValueError if it is not ISO 8601
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _since_option(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_since(value, system_clock())
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is neither a duration (30m, 1h, 2d, 1w) nor an ISO 8601 date or "
+            "time (2025-01-31, 2025-01-31T08:00:00Z)"
+        ) from None
+
+
+def _ip_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    address = ip_text(value)
+    if address is None:
+        raise click.BadParameter(f"not an IP address: {value!r}")
+    return address
+
+
+def event_line(event: Event) -> str:
+    """One readable line: date, type, IPs, user, client, description, details as JSON."""
+    who = event.user_name or event.user_id or "-"
+    ip = event.ip or "-"
+    if event.client_ip and event.client_ip != event.ip:
+        ip = f"{ip} (via {event.client_ip})"
+    client = event.client_name or event.client_id or "-"
+    text = (
+        f"{iso_time(event.date)}  {event.type:<8} {ip:<15} user={who} client={client}"
+        f"  {event.description}"
+    )
+    if event.details:
+        details = json.dumps(dict(event.details), ensure_ascii=False, sort_keys=True, default=str)
+        text += f"  {details}"
+    return text
+
+
+def _print(event: Event, as_json: bool) -> None:
+    click.echo(json.dumps(event.to_json(), ensure_ascii=False) if as_json else event_line(event))
+
+
+class _Tail:
+    """Where following the log has got to: the last position read, and positions below
+    it that transactions had taken but not committed (shown if they commit in time)."""
+
+    def __init__(self, seq: int) -> None:
+        self.seq = seq
+        self.gaps: dict[int, float] = {}
+
+    def read(
+        self, log: EventLog, types: Sequence[str], where: EventFilter, now: float
+    ) -> tuple[list[Event], bool]:
+        """New matching events, and whether more are waiting (a full read)."""
+        positions, found = log.after(self.seq, missing=self.gaps.keys(), types=types, where=where)
+        for position in positions:
+            self.gaps.pop(position, None)
+        newest = max(positions, default=self.seq)
+        if newest > self.seq:
+            present = set(positions)
+            for position in range(self.seq + 1, min(newest, self.seq + _MAX_GAPS)):
+                if position not in present:
+                    self.gaps[position] = now + LATE_S
+            self.seq = newest
+        self.gaps = {position: until for position, until in self.gaps.items() if until > now}
+        return found, len(positions) >= 1000
+
+
+def _follow(
+    log: EventLog, types: Sequence[str], where: EventFilter, limit: int, as_json: bool
+) -> None:
+    tail = _Tail(log.last_seq())
+    shown = list(reversed(log.recent(types=types, limit=limit, where=where)))
+    for event in shown:
+        _print(event, as_json)
+    sys.stdout.flush()
+    printed = {event.log_id for event in shown}
+    while True:
+        found, more = tail.read(log, types, where, system_clock())
+        for event in found:
+            if event.log_id not in printed:
+                _print(event, as_json)
+        sys.stdout.flush()
+        printed.clear()  # only the first read can meet what was shown before it
+        if not more:
+            time.sleep(POLL_S)
+
+
+@click.command()
+@click.option(
+    "--type", "types", multiple=True, metavar="CODE", help="Only this event type (repeatable)."
+)
+@click.option(
+    "--since",
+    callback=_since_option,
+    metavar="TIME",
+    help="Only events from then on: a duration back from now (30m, 1h, 2d, 1w) or an "
+    "ISO 8601 date or time (UTC unless it has an offset).",
+)
+@click.option("--ip", callback=_ip_option, help="Only events of this IP (end user or connecting).")
+@click.option(
+    "--user", default=None, help="Only events of this user id, or email/username (any case)."
+)
+@click.option("--client", default=None, help="Only events of this client id or name.")
+@click.option("--follow", "-f", is_flag=True, help="Then print new events as they come.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@json_option
+def logs(
+    types: tuple[str, ...],
+    since: float | None,
+    ip: str | None,
+    user: str | None,
+    client: str | None,
+    follow: bool,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Show the event log, newest first (with --follow: oldest first, then new events
+    until Ctrl-C; --json then prints one JSON object per line)."""
+    where = EventFilter(since=since, ip=ip, user=user, client=client)
+    with open_stores() as stores:
+        if follow:
+            try:
+                _follow(stores.events, types, where, limit, as_json)
+            except KeyboardInterrupt:
+                return
+        found = stores.events.recent(types=types, limit=limit, where=where)
+    emit(
+        as_json,
+        [event.to_json() for event in found],
+        lambda: "\n".join(event_line(e) for e in found) if found else "no events",
+    )

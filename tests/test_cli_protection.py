@@ -502,6 +502,40 @@ def test_blocks_of_an_account_are_found_and_removed_by_any_of_its_identifiers(cl
     assert cli.json("blocks", "list")["blocked_for"] == []
 
 
+def test_users_set_password_releases_the_accounts_blocks(backend: Backend) -> None:
+    """A new password ends the account's brute-force blocks, set by the user or by an
+    administrator (``users set-password``), on every counters backend."""
+    cli = backend.cli
+    name = f"u{backend.token}"
+    created = cli.json(
+        "users", "create", "--email", backend.identifier, "--username", name,
+        "--password-stdin", input="an old long passphrase\n",
+    )  # fmt: skip
+    engine = make_engine(cli.database_url)
+    try:
+        directory = Directory(engine)
+        now = time.time()
+        for ip in (backend.ip(1), backend.ip(2)):
+            key = login_key(directory, PER_IDENTIFIER_AND_IP, name.upper(), ip)
+            for _ in range(10):
+                backend.counters.record_failure(key, now=now, release=False)
+    finally:
+        engine.dispose()
+    assert len(cli.json("blocks", "list", "--identifier", name)["blocked_for"]) == 2
+
+    cli.json(
+        "users",
+        "set-password",
+        backend.identifier,
+        "--password-stdin",
+        input="a new long passphrase\n",
+    )
+    assert cli.json("blocks", "list", "--identifier", name)["blocked_for"] == []
+    (event,) = cli.json("logs", "--type", "ublkdu")
+    assert event["user_id"] == created["user_id"]
+    assert event["details"]["released_by"] == "password change (administrator (cli))"
+
+
 def test_blocks_remove_needs_one_identifier(cli: Cli) -> None:
     cli.json("migrate")
     missing = cli.run("blocks", "remove")

@@ -12,6 +12,7 @@ import click
 
 from passgate.breached.checker import BreachedChecker
 from passgate.breached.errors import BreachedError
+from passgate.cli_protection import configured_counters
 from passgate.cli_support import (
     Stores,
     check_email,
@@ -25,6 +26,7 @@ from passgate.cli_support import (
 )
 from passgate.clock import system_clock
 from passgate.events import Event
+from passgate.protection.account_hooks import ProtectionAccountHooks
 from passgate.storage.directory import DEFAULT_CONNECTION, check_user_fields
 from passgate.storage.models import User
 from passgate.storage.settings_store import SettingsStore
@@ -234,8 +236,10 @@ def list_users(connection: str | None, limit: int, as_json: bool) -> None:
 def set_password(user: str, connection: str | None, password_stdin: bool, as_json: bool) -> None:
     """Set the password of USER (a user id or an email address).
 
-    A new password also lifts a breached-password block. A breached one is refused when
-    breached password detection blocks it at the pre-change-password stage (the default).
+    A new password also lifts a breached-password block and releases the account's
+    brute-force blocks (event ``ublkdu``), as a password change by the user does. A breached
+    one is refused when breached password detection blocks it at the pre-change-password
+    stage (the default).
     """
     with open_stores() as stores:
         found = _find_user(stores, user, connection)
@@ -245,6 +249,13 @@ def set_password(user: str, connection: str | None, password_stdin: bool, as_jso
         )
         stores.directory.set_password(found.id, stores.hasher().hash(password))
         updated = stores.directory.get_user(found.id) or found
+        with configured_counters(stores.settings, stores.engine) as counters:
+            ProtectionAccountHooks(
+                counters=counters,
+                policies=SettingsStore(stores.engine),
+                events=stores.events,
+                clock=system_clock,
+            ).release_account_blocks(updated, released_by=f"password change ({REQUESTED_BY})")
     emit(
         as_json,
         user_json(updated),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from passgate.accounts import AccountContext
 from passgate.clock import Clock
@@ -81,19 +82,31 @@ class ProtectionAccountHooks:
         return None
 
     def after_password_change(self, user: User, context: AccountContext) -> None:
+        self.release_account_blocks(
+            user,
+            released_by="password change",
+            connection=context.connection,
+            **context.request.event_fields(),
+        )
+
+    def release_account_blocks(self, user: User, *, released_by: str, **fields: Any) -> int:
+        """Release every brute-force block of the user's account (a new password ends
+        them), and log ``ublkdu`` when there was one; return how many keys had failures.
+        ``fields`` are the event's request fields (none from the command line)."""
         subjects = identifier_subjects(user.connection, [user.email, user.username], user.id)
         released = self._counters.remove_blocks(subjects)
         if self._on_release is not None:
             self._on_release()
         if released:
+            fields.setdefault("connection", user.connection)
             self._events.emit(
                 Event(
                     type="ublkdu",
                     date=self._clock(),
-                    connection=context.connection,
                     user_id=user.id,
                     user_name=user.email,
-                    **context.request.event_fields(),
-                    details={"released_by": "password change", "keys": released},
+                    **fields,
+                    details={"released_by": released_by, "keys": released},
                 )
             )
+        return released

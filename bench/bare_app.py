@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from passgate.passwords import PasswordHasher
+from passgate.support.passwords import PasswordHasher
 from setup_tenant import PASSWORD
 
 BODY = {"error": "too_many_attempts", "error_description": "blocked"}

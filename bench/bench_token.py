@@ -39,7 +39,7 @@ from urllib.parse import urlencode
 import httpx
 
 from _harness import Server, WrkResult, lua_post, serve, server_cpu_seconds, wrk
-from passgate.passwords import PasswordHasher
+from passgate.support.passwords import PasswordHasher
 from setup_tenant import PASSWORD, build
 
 

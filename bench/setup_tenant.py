@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-from passgate.app import open_database
-from passgate.passwords import PasswordHasher
 from passgate.settings import Settings
 from passgate.storage.applications import Applications
 from passgate.storage.directory import DEFAULT_CONNECTION, Directory
+from passgate.storage.setup import open_database
 from passgate.storage.tenant import TenantStore
+from passgate.support.passwords import PasswordHasher
 
 PASSWORD = "correct horse battery staple"
 AUDIENCE = "https://api.bench.local/"

@@ -9,7 +9,7 @@ from typing import Any
 from click.testing import CliRunner, Result
 from pydantic import SecretStr
 
-from passgate.cli import main
+from passgate.cli.main import main
 from passgate.settings import Settings
 
 #: A key-encryption key for tests (PostgreSQL needs one; on SQLite it replaces the key file).

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import sqlalchemy as sa
 
-from passgate.accounts import (
+from passgate.accounts.service import (
     BREACHED_PASSWORD_MESSAGE,
     AccountContext,
     Accounts,
@@ -28,17 +28,17 @@ from passgate.accounts import (
     ResetTicketInvalid,
     UnknownClient,
 )
+from passgate.accounts.tickets import Tickets
+from passgate.domain.events import Event
+from passgate.domain.login import RequestContext
+from passgate.domain.models import Client, User
 from passgate.errors import PasswordLeaked, TooManyAttempts
-from passgate.events import Event
-from passgate.mail import Mailer, MailError, OutgoingMail
-from passgate.oauth.guard import RequestContext
-from passgate.passwords import PasswordHasher
+from passgate.mail.mailer import Mailer, MailError, OutgoingMail
 from passgate.storage.applications import Applications
 from passgate.storage.directory import DEFAULT_CONNECTION, Directory
-from passgate.storage.models import Client, User
 from passgate.storage.tenant import TenantStore
+from passgate.support.passwords import PasswordHasher
 from passgate.testing import CapturedEvents, ManualClock
-from passgate.tickets import Tickets
 
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "a brand new passphrase"

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from passgate.background import Job, Periodic, Worker
+from passgate.support.background import Job, Periodic, Worker
 
 
 def test_calls_run_in_order_on_the_worker_thread() -> None:

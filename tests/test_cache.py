@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-import passgate.cache as cache
-from passgate.cache import TtlCache
+import passgate.support.cache as cache
+from passgate.support.cache import TtlCache
 
 
 class Clock:

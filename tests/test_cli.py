@@ -18,20 +18,20 @@ import click
 import pytest
 import sqlalchemy as sa
 
-from passgate import cli_serve
-from passgate.cli import main
-from passgate.events import Event
-from passgate.key_encryption import KEY_FILE_NAME, load_key_file
-from passgate.keys import KeyRing
-from passgate.passwords import PasswordHasher
+from passgate.cli import serve as cli_serve
+from passgate.cli.main import main
+from passgate.domain.events import Event
+from passgate.domain.models import PASSWORD_REALM
+from passgate.keys.ring import KeyRing
 from passgate.settings import Settings
 from passgate.storage.applications import Applications
 from passgate.storage.db import make_engine, sqlite_url
 from passgate.storage.directory import DEFAULT_CONNECTION, Directory
 from passgate.storage.event_log import EventLog
-from passgate.storage.models import PASSWORD_REALM
 from passgate.storage.tenant import TenantStore
 from passgate.storage.tokens import SigningKeys
+from passgate.support.key_encryption import KEY_FILE_NAME, load_key_file
+from passgate.support.passwords import PasswordHasher
 from tests import support
 
 PASSWORD = "correct horse battery staple"

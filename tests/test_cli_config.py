@@ -19,7 +19,7 @@ import click
 import pytest
 import sqlalchemy as sa
 
-from passgate.cli import main
+from passgate.cli.main import main
 from tests import support
 from tests.processes import server_env
 

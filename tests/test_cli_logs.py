@@ -15,7 +15,7 @@ from typing import IO, Any
 
 import pytest
 
-from passgate.events import Event
+from passgate.domain.events import Event
 from passgate.storage.db import make_engine
 from passgate.storage.event_log import EventLog
 from tests import support

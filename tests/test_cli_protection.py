@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import redis
 
-from passgate.protection import ip_throttle
-from passgate.protection.brute_force import PER_IDENTIFIER_AND_IP, attempt_key
+from passgate.domain import ip_throttle
+from passgate.domain.brute_force import PER_IDENTIFIER_AND_IP, attempt_key
 from passgate.storage.counters import AttackCounters
 from passgate.storage.counters_redis import RedisCounters
 from passgate.storage.counters_sql import SqlCounters

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from passgate.crypto import constant_time_equal, keyed_digest
+from passgate.support.crypto import constant_time_equal, keyed_digest
 
 
 def reference(key: bytes, value: str) -> str:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from passgate.hash_slots import HashSlots, supported
-from passgate.passwords import PasswordHasher
+from passgate.support.hash_slots import HashSlots, supported
+from passgate.support.passwords import PasswordHasher
 
 pytestmark = pytest.mark.skipif(not supported(), reason="System V semaphores: Linux only")
 

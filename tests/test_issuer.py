@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from passgate.app import Passgate
 from passgate.errors import ConfigurationError
-from passgate.issuer import ISSUER_KEY, MAX_ISSUER_LENGTH, canonical_issuer, tenant_issuer
+from passgate.keys.issuer import ISSUER_KEY, MAX_ISSUER_LENGTH, canonical_issuer, tenant_issuer
 from passgate.storage.db import make_engine
 from passgate.storage.tenant import TenantStore
 from tests.support import Cli, cheap_settings

@@ -17,7 +17,12 @@ from joserfc.jwk import RSAKey
 from pydantic import SecretStr
 
 from passgate.app import Passgate
-from passgate.key_encryption import (
+from passgate.domain.models import SigningKey
+from passgate.keys.ring import KeyRing
+from passgate.storage.db import make_engine
+from passgate.storage.schema import signing_keys
+from passgate.storage.tokens import SigningKeys
+from passgate.support.key_encryption import (
     KEY_FILE_NAME,
     KeyEncryptionError,
     KeyEncryptionKey,
@@ -27,11 +32,6 @@ from passgate.key_encryption import (
     load_keys,
     write_key_file,
 )
-from passgate.keys import KeyRing
-from passgate.storage.db import make_engine
-from passgate.storage.models import SigningKey
-from passgate.storage.schema import signing_keys
-from passgate.storage.tokens import SigningKeys
 from tests.support import cheap_settings
 
 ISSUER = "https://issuer.test/"
@@ -372,7 +372,7 @@ def test_a_running_ring_keeps_its_keys_when_a_new_one_does_not_open(
     published = running.jwks()
     # Another instance, already given only the new key, rotates.
     KeyRing(store, sealer=keys_of(new, old), clock=lambda: NOW + 1).rotate("RS256")
-    monkeypatch.setattr("passgate.keys._RELOAD_SECONDS", -1.0)  # reload on every call
+    monkeypatch.setattr("passgate.keys.ring._RELOAD_SECONDS", -1.0)  # reload on every call
 
     with caplog.at_level(logging.ERROR, logger="passgate.keys"):
         for _ in range(3):

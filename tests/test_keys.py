@@ -11,10 +11,10 @@ import jwt as pyjwt
 import pytest
 from joserfc import jwt as joserfc_jwt
 
-from passgate.key_encryption import KeyEncryptionKey, KeyEncryptionKeys
-from passgate.keys import ALGORITHMS, KeyRing
+from passgate.keys.ring import ALGORITHMS, KeyRing
 from passgate.storage.db import make_engine, migrate, sqlite_url
 from passgate.storage.tokens import SigningKeys
+from passgate.support.key_encryption import KeyEncryptionKey, KeyEncryptionKeys
 
 ISSUER = "https://issuer.test/"
 CLAIMS: dict[str, object] = {

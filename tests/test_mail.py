@@ -26,7 +26,7 @@ from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 
 from passgate.errors import ConfigurationError
-from passgate.mail import (
+from passgate.mail.mailer import (
     MailError,
     OutboxMailer,
     OutgoingMail,

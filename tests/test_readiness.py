@@ -26,8 +26,8 @@ import sqlalchemy as sa
 
 from passgate.app import Passgate, create_app
 from passgate.breached import import_corpus
-from passgate.readiness import Probe, Readiness, Verdict
 from passgate.storage.directory import DEFAULT_CONNECTION
+from passgate.web.readiness import Probe, Readiness, Verdict
 from tests.breached.helpers import hash_lines, write_lines
 from tests.processes import free_port
 from tests.support import cheap_settings

@@ -23,7 +23,7 @@ import httpx
 import jwt
 import pytest
 
-from passgate import hash_slots
+from passgate.support import hash_slots
 from tests.processes import cli, free_port, server_env
 
 pytestmark = pytest.mark.slow

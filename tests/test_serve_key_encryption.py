@@ -20,8 +20,8 @@ from alembic import command
 from alembic.config import Config
 from joserfc.jwk import RSAKey
 
-from passgate.key_encryption import KEY_FILE_NAME, KeyEncryptionKeys
 from passgate.storage.db import make_engine
+from passgate.support.key_encryption import KEY_FILE_NAME, KeyEncryptionKeys
 from tests.processes import cli, free_port, server_env
 from tests.test_serve import PASSWORD, Server, password_login
 from tests.test_serve_instances import new_key, start

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from passgate import settings_doc
 from passgate.errors import ConfigurationError
 from passgate.settings import Settings, read_settings
+from passgate.support import settings_doc
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "docs" / "settings.md"
@@ -208,21 +208,21 @@ def test_the_settings_reference_names_every_variable_with_its_meaning() -> None:
 
 
 def test_docs_settings_md_is_up_to_date_with_the_settings_model() -> None:
-    """Regenerate with ``python -m passgate.settings_doc`` after changing a setting."""
+    """Regenerate with ``python -m passgate.settings`` after changing a setting."""
     expected = settings_doc.render(Settings)
     current = REFERENCE.read_text(encoding="utf-8") if REFERENCE.exists() else ""
     assert current == expected, (
         "docs/settings.md is out of date with src/passgate/settings.py; "
-        "regenerate it with: .venv/bin/python -m passgate.settings_doc"
+        "regenerate it with: .venv/bin/python -m passgate.settings"
     )
 
 
 def test_the_generator_writes_the_file_and_check_mode_reports_drift(tmp_path: Path) -> None:
     target = tmp_path / "settings.md"
-    command = [sys.executable, "-m", "passgate.settings_doc"]
+    command = [sys.executable, "-m", "passgate.settings"]
     check = subprocess.run([*command, "--check", str(target)], capture_output=True, text=True)
     assert check.returncode == 1
-    assert "python -m passgate.settings_doc" in check.stderr
+    assert "python -m passgate.settings" in check.stderr
     written = subprocess.run([*command, str(target)], capture_output=True, text=True)
     assert written.returncode == 0, written.stderr
     assert target.read_text(encoding="utf-8") == settings_doc.render(Settings)

@@ -7,9 +7,9 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from passgate.accounts.tickets import MAX_TOKEN_LENGTH, Tickets
 from passgate.storage.schema import tickets as tickets_table
 from passgate.testing import ManualClock
-from passgate.tickets import MAX_TOKEN_LENGTH, Tickets
 
 KEY = b"k" * 32
 

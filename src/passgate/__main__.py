@@ -1,5 +1,5 @@
 """``python -m passgate``: the same as the ``passgate`` command."""
 
-from passgate.cli import main
+from passgate.cli.main import main
 
 main(prog_name="passgate")

@@ -16,56 +16,52 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from passgate.accounts import Accounts
-from passgate.background import Periodic
+from passgate.accounts.service import Accounts
+from passgate.accounts.tickets import Tickets
 from passgate.breached.checker import BreachedChecker
 from passgate.breached.gate import BreachedAccountHooks, BreachedPasswords
 from passgate.breached.live import RELOAD_INTERVAL_S
 from passgate.breached.notify import BreachedNotifier
 from passgate.breached.range import range_routes
-from passgate.cache import TtlCache
-from passgate.clock import Clock, system_clock
+from passgate.domain.client_ip import connecting_ip, resolve_end_user_ip
+from passgate.domain.clock import Clock, system_clock
+from passgate.domain.events import EventSink
+from passgate.domain.login import LoginGuard
+from passgate.domain.models import Api, Client
 from passgate.errors import StorageError
-from passgate.events import EventSink
-from passgate.hash_slots import HashSlots
-from passgate.issuer import tenant_issuer
-from passgate.key_encryption import KeyEncryptionKeys, load_keys
-from passgate.keys import KeyRing
-from passgate.mail import Mailer, mailer_from_settings
+from passgate.keys.issuer import tenant_issuer
+from passgate.keys.startup import open_key_ring
+from passgate.mail.mailer import Mailer, mailer_from_settings
 from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
-from passgate.oauth.guard import LoginGuard
 from passgate.oauth.minting import Minter
 from passgate.oauth.service import TokenService
-from passgate.passwords import PasswordHasher
 from passgate.protection.account_hooks import ProtectionAccountHooks
-from passgate.protection.client_ip import connecting_ip, resolve_end_user_ip
 from passgate.protection.guard import ProtectionGuard
 from passgate.protection.notify import MailNotifier
 from passgate.protection.subjects import login_key
-from passgate.readiness import Readiness, breached_probe, database_probe, redis_probe
 from passgate.settings import Settings
 from passgate.storage.applications import Applications
-from passgate.storage.counters import AttackCounters, AttemptKey, counters_from_settings
+from passgate.storage.backends import counters_from_settings
+from passgate.storage.counters import AttackCounters, AttemptKey
 from passgate.storage.counters_fallback import FallbackCounters
 from passgate.storage.counters_redis import RedisCounters
-from passgate.storage.db import make_engine, migrate
 from passgate.storage.directory import DEFAULT_CONNECTION, Directory
 from passgate.storage.event_log import BufferedEventSink, EventLog
-from passgate.storage.models import Api, Client
 from passgate.storage.settings_store import SettingsStore
+from passgate.storage.setup import open_database
 from passgate.storage.tenant import DEFAULT_DIRECTORY, TenantStore
-from passgate.storage.tokens import RefreshTokens, SigningKeys
-from passgate.tickets import Tickets
+from passgate.storage.tokens import RefreshTokens
+from passgate.support.background import Periodic
+from passgate.support.cache import TtlCache
+from passgate.support.hash_slots import HashSlots
+from passgate.support.passwords import PasswordHasher
+from passgate.web.readiness import Readiness, breached_probe, database_probe, redis_probe
 from passgate.web.responses import JSONResponse
 
 __all__ = [
     "DEFAULT_ISSUER",
     "Passgate",
     "create_app",
-    "key_encryption_keys",
-    "open_database",
-    "open_key_ring",
-    "prepare_start",
 ]
 
 logger = logging.getLogger("passgate")
@@ -73,53 +69,6 @@ T = TypeVar("T")
 DEFAULT_ISSUER = "http://127.0.0.1:8000/"
 #: How often a server process sends due breached-password digests.
 DIGEST_INTERVAL_S = 300.0
-
-
-def open_database(settings: Settings, *, run_migrations: bool = True) -> sa.Engine:
-    """The configured engine, migrated, with the default connection present."""
-    if settings.uses_sqlite:
-        settings.prepare_data_dir()
-    engine = make_engine(settings.sql_url)
-    if run_migrations:
-        migrate(engine)
-        Directory(engine).ensure_connection(DEFAULT_CONNECTION)
-        TenantStore(engine).set_default(DEFAULT_DIRECTORY, DEFAULT_CONNECTION)
-    return engine
-
-
-def key_encryption_keys(settings: Settings, store: SigningKeys) -> KeyEncryptionKeys:
-    """The configured key-encryption keys (``PASSGATE_KEY_ENCRYPTION_KEY``, else the key
-    file in the data directory, made at the first start of the embedded SQLite default)."""
-    configured = settings.key_encryption_key
-    return load_keys(
-        None if configured is None else configured.get_secret_value(),
-        settings.key_file,
-        sealed_with={key.kek_id for key in store.all() if key.kek_id is not None},
-        may_create=settings.uses_sqlite,
-    )
-
-
-def open_key_ring(settings: Settings, engine: sa.Engine, *, clock: Clock = system_clock) -> KeyRing:
-    """The signing keys, opened: plain-text ones sealed, missing ones made (first start).
-    Raises :class:`~passgate.key_encryption.KeyEncryptionError` without the right key."""
-    store = SigningKeys(engine)
-    ring = KeyRing(store, sealer=key_encryption_keys(settings, store), clock=clock)
-    ring.ensure()
-    return ring
-
-
-def prepare_start(settings: Settings, *, first_address: str) -> tuple[str, bool]:
-    """What ``serve`` does once, before any worker starts: migrate, open the signing keys,
-    fix the issuer. Returns the issuer and whether this start fixed it. Raises
-    :class:`~passgate.errors.ConfigurationError` for a wrong key or a changed issuer."""
-    engine = open_database(settings)
-    try:
-        open_key_ring(settings, engine)
-        return tenant_issuer(
-            TenantStore(engine), configured=settings.issuer, first_address=first_address
-        )
-    finally:
-        engine.dispose()
 
 
 class Passgate:
@@ -379,6 +328,12 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
     if passgate is None:
         passgate = Passgate(settings or Settings())
     owned = passgate
+    token_endpoint = TokenEndpoint(
+        service=passgate.tokens,
+        connecting_ip=passgate.connecting_ip,
+        max_body_bytes=passgate.settings.max_body_bytes,
+        server_timing=passgate.settings.server_timing,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -400,7 +355,17 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
         return JSONResponse(body, status_code=status, headers={"cache-control": "no-store"})
 
     routes = [
-        *oauth_routes(passgate),
+        *oauth_routes(
+            service=passgate.tokens,
+            token_endpoint=token_endpoint,
+            connecting_ip=passgate.connecting_ip,
+            keys=passgate.keys,
+            minter=passgate.minter,
+            issuer=passgate.issuer,
+            directory=passgate.directory,
+            run_io=passgate.run_io,
+            max_body_bytes=passgate.settings.max_body_bytes,
+        ),
         *dbconnections_routes(
             passgate.accounts,
             max_body_bytes=passgate.settings.max_body_bytes,
@@ -408,21 +373,30 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
             hash_pool=passgate.hash_pool,
             io_pool=passgate.io_pool,
         ),
-        *unblock_routes(passgate, on_release=passgate.forget_refusals),
+        *unblock_routes(
+            tickets=passgate.tickets,
+            counters=passgate.counters,
+            events=passgate.events,
+            clock=passgate.clock,
+            connecting_ip=passgate.connecting_ip,
+            run_io=passgate.run_io,
+            max_body_bytes=passgate.settings.max_body_bytes,
+            on_release=passgate.forget_refusals,
+        ),
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
     ]
     live = passgate.breached.checker.live
     if passgate.settings.breached_range_enabled and live is not None:
         routes += range_routes(live.current)
-    app = PassgateApp(routes=routes, lifespan=lifespan, token_endpoint=TokenEndpoint(passgate))
+    app = PassgateApp(routes=routes, lifespan=lifespan, token_endpoint=token_endpoint)
     app.state.passgate = passgate
     return app
 
 
 def app_from_env() -> Starlette:
     """Factory for ASGI servers: ``uvicorn --factory passgate.app:app_from_env``."""
-    from passgate.logs import configure_logging
+    from passgate.support.logs import configure_logging
 
     settings = Settings()
     configure_logging(settings.log_level)

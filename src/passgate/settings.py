@@ -1,7 +1,7 @@
 """One typed settings object, read from the environment (prefix ``PASSGATE_``).
 
 Every field has a ``description``: ``docs/settings.md`` is generated from them
-(``python -m passgate.settings_doc``), and a refused value is explained with them. A
+(``python -m passgate.settings``), and a refused value is explained with them. A
 field's ``json_schema_extra`` may say what it ``expects`` (when its type does not say
 enough) and its ``doc_default`` (when the default is computed on each machine).
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import sys
 from email.utils import parseaddr
 from functools import cached_property
 from pathlib import Path
@@ -20,9 +21,10 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from passgate.errors import ConfigurationError
-from passgate.key_encryption import KEY_FILE_NAME
-from passgate.settings_doc import explain_settings_error
-from passgate.storage.db import check_database_url, sqlite_url
+from passgate.support import settings_doc
+from passgate.support.key_encryption import KEY_FILE_NAME
+from passgate.support.settings_doc import explain_settings_error
+from passgate.support.urls import check_database_url, check_redis_url, check_smtp_url, sqlite_url
 
 __all__ = ["Settings", "read_settings"]
 
@@ -238,8 +240,6 @@ class Settings(BaseSettings):
     @classmethod
     def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            from passgate.storage.counters_redis import check_redis_url
-
             check_redis_url(value.get_secret_value())
         return value
 
@@ -247,8 +247,6 @@ class Settings(BaseSettings):
     @classmethod
     def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            from passgate.mail import check_smtp_url
-
             check_smtp_url(value.get_secret_value())
         return value
 
@@ -344,3 +342,7 @@ def read_settings() -> Settings:
         return Settings()
     except (ValidationError, SettingsError) as exc:
         raise ConfigurationError(explain_settings_error(Settings, exc)) from None
+
+
+if __name__ == "__main__":  # python -m passgate.settings [--check] [PATH]: the reference
+    sys.exit(settings_doc.main(Settings))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from passgate.events import Event
+from passgate.domain.events import Event
 from passgate.protection.subjects import login_key
 
 __all__ = ["CapturedEvents", "ManualClock", "login_key"]

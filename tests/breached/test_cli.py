@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from passgate.breached.cli import breached
 from passgate.breached.index import BreachedIndex
+from passgate.cli.breached import breached
 from tests.breached.helpers import hash_lines, sha1_digest, write_lines
 
 CORPUS = {"password": 3_861_493, "hunter2": 17, "rare-one": 1}

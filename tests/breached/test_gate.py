@@ -16,19 +16,19 @@ import pytest
 import sqlalchemy as sa
 from starlette.applications import Starlette
 
-from passgate.accounts import AccountContext, HookRefused
+from passgate.accounts.service import AccountContext, HookRefused
+from passgate.accounts.tickets import Tickets
 from passgate.breached.gate import BreachedAccountHooks, BreachedPasswords
 from passgate.breached.notify import BreachedNotifier, BreachNotice, period_start
+from passgate.domain.login import RequestContext
+from passgate.domain.models import User
 from passgate.errors import PasswordLeaked, TooManyAttempts
-from passgate.mail import MailError, OutgoingMail
-from passgate.oauth.guard import RequestContext
+from passgate.mail.mailer import MailError, OutgoingMail
 from passgate.storage.counters_sql import SqlCounters
 from passgate.storage.db import make_engine
 from passgate.storage.directory import DEFAULT_CONNECTION
-from passgate.storage.models import User
 from passgate.storage.tenant import TenantStore
 from passgate.testing import ManualClock
-from passgate.tickets import Tickets
 from passgate.web.dbconnections import dbconnections_routes
 from tests.breached.test_login_stage import (
     ADMINS,

@@ -6,7 +6,7 @@ seconds, with no restart, while a steady stream of other logins keeps getting 20
 the file is then deleted, the workers keep the index they have and warn once each.
 
 Which worker answered is read from the event log: a ``log_id`` carries a tag drawn once
-per process (see :func:`passgate.events.new_log_id`).
+per process (see :func:`passgate.domain.events.new_log_id`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from passgate.breached.live import RELOAD_INTERVAL_S
-from passgate.cli_support import open_stores
+from passgate.cli.support import open_stores
 from passgate.settings import Settings
 from passgate.storage.directory import DEFAULT_CONNECTION
 from tests.breached.helpers import hash_lines, write_lines

@@ -19,17 +19,17 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
-from passgate.accounts import Accounts
+from passgate.accounts.service import Accounts
 from passgate.app import Passgate, create_app
 from passgate.breached import BreachedIndexError, import_corpus
 from passgate.breached.gate import BreachedAccountHooks
+from passgate.domain.events import Event
+from passgate.domain.models import Client, User
+from passgate.domain.policy import BreachedPasswordPolicy
 from passgate.errors import PASSWORD_LEAKED_MESSAGE
-from passgate.events import Event
-from passgate.mail import OutgoingMail
-from passgate.protection.policy import BreachedPasswordPolicy
+from passgate.mail.mailer import OutgoingMail
 from passgate.settings import Settings
 from passgate.storage.directory import DEFAULT_CONNECTION
-from passgate.storage.models import Client, User
 from passgate.storage.schema import pending_notifications
 from passgate.testing import CapturedEvents, ManualClock
 from passgate.web.dbconnections import dbconnections_routes

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from passgate.breached import import_corpus
-from passgate.passwords import PasswordHasher
 from passgate.storage.db import make_engine, sqlite_url
 from passgate.storage.directory import DEFAULT_CONNECTION, Directory
+from passgate.support.passwords import PasswordHasher
 from tests.breached.helpers import hash_lines, write_lines
 from tests.support import Cli
 

@@ -21,10 +21,10 @@ import sqlalchemy as sa
 from starlette.applications import Starlette
 
 from passgate.app import Passgate, create_app
-from passgate.events import Event
+from passgate.domain.events import Event
+from passgate.domain.models import PASSWORD_REALM, Api, Client, User
 from passgate.settings import Settings
 from passgate.storage.directory import DEFAULT_CONNECTION
-from passgate.storage.models import PASSWORD_REALM, Api, Client, User
 from passgate.storage.schema import refresh_tokens, users
 from passgate.testing import CapturedEvents, ManualClock
 from tests.support import cheap_settings

@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from passgate.app import Passgate
+from passgate.domain.models import PASSWORD_REALM
 from passgate.errors import InvalidRequest
 from passgate.oauth.request import BasicCredentials, parse_basic, parse_body
-from passgate.storage.models import PASSWORD_REALM
 from passgate.testing import CapturedEvents, ManualClock
 from tests.oauth.conftest import (
     API,

@@ -16,8 +16,8 @@ import httpx
 import jwt
 import pytest
 
+from passgate.domain.models import PASSWORD_REALM
 from passgate.storage.directory import DEFAULT_CONNECTION
-from passgate.storage.models import PASSWORD_REALM
 from tests.oauth.conftest import API, API_SCOPES, PASSWORD, World
 from tests.oauth.test_token_endpoint import TOKEN, decode
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from passgate.keys import KeyRing
+from passgate.keys.ring import KeyRing
 from passgate.storage.counters import AttemptKey
 from passgate.testing import login_key
 from tests.oauth.conftest import PEER_IP, World, assert_oauth_error

@@ -26,7 +26,7 @@ import pytest
 import sqlalchemy as sa
 
 from passgate.app import Passgate
-from passgate.events import Event
+from passgate.domain.events import Event
 from passgate.storage.schema import events as events_table
 from passgate.storage.schema import refresh_tokens
 from passgate.testing import CapturedEvents, ManualClock

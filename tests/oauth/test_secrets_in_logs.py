@@ -19,10 +19,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from passgate.crypto import keyed_digest
 from passgate.storage.db import make_engine
 from passgate.storage.directory import DEFAULT_CONNECTION
 from passgate.storage.tenant import TenantStore
+from passgate.support.crypto import keyed_digest
 from tests.oauth.conftest import API, BOB_PASSWORD, PASSWORD, World
 from tests.oauth.test_token_endpoint import TOKEN, login_with_refresh, refresh_form
 

@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy as sa
 
 from passgate.app import Passgate, create_app
-from passgate.events import Event
+from passgate.domain.events import Event
+from passgate.domain.models import PASSWORD_REALM
 from passgate.storage.directory import DEFAULT_CONNECTION
-from passgate.storage.models import PASSWORD_REALM
 from passgate.storage.schema import refresh_tokens
 from passgate.testing import CapturedEvents
 from tests.oauth.conftest import (

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from passgate.protection.allowlist import Allowlist
+from passgate.domain.allowlist import Allowlist
 
 
 def test_addresses_and_ranges_of_both_families() -> None:

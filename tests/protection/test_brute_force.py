@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from passgate.identifiers import canonical_identifier
-from passgate.protection.brute_force import (
+from passgate.domain.brute_force import (
     BLOCK_SECONDS,
     PER_IDENTIFIER,
     PER_IDENTIFIER_AND_IP,
@@ -21,7 +20,8 @@ from passgate.protection.brute_force import (
     protection_mode,
     visible_blocks,
 )
-from passgate.protection.policy import BruteForcePolicy
+from passgate.domain.identifiers import canonical_identifier
+from passgate.domain.policy import BruteForcePolicy
 from passgate.storage.counters import BlockRecord
 
 T0 = 1_800_000_000.0

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from passgate.errors import InvalidRequest
-from passgate.protection.client_ip import (
+from passgate.domain.client_ip import (
     FORWARDED_FOR_HEADER,
     UNKNOWN_PEER,
     IpResolution,
@@ -17,6 +16,7 @@ from passgate.protection.client_ip import (
     normalise_ip,
     resolve_end_user_ip,
 )
+from passgate.errors import InvalidRequest
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8"))
 APP_SERVER = "198.51.100.10"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from passgate.protection.ip_throttle import (
+from passgate.domain.ip_throttle import (
     PRE_LOGIN,
     PRE_USER_REGISTRATION,
     ThrottleMode,
@@ -18,7 +18,7 @@ from passgate.protection.ip_throttle import (
     stage_settings,
     throttle_mode,
 )
-from passgate.protection.policy import SuspiciousIpPolicy
+from passgate.domain.policy import SuspiciousIpPolicy
 from passgate.storage.counters import GCRA_TOLERANCE_S
 
 T0 = 1_800_000_000.5

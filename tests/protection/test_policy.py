@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from passgate.protection.policy import (
+from passgate.domain.policy import (
     BreachedPasswordPolicy,
     BruteForcePolicy,
     PolicyError,

@@ -24,17 +24,18 @@ import redis
 from joserfc.jwk import ECKey, RSAKey
 from starlette.applications import Starlette
 
-from passgate.app import Passgate, create_app, open_database
-from passgate.mail import OutgoingMail
-from passgate.passwords import PasswordHasher
-from passgate.protection.policy import ThrottleStage
+from passgate.app import Passgate, create_app
+from passgate.domain.models import Client, SigningKey, User
+from passgate.domain.policy import ThrottleStage
+from passgate.mail.mailer import OutgoingMail
 from passgate.settings import Settings
 from passgate.storage.counters import AttackCounters
 from passgate.storage.db import make_engine, migrate
 from passgate.storage.directory import DEFAULT_CONNECTION
-from passgate.storage.models import Client, SigningKey, User
 from passgate.storage.schema import metadata
+from passgate.storage.setup import open_database
 from passgate.storage.tokens import SigningKeys
+from passgate.support.passwords import PasswordHasher
 from passgate.testing import CapturedEvents, ManualClock, login_key
 from tests.support import cheap_settings
 
@@ -53,7 +54,7 @@ WRONG = "not the password"
 
 
 class CollectingMailer:
-    """A :class:`~passgate.mail.Mailer` that keeps every message."""
+    """A :class:`~passgate.mail.mailer.Mailer` that keeps every message."""
 
     def __init__(self) -> None:
         self._sent: list[OutgoingMail] = []

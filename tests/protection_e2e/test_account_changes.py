@@ -8,8 +8,8 @@ from urllib.parse import unquote
 
 import pytest
 
+from passgate.domain.policy import ThrottleStage
 from passgate.errors import SUSPICIOUS_IP_MESSAGE
-from passgate.protection.policy import ThrottleStage
 from passgate.storage.directory import DEFAULT_CONNECTION
 from tests.protection_e2e.helpers import APP_SERVER_IP, IP_A, IP_B, PASSWORD, WRONG, Stack
 

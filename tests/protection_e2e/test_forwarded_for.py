@@ -11,9 +11,9 @@ from collections.abc import Sequence
 import httpx
 import pytest
 
+from passgate.domain.events import Event
+from passgate.domain.ip_throttle import PRE_LOGIN
 from passgate.errors import BRUTE_FORCE_MESSAGE, SUSPICIOUS_IP_MESSAGE
-from passgate.events import Event
-from passgate.protection.ip_throttle import PRE_LOGIN
 from tests.protection_e2e.conftest import StackFactory
 from tests.protection_e2e.helpers import (
     APP_SERVER_IP,

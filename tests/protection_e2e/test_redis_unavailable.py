@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from passgate.protection.brute_force import PER_IDENTIFIER_AND_IP
+from passgate.domain.brute_force import PER_IDENTIFIER_AND_IP
 from passgate.storage.counters_sql import SqlCounters
 from passgate.testing import login_key
 from tests.protection_e2e.conftest import StackFactory

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from passgate.crypto import constant_time_equal
+from passgate.domain.events import Event
+from passgate.domain.models import SigningKey
 from passgate.errors import InvalidClient
-from passgate.events import Event
 from passgate.oauth.client_auth import ClientAuthenticator
 from passgate.oauth.request import BasicCredentials
 from passgate.storage.applications import Applications, InvalidConfiguration
@@ -18,10 +18,10 @@ from passgate.storage.directory import (
     UnknownConnection,
 )
 from passgate.storage.event_log import BufferedEventSink, EventLog
-from passgate.storage.models import SigningKey
 from passgate.storage.schema import refresh_tokens
 from passgate.storage.tenant import TenantStore
 from passgate.storage.tokens import RefreshTokens, RotateOutcome, SigningKeys
+from passgate.support.crypto import constant_time_equal
 
 NOW = 1_800_000_000.0
 KEY = b"k" * 32

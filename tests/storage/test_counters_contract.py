@@ -14,20 +14,20 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from passgate.errors import StorageError
-from passgate.identifiers import identifier_subjects
-from passgate.protection import ip_throttle
-from passgate.protection.brute_force import (
+from passgate.domain import ip_throttle
+from passgate.domain.brute_force import (
     PER_IDENTIFIER,
     PER_IDENTIFIER_AND_IP,
     attempt_key,
 )
+from passgate.domain.identifiers import identifier_subjects
+from passgate.errors import StorageError
+from passgate.storage.backends import open_counters
 from passgate.storage.counters import (
     BLOCK_SECONDS,
     AttackCounters,
     AttemptKey,
     BlockRecord,
-    open_counters,
 )
 from passgate.storage.counters_redis import RedisCounters
 from passgate.storage.counters_sql import SqlCounters

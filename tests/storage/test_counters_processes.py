@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from passgate.protection.brute_force import PER_IDENTIFIER_AND_IP, attempt_key
+from passgate.domain.brute_force import PER_IDENTIFIER_AND_IP, attempt_key
 from passgate.storage.counters import AttackCounters
 from passgate.storage.counters_redis import RedisCounters
 from passgate.storage.counters_sql import SqlCounters
@@ -32,8 +32,8 @@ T0 = 1_800_000_000.0
 # reservation (as a login with a wrong password does), and prints what it was granted.
 WORKER = """
 import json, os, sys, time
-from passgate.protection.brute_force import attempt_key
-from passgate.storage.counters import open_counters
+from passgate.domain.brute_force import attempt_key
+from passgate.storage.backends import open_counters
 
 url, prefix, go, max_attempts, tries, now = sys.argv[1:7]
 counters = open_counters(url, prefix=prefix)

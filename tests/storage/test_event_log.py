@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from passgate.events import Event
+from passgate.domain.events import Event
 from passgate.storage.event_log import BufferedEventSink, EventLog
 from passgate.storage.limits import MARKER
 from passgate.storage.schema import events

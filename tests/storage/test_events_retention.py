@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 
 from passgate.app import Passgate
-from passgate.events import Event
+from passgate.domain.events import Event
 from passgate.settings import Settings
 from passgate.storage.event_log import EventLog
 from passgate.storage.schema import events

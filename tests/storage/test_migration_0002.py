@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-from passgate.protection.brute_force import PER_IDENTIFIER, PER_IDENTIFIER_AND_IP
+from passgate.domain.brute_force import PER_IDENTIFIER, PER_IDENTIFIER_AND_IP
 from passgate.storage import db
 from passgate.storage.counters import AttemptKey
 from passgate.storage.counters_redis import RedisCounters

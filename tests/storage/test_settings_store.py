@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from passgate.errors import StorageError
-from passgate.protection.policy import (
+from passgate.domain.policy import (
     BreachedPasswordPolicy,
     BruteForcePolicy,
     SuspiciousIpPolicy,
     ThrottleStage,
     merge_patch,
 )
+from passgate.errors import StorageError
 from passgate.storage.schema import tenant_settings
 from passgate.storage.settings_store import (
     BRUTE_FORCE_KEY,

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
 
-from passgate.accounts import RESET_REQUESTED_MESSAGE
+from passgate.accounts.service import RESET_REQUESTED_MESSAGE
 from passgate.errors import PasswordLeaked
-from passgate.mail import OutboxMailer, SmtpMailer
+from passgate.mail.mailer import OutboxMailer, SmtpMailer
 from passgate.storage.directory import DEFAULT_CONNECTION
 from passgate.web.dbconnections import dbconnections_routes
 from tests.test_accounts import (

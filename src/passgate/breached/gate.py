@@ -3,7 +3,7 @@
 :class:`BreachedPasswords` is the token service's :class:`~passgate.oauth.service.BreachedGate`
 (``check_login``, called in a worker thread right after a successful password verification)
 and holds the sign-up and password-change checks that :class:`BreachedAccountHooks` plugs
-into :class:`~passgate.accounts.Accounts`.
+into :class:`~passgate.accounts.service.Accounts`.
 
 Each check first *decides* (policy, then :meth:`BreachedChecker.check
 <passgate.breached.checker.BreachedChecker.check>`), and only then *does*. So an upstream
@@ -17,7 +17,7 @@ For a breached password, with the policy enabled:
   are refused before any check until the password changes (even if the corpus drops the
   hash meanwhile), and :class:`~passgate.errors.PasswordLeaked` (401) is raised;
 - sign-up / password change, stage shield ``block``: ``PasswordLeaked``, which
-  :class:`~passgate.accounts.Accounts` answers 400 ``password_leaked``;
+  :class:`~passgate.accounts.service.Accounts` answers 400 ``password_leaked``;
 - without ``block``: monitoring, the request goes through;
 - in every case an event (``pwd_leak``, ``signup_pwd_leak``, ``reset_pwd_leak``) and, per
   the shields, a reset link to the user (``user_notification``, login only) and an alert to
@@ -41,17 +41,17 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from passgate.accounts import AccountContext, AccountHooks
+from passgate.accounts.service import AccountContext, AccountHooks
 from passgate.breached.checker import BreachedChecker, BreachedResult
 from passgate.breached.notify import BreachedNotifier, BreachNotice
-from passgate.clock import Clock
+from passgate.domain.clock import Clock
+from passgate.domain.events import Event, EventSink
+from passgate.domain.login import RequestContext
+from passgate.domain.models import User
+from passgate.domain.policy import BreachedPasswordPolicy
 from passgate.errors import PasswordLeaked
-from passgate.events import Event, EventSink
-from passgate.oauth.guard import RequestContext
 from passgate.oauth.password_login import BreachedGate
-from passgate.protection.policy import BreachedPasswordPolicy
 from passgate.storage.counters import OnceMarks
-from passgate.storage.models import User
 
 __all__ = ["NOTICE_INTERVAL_S", "BreachedAccountHooks", "BreachedPasswords", "LeakMarks"]
 
@@ -229,7 +229,7 @@ _STAGE_NAMES = {
 
 
 class BreachedAccountHooks:
-    """:class:`~passgate.accounts.AccountHooks` for the sign-up and password-change stages.
+    """:class:`~passgate.accounts.service.AccountHooks` for the sign-up and password-change stages.
 
     ``inner`` (attack protection's hooks, say) runs first; ``after_password_change`` is
     only passed on (a new password already lifts the breached-password mark).

@@ -6,7 +6,7 @@ own: a login's answer never waits for an SMTP server, and a mail failure is logg
 turned into an error.
 
 - ``user_notification``: the user gets a password-reset link, the same single-use ticket
-  (kind :data:`~passgate.accounts.RESET_KIND`) and ``/reset-password`` page as
+  (kind :data:`~passgate.accounts.service.RESET_KIND`) and ``/reset-password`` page as
   ``POST /dbconnections/change_password`` uses, valid :data:`RESET_LINK_TTL_S`.
 - ``admin_notification``, frequency ``immediately``: one email per administrator now.
 - frequency ``daily`` / ``weekly`` / ``monthly``: the notice is queued in
@@ -36,14 +36,14 @@ from urllib.parse import urlencode
 
 import sqlalchemy as sa
 
-from passgate.accounts import RESET_KIND
-from passgate.clock import Clock
+from passgate.accounts.service import RESET_KIND
+from passgate.accounts.tickets import Tickets
+from passgate.domain.clock import Clock
+from passgate.domain.models import User
 from passgate.errors import StorageError
-from passgate.mail import Mailer, MailError, OutgoingMail
+from passgate.mail.mailer import Mailer, MailError, OutgoingMail
 from passgate.storage.counters import OnceMarks
-from passgate.storage.models import User
 from passgate.storage.schema import pending_notifications
-from passgate.tickets import Tickets
 
 __all__ = [
     "DIGEST_FREQUENCIES",

@@ -9,10 +9,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 
-from passgate.crypto import constant_time_equal
+from passgate.domain.models import Client
 from passgate.errors import InvalidClient, InvalidRequest
 from passgate.oauth.request import BasicCredentials
-from passgate.storage.models import Client
+from passgate.support.crypto import constant_time_equal
 
 __all__ = ["AuthenticatedClient", "ClientAuthenticator"]
 

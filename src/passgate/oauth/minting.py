@@ -6,9 +6,9 @@ import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
-from passgate.keys import KeyRing
+from passgate.domain.models import Api, Client, User
+from passgate.keys.ring import KeyRing
 from passgate.oauth.scopes import GrantedScopes
-from passgate.storage.models import Api, Client, User
 
 __all__ = ["ID_TOKEN_LIFETIME", "Minter", "TokenSet", "userinfo_claims"]
 

@@ -33,19 +33,19 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
-from passgate.background import Job, Worker
+from passgate.domain.identifiers import canonical_identifier, counter_subject
+from passgate.domain.login import LoginAttempt, LoginGuard, RequestContext
+from passgate.domain.models import Connection, User
 from passgate.errors import (
     InvalidGrant,
     OAuthError,
     PasswordLeaked,
     Unauthorized,
 )
-from passgate.identifiers import canonical_identifier, counter_subject
-from passgate.oauth.guard import LoginAttempt, LoginGuard, RequestContext
 from passgate.oauth.minting import TokenSet
-from passgate.passwords import PasswordHasher
 from passgate.storage.directory import Directory
-from passgate.storage.models import Connection, User
+from passgate.support.background import Job, Worker
+from passgate.support.passwords import PasswordHasher
 
 __all__ = ["BreachedGate", "LoginOutcome", "PasswordLogins"]
 

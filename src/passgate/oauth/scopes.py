@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from passgate.domain.models import Api
 from passgate.errors import InvalidRequest
-from passgate.storage.models import Api
 
 __all__ = ["OIDC_SCOPES", "GrantedScopes", "grant_scopes", "split_scope"]
 

@@ -17,8 +17,10 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from passgate.cache import TtlCache
-from passgate.clock import Clock
+from passgate.domain.clock import Clock
+from passgate.domain.events import Event, EventSink
+from passgate.domain.login import LoginAttempt, LoginGuard, RequestContext
+from passgate.domain.models import PASSWORD_REALM, Api, Connection, User
 from passgate.errors import (
     AccessDenied,
     InvalidGrant,
@@ -29,17 +31,15 @@ from passgate.errors import (
     UnauthorizedClient,
     UnsupportedGrantType,
 )
-from passgate.events import Event, EventSink
 from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
-from passgate.oauth.guard import LoginAttempt, LoginGuard, RequestContext
 from passgate.oauth.minting import Minter, TokenSet
 from passgate.oauth.password_login import BreachedGate, PasswordLogins
 from passgate.oauth.request import BasicCredentials, without_blank_options
 from passgate.oauth.scopes import GrantedScopes, grant_scopes, split_scope
-from passgate.passwords import PasswordHasher
 from passgate.storage.directory import Directory
-from passgate.storage.models import PASSWORD_REALM, Api, Connection, User
 from passgate.storage.tokens import RefreshTokens, Revocation, RotateOutcome
+from passgate.support.cache import TtlCache
+from passgate.support.passwords import PasswordHasher
 
 __all__ = ["BreachedGate", "ConnectionFacts", "TokenService"]
 

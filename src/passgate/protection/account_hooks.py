@@ -12,20 +12,20 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from passgate.accounts import AccountContext
-from passgate.clock import Clock
-from passgate.errors import SUSPICIOUS_IP_MESSAGE, TooManyAttempts
-from passgate.events import Event, EventSink
-from passgate.identifiers import identifier_subjects
-from passgate.protection.guard import PolicySource
-from passgate.protection.ip_throttle import (
+from passgate.accounts.service import AccountContext
+from passgate.domain.clock import Clock
+from passgate.domain.events import Event, EventSink
+from passgate.domain.identifiers import identifier_subjects
+from passgate.domain.ip_throttle import (
     PRE_USER_REGISTRATION,
     ThrottleMode,
     rate_seconds,
     throttle_mode,
 )
+from passgate.domain.models import User
+from passgate.errors import SUSPICIOUS_IP_MESSAGE, TooManyAttempts
+from passgate.protection.guard import PolicySource
 from passgate.storage.counters import AttackCounters
-from passgate.storage.models import User
 
 __all__ = ["ProtectionAccountHooks"]
 

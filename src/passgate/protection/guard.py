@@ -22,7 +22,27 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from passgate.clock import Clock
+from passgate.domain.brute_force import (
+    PER_IDENTIFIER_AND_IP,
+    BruteForceMode,
+    attempt_key,
+    failure_outcome,
+    protection_mode,
+)
+from passgate.domain.client_ip import normalise_ip
+from passgate.domain.clock import Clock
+from passgate.domain.events import Event, EventSink
+from passgate.domain.identifiers import canonical_identifier, counter_subject
+from passgate.domain.ip_throttle import (
+    PRE_LOGIN,
+    ThrottleMode,
+    has_token,
+    rate_seconds,
+    retry_after,
+    throttle_mode,
+)
+from passgate.domain.login import GuardTicket, LoginAttempt
+from passgate.domain.policy import BruteForcePolicy, SuspiciousIpPolicy
 from passgate.errors import (
     BRUTE_FORCE_MESSAGE,
     SUSPICIOUS_IP_MESSAGE,
@@ -31,26 +51,6 @@ from passgate.errors import (
     StorageError,
     TooManyAttempts,
 )
-from passgate.events import Event, EventSink
-from passgate.identifiers import canonical_identifier, counter_subject
-from passgate.oauth.guard import GuardTicket, LoginAttempt
-from passgate.protection.brute_force import (
-    PER_IDENTIFIER_AND_IP,
-    BruteForceMode,
-    attempt_key,
-    failure_outcome,
-    protection_mode,
-)
-from passgate.protection.client_ip import normalise_ip
-from passgate.protection.ip_throttle import (
-    PRE_LOGIN,
-    ThrottleMode,
-    has_token,
-    rate_seconds,
-    retry_after,
-    throttle_mode,
-)
-from passgate.protection.policy import BruteForcePolicy, SuspiciousIpPolicy
 from passgate.storage.counters import AttackCounters, AttemptKey
 
 __all__ = ["SUL_CAPACITY", "SUL_MESSAGE", "Notifier", "PolicySource", "ProtectionGuard"]

@@ -9,11 +9,11 @@ import logging
 from collections.abc import Callable, Sequence
 from urllib.parse import quote
 
-from passgate.mail import Mailer, OutgoingMail
-from passgate.oauth.guard import LoginAttempt
+from passgate.accounts.tickets import Tickets
+from passgate.domain.login import LoginAttempt
+from passgate.mail.mailer import Mailer, OutgoingMail
 from passgate.storage.counters import AttemptKey
 from passgate.storage.directory import Directory
-from passgate.tickets import Tickets
 
 __all__ = ["UNBLOCK_KIND", "UNBLOCK_TTL_S", "MailNotifier"]
 

@@ -7,7 +7,7 @@ adopting counters an older passgate kept in Redis, and tests.
 
 from __future__ import annotations
 
-from passgate.protection.brute_force import attempt_key
+from passgate.domain.brute_force import attempt_key
 from passgate.storage.counters import AttemptKey
 from passgate.storage.directory import DEFAULT_CONNECTION, Directory
 

@@ -12,17 +12,17 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from passgate.crypto import keyed_digest, new_id, new_secret
-from passgate.errors import PassgateError
-from passgate.storage.limits import check_length, shorten
-from passgate.storage.models import (
+from passgate.domain.models import (
     APP_TYPES,
     AUTH_METHODS,
     GRANT_TYPES,
     Api,
     Client,
 )
+from passgate.errors import PassgateError
+from passgate.storage.limits import check_length, shorten
 from passgate.storage.schema import apis, clients
+from passgate.support.crypto import keyed_digest, new_id, new_secret
 
 __all__ = ["Applications", "InvalidConfiguration"]
 

@@ -9,8 +9,8 @@ Two backends implement :class:`AttackCounters`:
 
 Every operation that changes a counter protecting an account is *one* atomic operation in
 its backend (one SQL statement or one Lua script). The rules those operations apply are the
-pure functions of :mod:`passgate.protection.brute_force` and
-:mod:`passgate.protection.ip_throttle`; the contract tests check that each backend agrees
+pure functions of :mod:`passgate.domain.brute_force` and
+:mod:`passgate.domain.ip_throttle`; the contract tests check that each backend agrees
 with them. Times are floats of seconds since the Unix epoch, always passed in by the caller
 (``now``): no backend reads a clock.
 
@@ -25,15 +25,19 @@ Attempt counters
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from passgate.domain.attempts import (
+    BLOCK_SECONDS,
+    DEFAULT_HOLD_SECONDS,
+    GCRA_TOLERANCE_S,
+    AttemptKey,
+    BlockRecord,
+    Reservation,
+)
+
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    import sqlalchemy as sa
-
-    from passgate.settings import Settings
+    pass
 
 __all__ = [
     "BLOCK_SECONDS",
@@ -48,57 +52,7 @@ __all__ = [
     "Maintenance",
     "OnceMarks",
     "Reservation",
-    "counters_from_settings",
-    "open_counters",
 ]
-
-#: A brute-force block (and the failure count behind it) lasts 30 days from the last failure.
-BLOCK_SECONDS = 30 * 24 * 3600.0
-#: How long a reserved attempt counts as in flight when no outcome is recorded.
-DEFAULT_HOLD_SECONDS = 60.0
-#: Slack in GCRA comparisons so that float rounding of ``tat + rate`` never costs a token.
-GCRA_TOLERANCE_S = 1e-3
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptKey:
-    """What brute-force protection counts against; built by ``brute_force.attempt_key``.
-
-    ``key`` is ``"<mode>:<subject>[:<ip>]"``, a fixed size whatever the identifier. The
-    ``subject`` (32 hex digits) is the account when the identifier resolves to one
-    (``user_id``), else the canonical identifier; block administration finds a subject's
-    keys by it. ``label`` is the identifier shown in block listings; ``ip`` is ``None``
-    in ``count_per_identifier`` mode.
-    """
-
-    key: str
-    subject: str
-    label: str
-    ip: str | None
-    connection: str
-    user_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Reservation:
-    """Answer of ``reserve_attempt``: may this request verify a password now?"""
-
-    allowed: bool
-    #: Consecutive failures counted for the key (after forgetting expired ones).
-    failures: int
-
-
-@dataclass(frozen=True, slots=True)
-class BlockRecord:
-    #: The identifier the key is shown under (the account's email for an account).
-    identifier: str
-    ip: str | None
-    connection: str
-    failures: int
-    last_failure: float
-    #: The account counted against, when the key is an account's.
-    user_id: str | None = None
-    subject: str = ""
 
 
 class LoginAttempts(Protocol):
@@ -138,7 +92,7 @@ class BlockAdmin(Protocol):
     """What the Management API (user blocks), unblock links and password change need.
 
     Keys are found by ``subject`` (``AttemptKey.subject``; see
-    ``passgate.identifiers.counter_subject``): the subjects of an identifier are its
+    ``passgate.domain.identifiers.counter_subject``): the subjects of an identifier are its
     account's and its canonical form's, in each connection.
     """
 
@@ -203,42 +157,3 @@ class Maintenance(Protocol):
 
 class AttackCounters(LoginAttempts, BlockAdmin, IpBuckets, OnceMarks, Maintenance, Protocol):
     """Everything a counters backend provides."""
-
-
-def open_counters(
-    url: str, *, engine: sa.Engine | None = None, prefix: str = "passgate:"
-) -> AttackCounters:
-    """A counters backend chosen by URL: ``redis://``/``rediss://``/``unix://`` give
-    :class:`RedisCounters` (keys under ``prefix``); anything else is a SQL URL, served by
-    ``engine`` when given (share the application's engine) or a new one."""
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        from passgate.storage.counters_redis import RedisCounters
-
-        return RedisCounters.from_url(url, prefix=prefix)
-    from passgate.storage.counters_sql import SqlCounters
-
-    if engine is None:
-        from passgate.storage.db import make_engine
-
-        engine = make_engine(url)
-    return SqlCounters(engine)
-
-
-def counters_from_settings(
-    settings: Settings, engine: sa.Engine
-) -> tuple[AttackCounters, Callable[[], None]]:
-    """The counters a passgate process uses, and how to close them: SQL on ``engine``; or
-    Redis when ``redis_url`` is set, with a fallback to SQL when ``redis_unavailable`` is
-    ``fallback``."""
-    from passgate.storage.counters_sql import SqlCounters
-
-    sql = SqlCounters(engine)
-    if settings.redis_url is None:
-        return sql, lambda: None
-    from passgate.storage.counters_fallback import FallbackCounters
-    from passgate.storage.counters_redis import RedisCounters
-
-    redis = RedisCounters.from_url(settings.redis_url.get_secret_value())
-    if settings.redis_unavailable == "fallback":
-        return FallbackCounters(redis, sql), redis.close
-    return redis, redis.close

@@ -15,14 +15,9 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
+from passgate.domain.attempts import DEFAULT_HOLD_SECONDS, AttemptKey, BlockRecord, Reservation
 from passgate.errors import StorageError
-from passgate.storage.counters import (
-    DEFAULT_HOLD_SECONDS,
-    AttackCounters,
-    AttemptKey,
-    BlockRecord,
-    Reservation,
-)
+from passgate.storage.counters import AttackCounters
 
 __all__ = ["FallbackCounters"]
 

@@ -32,17 +32,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import redis
 from redis.backoff import NoBackoff
-from redis.connection import parse_url
 from redis.retry import Retry
 
-from passgate.errors import StorageError
-from passgate.protection.brute_force import effective_failures
-from passgate.protection.ip_throttle import has_token as gcra_has_token
-from passgate.storage.counters import (
+from passgate.domain.attempts import (
     BLOCK_SECONDS,
     DEFAULT_HOLD_SECONDS,
     GCRA_TOLERANCE_S,
@@ -50,8 +45,11 @@ from passgate.storage.counters import (
     BlockRecord,
     Reservation,
 )
+from passgate.domain.brute_force import effective_failures
+from passgate.domain.ip_throttle import has_token as gcra_has_token
+from passgate.errors import StorageError
 
-__all__ = ["RedisCounters", "check_redis_url"]
+__all__ = ["RedisCounters"]
 
 _T = TypeVar("_T")
 
@@ -475,28 +473,3 @@ class RedisCounters:
     def purge(self, now: float) -> int:
         """Nothing to do: Redis expires keys that no longer hold state."""
         return 0
-
-
-def check_redis_url(url: str) -> None:
-    """Refuse a URL that :meth:`RedisCounters.from_url` cannot use (a scheme other than
-    ``redis``, ``rediss`` or ``unix``, no host, a malformed port, database number or
-    option). The ``ValueError`` never repeats the URL (it may hold a password)."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - parsing the port is the check
-    except ValueError:
-        raise ValueError("malformed host or port") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("redis", "rediss", "unix"):
-        raise ValueError("not a redis://, rediss:// or unix:// URL")
-    if scheme == "unix" and not parts.path:
-        raise ValueError("a unix:// URL needs the socket's path")
-    if scheme != "unix" and not parts.hostname:
-        raise ValueError("the URL has no host")
-    database = parts.path.lstrip("/")
-    if scheme != "unix" and database and not database.isdigit():
-        raise ValueError("the path must be a database number, e.g. /0")
-    try:
-        parse_url(url)  # type: ignore[no-untyped-call]
-    except (ValueError, TypeError):
-        raise ValueError("malformed option in the query string") from None

@@ -17,11 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from passgate.errors import ConfigurationError, StorageError
-from passgate.protection.brute_force import effective_failures
-from passgate.protection.ip_throttle import after_consume
-from passgate.protection.ip_throttle import has_token as gcra_has_token
-from passgate.storage.counters import (
+from passgate.domain.attempts import (
     BLOCK_SECONDS,
     DEFAULT_HOLD_SECONDS,
     GCRA_TOLERANCE_S,
@@ -29,6 +25,10 @@ from passgate.storage.counters import (
     BlockRecord,
     Reservation,
 )
+from passgate.domain.brute_force import effective_failures
+from passgate.domain.ip_throttle import after_consume
+from passgate.domain.ip_throttle import has_token as gcra_has_token
+from passgate.errors import ConfigurationError, StorageError
 from passgate.storage.db import DriverSql, write_lock
 from passgate.storage.schema import ip_buckets, login_attempts, once_marks
 

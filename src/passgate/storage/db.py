@@ -19,6 +19,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from passgate.support.urls import check_database_url, normalise_database_url, sqlite_url
+
 __all__ = [
     "DriverSql",
     "check_database_url",
@@ -33,38 +35,6 @@ _WRITE_LOCKS: weakref.WeakKeyDictionary[sa.Engine, threading.Lock] = weakref.Wea
 _NO_LOCK = contextlib.nullcontext()
 
 _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
-
-
-def sqlite_url(data_dir: Path) -> str:
-    return f"sqlite:///{(data_dir / 'passgate.db').resolve()}"
-
-
-def _normalise(url: str) -> str:
-    """Accept ``postgresql://`` and ``postgres://`` and use the psycopg 3 driver."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
-
-
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
-
-
-def check_database_url(url: str) -> None:
-    """Refuse a URL that :func:`make_engine` cannot use: not a URL, a scheme other than
-    PostgreSQL (psycopg) or SQLite, an SQLite URL without a file. The ``ValueError`` never
-    repeats the URL (it may hold a password)."""
-    scheme = url.partition("://")[0]
-    try:
-        parsed = sa.engine.make_url(_normalise(url))
-        parsed.port  # noqa: B018 - make_url leaves a malformed port to this
-    except (sa.exc.ArgumentError, ValueError, TypeError):
-        raise ValueError("not a database URL") from None
-    if parsed.drivername not in ("postgresql+psycopg", "sqlite", "sqlite+pysqlite"):
-        shown = f" {scheme!r}" if _SCHEME.fullmatch(scheme) and len(scheme) <= 32 else ""
-        raise ValueError(f"unsupported database scheme{shown}")
-    if parsed.drivername.startswith("sqlite") and parsed.database in (None, "", ":memory:"):
-        raise ValueError("an SQLite URL needs a file: sqlite:///PATH")
 
 
 def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
@@ -116,7 +86,7 @@ def make_engine(url: str) -> sa.Engine:
     parameters: not in its errors (``hide_parameters``), not in PostgreSQL's error text
     (its primary message only), so no password hash, digest or key reaches a log or a
     traceback through a failing statement."""
-    url = _normalise(url)
+    url = normalise_database_url(url)
     if url.startswith("sqlite"):
         engine = sa.create_engine(
             url,

@@ -8,13 +8,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from passgate.crypto import new_id
+from passgate.domain.identifiers import canonical_identifier
+from passgate.domain.models import Connection, User
 from passgate.errors import PassgateError
-from passgate.identifiers import canonical_identifier
 from passgate.storage.db import DriverSql
 from passgate.storage.limits import check_length
-from passgate.storage.models import Connection, User
 from passgate.storage.schema import connections, users
+from passgate.support.crypto import new_id
 
 __all__ = [
     "DEFAULT_CONNECTION",

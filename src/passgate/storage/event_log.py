@@ -21,8 +21,8 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from passgate.domain.events import Event
 from passgate.errors import StorageError
-from passgate.events import Event
 from passgate.storage.db import DriverSql, write_lock
 from passgate.storage.limits import max_length, shorten
 from passgate.storage.schema import events

@@ -15,14 +15,14 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from passgate.clock import Clock, system_clock
-from passgate.errors import StorageError
-from passgate.protection.policy import (
+from passgate.domain.clock import Clock, system_clock
+from passgate.domain.policy import (
     BreachedPasswordPolicy,
     BruteForcePolicy,
     PolicyError,
     SuspiciousIpPolicy,
 )
+from passgate.errors import StorageError
 from passgate.storage.schema import tenant_settings
 
 __all__ = [

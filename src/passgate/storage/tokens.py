@@ -9,9 +9,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from passgate.crypto import keyed_digest, new_id, new_secret
-from passgate.storage.models import RefreshToken, SigningKey
+from passgate.domain.models import RefreshToken, SigningKey
 from passgate.storage.schema import refresh_tokens, signing_keys
+from passgate.support.crypto import keyed_digest, new_id, new_secret
 
 __all__ = ["RefreshTokens", "Revocation", "RotateOutcome", "Rotation", "SigningKeys"]
 

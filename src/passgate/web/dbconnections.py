@@ -1,7 +1,7 @@
 """``POST /dbconnections/signup``, ``POST /dbconnections/change_password`` and the
 password reset page (``GET``/``POST /reset-password``).
 
-The logic lives in :class:`~passgate.accounts.Accounts`; this module reads bodies (JSON or
+The logic lives in :class:`~passgate.accounts.service.Accounts`; this module reads bodies (JSON or
 form, size-capped), renders refusals in Auth0's ``/dbconnections`` shape and serves the
 small reset page: server-rendered, every value HTML-escaped, no external assets, never
 cached, no referrer. The page needs no CSRF token: the reset ticket is the secret, and it
@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from passgate.accounts import (
+from passgate.accounts.service import (
     RESET_REQUESTED_MESSAGE,
     AccountError,
     Accounts,
@@ -32,8 +32,8 @@ from passgate.accounts import (
     ResetForm,
     ResetTicketInvalid,
 )
+from passgate.domain.login import RequestContext
 from passgate.errors import InvalidRequest
-from passgate.oauth.guard import RequestContext
 from passgate.oauth.request import parse_body, parse_json_object
 from passgate.web.body import read_body
 from passgate.web.pages import message_page, page, template
@@ -66,7 +66,7 @@ def parse_fields(content_type: str | None, body: bytes) -> dict[str, object]:
     """Body fields: a JSON object (values of any JSON type) or a form (strings).
 
     Non-string JSON values are kept (``user_metadata`` is an object in Auth0's API); the
-    fields that are read must be strings, which :mod:`passgate.accounts` checks.
+    fields that are read must be strings, which :mod:`passgate.accounts.service` checks.
     """
     if not _is_json(content_type):
         return dict(parse_body(content_type, body))  # a form, or a refused Content-Type

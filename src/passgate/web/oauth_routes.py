@@ -3,34 +3,46 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from passgate.domain.models import GRANT_TYPES
 from passgate.errors import OAuthError
-from passgate.keys import InvalidToken
-from passgate.oauth.minting import userinfo_claims
+from passgate.keys.ring import InvalidToken, KeyRing
+from passgate.oauth.minting import Minter, userinfo_claims
 from passgate.oauth.request import parse_basic, parse_body
 from passgate.oauth.scopes import split_scope
-from passgate.oauth.service import ConnectionFacts
-from passgate.storage.models import GRANT_TYPES
+from passgate.oauth.service import ConnectionFacts, TokenService
+from passgate.storage.directory import Directory
 from passgate.web.body import read_body
 from passgate.web.responses import NO_STORE, JSONResponse, error_response
-from passgate.web.token_endpoint import TokenEndpoint
+from passgate.web.token_endpoint import ConnectingIp, TokenEndpoint
 
-if TYPE_CHECKING:
-    from passgate.app import Passgate
+__all__ = ["RunIo", "oauth_routes"]
 
-__all__ = ["oauth_routes"]
+#: Runs a blocking call in the I/O pool and awaits it: ``Passgate.run_io``.
+RunIo = Callable[..., Awaitable[Any]]
 
 logger = logging.getLogger("passgate.web")
 
 
-def oauth_routes(passgate: Passgate) -> list[Route]:
-    service = passgate.tokens
-    limit = passgate.settings.max_body_bytes
+def oauth_routes(
+    *,
+    service: TokenService,
+    token_endpoint: TokenEndpoint,
+    connecting_ip: ConnectingIp,
+    keys: KeyRing,
+    minter: Minter,
+    issuer: str,
+    directory: Directory,
+    run_io: RunIo,
+    max_body_bytes: int,
+) -> list[Route]:
+    limit = max_body_bytes
 
     async def revoke(request: Request) -> Response:
         try:
@@ -38,7 +50,7 @@ def oauth_routes(passgate: Passgate) -> list[Route]:
             params = parse_body(request.headers.get("content-type"), body)
             peer = request.client.host if request.client else None
             facts = ConnectionFacts(
-                client_ip=passgate.connecting_ip(peer, request.headers.getlist("x-forwarded-for")),
+                client_ip=connecting_ip(peer, request.headers.getlist("x-forwarded-for")),
                 user_agent=request.headers.get("user-agent"),
             )
             await service.revoke(params, parse_basic(request.headers), facts)
@@ -53,19 +65,16 @@ def oauth_routes(passgate: Passgate) -> list[Route]:
         if scheme.lower() != "bearer" or not token.strip():
             return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
         try:
-            claims = passgate.keys.verify(
-                token.strip(), audience=passgate.minter.userinfo_audience, issuer=passgate.issuer
-            )
+            claims = keys.verify(token.strip(), audience=minter.userinfo_audience, issuer=issuer)
         except InvalidToken:
             return Response(status_code=401, headers=challenge)
-        user = await passgate.run_io(passgate.directory.get_user, str(claims.get("sub")))
+        user = await run_io(directory.get_user, str(claims.get("sub")))
         if user is None or user.blocked:
             return Response(status_code=401, headers=challenge)
         scopes = split_scope(str(claims.get("scope", "")))
         return JSONResponse(userinfo_claims(user, scopes), headers=NO_STORE)
 
     async def openid_configuration(request: Request) -> Response:
-        issuer = passgate.issuer
         document: dict[str, Any] = {
             "issuer": issuer,
             "token_endpoint": issuer + "oauth/token",
@@ -99,11 +108,11 @@ def oauth_routes(passgate: Passgate) -> list[Route]:
         return JSONResponse(document, headers={"Cache-Control": "public, max-age=300"})
 
     async def jwks(request: Request) -> Response:
-        keys = await passgate.run_io(passgate.keys.jwks)
-        return JSONResponse(keys, headers={"Cache-Control": "public, max-age=300"})
+        public = await run_io(keys.jwks)
+        return JSONResponse(public, headers={"Cache-Control": "public, max-age=300"})
 
     return [
-        Route("/oauth/token", TokenEndpoint(passgate), methods=["POST"]),
+        Route("/oauth/token", token_endpoint, methods=["POST"]),
         Route("/oauth/revoke", revoke, methods=["POST"]),
         Route("/userinfo", userinfo, methods=["GET", "POST"]),
         Route("/.well-known/openid-configuration", openid_configuration, methods=["GET"]),

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 from starlette.applications import Starlette
@@ -18,14 +19,15 @@ from starlette.types import Receive, Scope, Send
 
 from passgate.errors import InvalidRequest, OAuthError
 from passgate.oauth.request import parse_basic, parse_body
-from passgate.oauth.service import ConnectionFacts
+from passgate.oauth.service import ConnectionFacts, TokenService
 from passgate.web.body import read_asgi_body
 from passgate.web.responses import NO_STORE
 
-if TYPE_CHECKING:
-    from passgate.app import Passgate
+__all__ = ["ConnectingIp", "PassgateApp", "TokenEndpoint"]
 
-__all__ = ["PassgateApp", "TokenEndpoint"]
+#: The connecting IP from the TCP peer and the ``X-Forwarded-For`` values (trusted proxies
+#: walked from the right): ``Passgate.connecting_ip``.
+ConnectingIp = Callable[[str | None, list[str]], str]
 
 logger = logging.getLogger("passgate.web")
 
@@ -64,11 +66,18 @@ def _read_headers(scope: Scope) -> tuple[dict[str, str], dict[bytes, list[str]]]
 class TokenEndpoint:
     """The ASGI application answering ``POST /oauth/token``."""
 
-    def __init__(self, passgate: Passgate) -> None:
-        self._passgate = passgate
-        self._service = passgate.tokens
-        self._limit = passgate.settings.max_body_bytes
-        self._server_timing = passgate.settings.server_timing
+    def __init__(
+        self,
+        *,
+        service: TokenService,
+        connecting_ip: ConnectingIp,
+        max_body_bytes: int,
+        server_timing: bool = False,
+    ) -> None:
+        self._service = service
+        self._connecting_ip = connecting_ip
+        self._limit = max_body_bytes
+        self._server_timing = server_timing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -76,7 +85,7 @@ class TokenEndpoint:
         headers, forwarded = _read_headers(scope)
         client = scope.get("client")
         facts = ConnectionFacts(
-            client_ip=self._passgate.connecting_ip(
+            client_ip=self._connecting_ip(
                 client[0] if client else None, forwarded.get(b"x-forwarded-for", [])
             ),
             forwarded_for=tuple(forwarded.get(b"auth0-forwarded-for", ())),

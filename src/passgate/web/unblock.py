@@ -7,37 +7,43 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from html import escape
-from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from passgate.accounts.tickets import Tickets
+from passgate.domain.clock import Clock
+from passgate.domain.events import Event, EventSink
+from passgate.domain.identifiers import identifier_subjects
 from passgate.errors import InvalidRequest
-from passgate.events import Event
-from passgate.identifiers import identifier_subjects
 from passgate.oauth.request import parse_body
 from passgate.protection.notify import UNBLOCK_KIND
+from passgate.storage.counters import BlockAdmin
 from passgate.web.body import read_body
+from passgate.web.oauth_routes import RunIo
 from passgate.web.pages import message_page, page
-
-if TYPE_CHECKING:
-    from passgate.app import Passgate
+from passgate.web.token_endpoint import ConnectingIp
 
 __all__ = ["unblock_routes"]
 
 _INVALID = "This unblock link is invalid, was used already, or has expired."
 
 
-def unblock_routes(passgate: Passgate, *, on_release: Callable[[], None]) -> list[Route]:
-    tickets = passgate.tickets
-    counters = passgate.counters
-
-    async def _io(fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(passgate.io_pool, fn, *args)
+def unblock_routes(
+    *,
+    tickets: Tickets,
+    counters: BlockAdmin,
+    events: EventSink,
+    clock: Clock,
+    connecting_ip: ConnectingIp,
+    run_io: RunIo,
+    max_body_bytes: int,
+    on_release: Callable[[], None],
+) -> list[Route]:
+    _io = run_io
 
     async def show(request: Request) -> Response:
         ticket = request.query_params.get("ticket", "")
@@ -67,10 +73,10 @@ def unblock_routes(passgate: Passgate, *, on_release: Callable[[], None]) -> lis
         )
         counters.remove_blocks(subjects, payload.get("ip"), connection=connection or None)
         on_release()
-        passgate.events.emit(
+        events.emit(
             Event(
                 type="ublkdu",
-                date=passgate.clock(),
+                date=clock(),
                 ip=payload.get("ip") or client_ip,
                 client_ip=client_ip,
                 connection=payload.get("connection"),
@@ -84,12 +90,12 @@ def unblock_routes(passgate: Passgate, *, on_release: Callable[[], None]) -> lis
 
     async def release(request: Request) -> Response:
         try:
-            body = await read_body(request, passgate.settings.max_body_bytes)
+            body = await read_body(request, max_body_bytes)
             ticket = parse_body(request.headers.get("content-type"), body).get("ticket", "")
         except InvalidRequest as exc:
             return message_page("Bad request", exc.description, exc.status_code)
         peer = request.client.host if request.client else None
-        client_ip = passgate.connecting_ip(peer, request.headers.getlist("x-forwarded-for"))
+        client_ip = connecting_ip(peer, request.headers.getlist("x-forwarded-for"))
         released = bool(ticket) and await _io(
             _release, ticket, client_ip, request.headers.get("user-agent")
         )

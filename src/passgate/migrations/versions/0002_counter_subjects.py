@@ -1,6 +1,6 @@
 """one canonical identifier; brute-force counters per account
 
-Users' lookup keys become ``passgate.identifiers.canonical_identifier`` (NFKC and full
+Users' lookup keys become ``passgate.domain.identifiers.canonical_identifier`` (NFKC and full
 case folding, where they were ``str.casefold``). Brute-force counters get a ``subject``
 (the account, or the canonical identifier that matches none) and the account's
 ``user_id``; their keys become ``<mode>:<subject>[:<ip>]``. Counters kept before are
@@ -19,8 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from passgate.identifiers import canonical_identifier
-from passgate.protection.brute_force import attempt_key
+from passgate.domain.brute_force import attempt_key
+from passgate.domain.identifiers import canonical_identifier
 
 revision = "0002"
 down_revision = "0001"

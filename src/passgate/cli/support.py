@@ -29,15 +29,15 @@ from typing import Any, TypeVar
 import click
 import sqlalchemy as sa
 
+from passgate.domain.models import Api, Client, User
 from passgate.errors import ConfigurationError, PassgateError
-from passgate.passwords import PasswordHasher
 from passgate.settings import Settings, read_settings
 from passgate.storage.applications import Applications
 from passgate.storage.directory import Directory
 from passgate.storage.event_log import EventLog
 from passgate.storage.limits import ValueTooLong
-from passgate.storage.models import Api, Client, User
 from passgate.storage.tenant import TenantStore
+from passgate.support.passwords import PasswordHasher
 
 __all__ = [
     "MAX_PASSWORD_LENGTH",
@@ -191,7 +191,7 @@ def open_stores(
     A missing SQLite database is created when ``create`` is true, and refused (exit 2)
     when it is false; by default only read commands (:data:`READ_COMMANDS`) refuse it.
     """
-    from passgate.app import open_database
+    from passgate.storage.setup import open_database
 
     settings = settings if settings is not None else load_settings()
     database = sqlite_file(settings)

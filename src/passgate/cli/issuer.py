@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from passgate.cli_support import emit, json_option, open_stores
-from passgate.issuer import ISSUER_KEY, canonical_issuer
+from passgate.cli.support import emit, json_option, open_stores
+from passgate.keys.issuer import ISSUER_KEY, canonical_issuer
 
 __all__ = ["issuer"]
 

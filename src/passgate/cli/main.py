@@ -12,14 +12,15 @@ from typing import Any
 import click
 
 from passgate import __version__
-from passgate.breached.cli import breached
-from passgate.cli_applications import apis, clients
-from passgate.cli_blocks import blocks
-from passgate.cli_issuer import issuer
-from passgate.cli_logs import logs
-from passgate.cli_protection import ip_blocks, protection
-from passgate.cli_serve import quickstart, serve
-from passgate.cli_support import (
+from passgate.cli.applications import apis, clients
+from passgate.cli.blocks import blocks
+from passgate.cli.breached import breached
+from passgate.cli.ip_blocks import ip_blocks
+from passgate.cli.issuer import issuer
+from passgate.cli.logs import logs
+from passgate.cli.protection import protection
+from passgate.cli.serve import quickstart, serve
+from passgate.cli.support import (
     emit,
     iso_time,
     json_option,
@@ -31,17 +32,17 @@ from passgate.cli_support import (
     sqlite_file,
     table,
 )
-from passgate.cli_users import users
-from passgate.key_encryption import (
+from passgate.cli.users import users
+from passgate.keys.ring import ALGORITHMS, KeyRing
+from passgate.storage.db import current_revision, make_engine
+from passgate.storage.db import migrate as migrate_schema
+from passgate.storage.tokens import SigningKeys
+from passgate.support.key_encryption import (
     ENV_VARIABLE,
     KeyEncryptionKey,
     KeyEncryptionKeys,
     write_key_file,
 )
-from passgate.keys import ALGORITHMS, KeyRing
-from passgate.storage.db import current_revision, make_engine
-from passgate.storage.db import migrate as migrate_schema
-from passgate.storage.tokens import SigningKeys
 
 __all__ = ["main"]
 
@@ -65,7 +66,7 @@ def migrate(as_json: bool) -> None:
 
     Creates the database (and the data directory) when there is none yet.
     """
-    from passgate.app import open_database
+    from passgate.storage.setup import open_database
 
     settings = load_settings()
     database = sqlite_file(settings)
@@ -145,7 +146,7 @@ def rotate_keys(alg: str | None, as_json: bool) -> None:
     """
     if alg is not None and alg not in ALGORITHMS:
         raise click.ClickException(f"--alg must be one of {', '.join(ALGORITHMS)}")
-    from passgate.app import key_encryption_keys
+    from passgate.keys.startup import key_encryption_keys
 
     with open_stores() as stores, refusals():
         store = SigningKeys(stores.engine)
@@ -176,7 +177,7 @@ def rewrap_keys(new_key: bool, as_json: bool) -> None:
     transaction; running servers keep working. With --new-key, a new key is put first in
     the key file, the keys are re-encrypted, and the old key is dropped from the file.
     """
-    from passgate.app import key_encryption_keys
+    from passgate.keys.startup import key_encryption_keys
 
     with open_stores() as stores, refusals():
         settings = stores.settings

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, TypeVar
 
-from passgate.protection.allowlist import Allowlist, parse_network
+from passgate.domain.allowlist import Allowlist, parse_network
 
 __all__ = [
     "BreachedPasswordPolicy",

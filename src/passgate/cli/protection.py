@@ -1,4 +1,4 @@
-"""``passgate protection …`` and ``passgate ip-blocks …``.
+"""``passgate protection …``.
 
 Attack protection from the command line, on the configured database and counters backend
 (SQL by default, Redis when ``PASSGATE_REDIS_URL`` is set, built as the server builds it):
@@ -6,9 +6,8 @@ Attack protection from the command line, on the configured database and counters
 * ``protection show`` / ``protection set SECTION`` read and change the three policies in
   their Management API shapes (SPEC §3, §4, §5); ``protection admins`` keeps the
   administrators' email addresses. A refused value changes nothing.
-* ``blocks`` lives in :mod:`passgate.cli_blocks`.
-* ``ip-blocks show`` / ``ip-blocks remove`` show and refill an IP's suspicious-IP buckets.
-  ``show`` exits 0 whether or not the IP is blocked (the answer is ``blocked`` in the JSON).
+* ``blocks`` lives in :mod:`passgate.cli.blocks`.
+* ``ip-blocks`` lives in :mod:`passgate.cli.ip_blocks`.
 
 Running servers see a policy change within their settings cache time (1 s).
 """
@@ -18,26 +17,22 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import click
 import sqlalchemy as sa
 
-from passgate.cli_support import (
+from passgate.cli.support import (
     Stores,
     check_email,
     emit,
     fields,
     json_option,
     open_stores,
-    table,
 )
-from passgate.clock import system_clock
-from passgate.identifiers import canonical_identifier
-from passgate.protection import ip_throttle
-from passgate.protection.client_ip import parse_ip
-from passgate.protection.policy import (
+from passgate.domain.identifiers import canonical_identifier
+from passgate.domain.policy import (
     BreachedPasswordPolicy,
     BruteForcePolicy,
     Policy,
@@ -46,7 +41,8 @@ from passgate.protection.policy import (
     merge_patch,
 )
 from passgate.settings import Settings
-from passgate.storage.counters import AttackCounters, counters_from_settings
+from passgate.storage.backends import counters_from_settings
+from passgate.storage.counters import AttackCounters
 from passgate.storage.settings_store import (
     BREACHED_PASSWORD_KEY,
     BRUTE_FORCE_KEY,
@@ -54,7 +50,7 @@ from passgate.storage.settings_store import (
     SettingsStore,
 )
 
-__all__ = ["ADMIN_EMAILS_KEY", "configured_counters", "ip_address", "ip_blocks", "protection"]
+__all__ = ["ADMIN_EMAILS_KEY", "configured_counters", "protection", "yes_no"]
 
 #: Tenant setting: the administrators' addresses (suspicious-IP and breached-password mail).
 ADMIN_EMAILS_KEY = "admin_emails"
@@ -80,7 +76,8 @@ def _names(values: Sequence[str]) -> str:
     return ", ".join(values) if values else "(none)"
 
 
-def _yes(value: bool) -> str:
+def yes_no(value: bool) -> str:
+    """``yes`` or ``no``, as the tables print a flag."""
     return "yes" if value else "no"
 
 
@@ -94,7 +91,7 @@ def _policy_text(policy: AnyPolicy) -> str:
         return _section(
             "brute-force protection",
             [
-                ("enabled", _yes(policy.enabled)),
+                ("enabled", yes_no(policy.enabled)),
                 ("shields", _names(policy.shields)),
                 ("allowlist", _names(policy.allowlist)),
                 ("mode", policy.mode),
@@ -106,7 +103,7 @@ def _policy_text(policy: AnyPolicy) -> str:
         return _section(
             "suspicious IP throttling",
             [
-                ("enabled", _yes(policy.enabled)),
+                ("enabled", yes_no(policy.enabled)),
                 ("shields", _names(policy.shields)),
                 ("allowlist", _names(policy.allowlist)),
                 ("pre-login", f"{login.max_attempts} attempts, 1 back every {login.rate} ms"),
@@ -119,7 +116,7 @@ def _policy_text(policy: AnyPolicy) -> str:
     return _section(
         "breached password detection",
         [
-            ("enabled", _yes(policy.enabled)),
+            ("enabled", yes_no(policy.enabled)),
             ("shields", _names(policy.shields)),
             ("admin_notification_frequency", _names(policy.admin_notification_frequency)),
             ("method", policy.method),
@@ -428,119 +425,3 @@ def set_admins(emails: tuple[str, ...], as_json: bool) -> None:
 def clear_admins(as_json: bool) -> None:
     """Remove every administrator email (no administrator notification is sent)."""
     _store_admins([], as_json)
-
-
-# -- ip-blocks ------------------------------------------------------------------------
-
-
-def ip_address(text: str) -> str:
-    """``text`` as one IP address, or a usage error naming it."""
-    address = parse_ip(text)
-    if address is None:
-        raise click.ClickException(f"not an IP address: {text!r}")
-    return str(address)
-
-
-def _buckets(
-    counters: AttackCounters, policy: SuspiciousIpPolicy, ip: str, now: float
-) -> dict[str, dict[str, Any]]:
-    """Each stage's bucket for ``ip`` at ``now``: throttled, tokens left, retry-after (s)."""
-    stages: dict[str, dict[str, Any]] = {}
-    for stage in ip_throttle.STAGES:
-        settings = ip_throttle.stage_settings(policy, stage)
-        capacity, rate_s = settings.max_attempts, ip_throttle.rate_seconds(settings.rate)
-        tat = counters.bucket_tat(ip, stage)
-        stages[stage] = {
-            "throttled": not ip_throttle.has_token(tat, now, capacity, rate_s),
-            "remaining": ip_throttle.remaining_tokens(tat, now, capacity, rate_s),
-            "max_attempts": capacity,
-            "retry_after": round(ip_throttle.retry_after(tat, now, capacity, rate_s), 3),
-        }
-    return stages
-
-
-def _throttled(stages: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    return [stage for stage, bucket in stages.items() if bucket["throttled"]]
-
-
-_MODE_NOTES = {
-    ip_throttle.ThrottleMode.ENFORCE: "",
-    ip_throttle.ThrottleMode.MONITOR: " (monitoring only: the block shield is off)",
-    ip_throttle.ThrottleMode.OFF: " (throttling is disabled or the IP is allowlisted)",
-}
-
-
-def _ip_text(
-    ip: str, blocked: bool, mode: ip_throttle.ThrottleMode, stages: Mapping[str, Mapping[str, Any]]
-) -> str:
-    state = "blocked" if blocked else "not blocked"
-    rows = [
-        (
-            stage,
-            _yes(bucket["throttled"]),
-            f"{bucket['remaining']}/{bucket['max_attempts']}",
-            f"{bucket['retry_after']} s" if bucket["throttled"] else None,
-        )
-        for stage, bucket in stages.items()
-    ]
-    headers = ("STAGE", "THROTTLED", "TOKENS", "RETRY_AFTER")
-    return f"{ip}: {state}{_MODE_NOTES[mode]}\n\n{table(headers, rows, empty='')}"
-
-
-@click.group("ip-blocks")
-def ip_blocks() -> None:
-    """Suspicious IP throttling: an IP's token buckets (pre-login, pre-user-registration)."""
-
-
-@ip_blocks.command("show")
-@click.argument("ip")
-@json_option
-def show_ip(ip: str, as_json: bool) -> None:
-    """Whether IP is throttled now, per stage, with tokens left and retry-after.
-
-    ``blocked`` is true when a stage's bucket is empty and throttling blocks this IP (it
-    is enabled, has the block shield, and the IP is not allowlisted). Exits 0 either way.
-    """
-    now = system_clock()
-    address = ip_address(ip)
-    with open_stores() as stores:
-        policy = SettingsStore(stores.engine).get_suspicious_ip()
-        with configured_counters(stores.settings, stores.engine) as counters:
-            stages = _buckets(counters, policy, address, now)
-    mode = ip_throttle.throttle_mode(policy, address)
-    blocked = mode is ip_throttle.ThrottleMode.ENFORCE and bool(_throttled(stages))
-    emit(
-        as_json,
-        {"ip": address, "blocked": blocked, "throttling": mode.value, "stages": stages},
-        lambda: _ip_text(address, blocked, mode, stages),
-    )
-
-
-@ip_blocks.command("remove")
-@click.argument("ip")
-@json_option
-def remove_ip(ip: str, as_json: bool) -> None:
-    """Refill IP's buckets (every stage, and its per-user login rate limits)."""
-    now = system_clock()
-    address = ip_address(ip)
-    with open_stores() as stores:
-        policy = SettingsStore(stores.engine).get_suspicious_ip()
-        with configured_counters(stores.settings, stores.engine) as counters:
-            throttled = _throttled(_buckets(counters, policy, address, now))
-            refilled = counters.refill(address)
-    if throttled:
-        text = f"refilled the buckets of {address}; it was throttled for {', '.join(throttled)}"
-    elif refilled:
-        text = f"{address} was not throttled; its buckets are full again"
-    else:
-        text = f"{address} was not throttled; nothing to refill"
-    emit(
-        as_json,
-        {
-            "ip": address,
-            "was_throttled": bool(throttled),
-            "throttled_stages": throttled,
-            "refilled": refilled,
-        },
-        text,
-    )

@@ -3,7 +3,7 @@
 Failed logins are counted per *key*: (account, IP) in the default
 ``count_per_identifier_and_ip`` mode, the account alone in ``count_per_identifier``. An
 identifier that matches no account counts in the account's place under its canonical form
-(``passgate.identifiers``), answered exactly like an account's.
+(``passgate.domain.identifiers``), answered exactly like an account's.
 The failure that reaches ``max_attempts`` starts a block (event ``limit_wc``); a block lasts
 while ``failures >= max_attempts`` *with the current threshold* and less than 30 days have
 passed since the last failure, so raising the threshold lifts blocks at once.
@@ -35,12 +35,12 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from passgate.identifiers import canonical_identifier, counter_subject, label
-from passgate.protection.client_ip import normalise_ip
-from passgate.storage.counters import BLOCK_SECONDS, AttemptKey, BlockRecord
+from passgate.domain.attempts import BLOCK_SECONDS, AttemptKey, BlockRecord
+from passgate.domain.client_ip import normalise_ip
+from passgate.domain.identifiers import canonical_identifier, counter_subject, label
 
 if TYPE_CHECKING:
-    from passgate.protection.policy import BruteForcePolicy
+    from passgate.domain.policy import BruteForcePolicy
 
 __all__ = [
     "BLOCK_SECONDS",

@@ -16,10 +16,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from passgate.clock import Clock, system_clock
-from passgate.crypto import keyed_digest, new_secret
+from passgate.domain.clock import Clock, system_clock
 from passgate.errors import StorageError
 from passgate.storage.schema import tickets
+from passgate.support.crypto import keyed_digest, new_secret
 
 __all__ = ["MAX_TOKEN_LENGTH", "Tickets"]
 

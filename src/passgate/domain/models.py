@@ -93,7 +93,7 @@ class RefreshToken:
 @dataclasses.dataclass(frozen=True, slots=True)
 class SigningKey:
     """A signing key as stored: its private JWK sealed under the key-encryption key
-    ``kek_id`` (see :mod:`passgate.key_encryption`), or plain JSON when ``kek_id`` is None
+    ``kek_id`` (see :mod:`passgate.support.key_encryption`), or plain JSON when ``kek_id`` is None
     (written before keys were encrypted; sealed by the next start)."""
 
     kid: str

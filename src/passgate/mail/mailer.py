@@ -17,7 +17,6 @@ raises :class:`MailError`.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 import smtplib
 import ssl
@@ -27,11 +26,11 @@ from email.policy import SMTPUTF8
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
-from urllib.parse import parse_qs, unquote, urlsplit
 
-from passgate.clock import Clock, system_clock
-from passgate.crypto import new_id
-from passgate.errors import ConfigurationError, PassgateError
+from passgate.domain.clock import Clock, system_clock
+from passgate.errors import PassgateError
+from passgate.support.crypto import new_id
+from passgate.support.urls import check_smtp_url, parse_smtp_url
 
 if TYPE_CHECKING:
     from passgate.settings import Settings
@@ -46,10 +45,6 @@ __all__ = [
     "check_smtp_url",
     "mailer_from_settings",
 ]
-
-DEFAULT_TIMEOUT_S = 10.0
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
 
 
 class MailError(PassgateError):
@@ -125,101 +120,6 @@ class OutboxMailer:
             raise MailError(f"cannot write to the outbox {self.directory}: {exc.strerror}") from exc
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _flag(query: dict[str, list[str]], name: str) -> bool:
-    values = query.get(name, [])
-    if not values:
-        return False
-    value = values[-1].lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigurationError(f"SMTP URL: {name} must be true or false")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _SmtpTarget:
-    host: str
-    port: int
-    implicit_tls: bool
-    starttls: bool
-    timeout: float
-    username: str | None
-    password: str | None = dataclasses.field(repr=False)
-
-    @property
-    def display(self) -> str:
-        """The URL without its credentials, for messages."""
-        scheme = "smtps" if self.implicit_tls else "smtp"
-        user = f"{self.username}@" if self.username else ""
-        return f"{scheme}://{user}{self.host}:{self.port}"
-
-
-def check_smtp_url(url: str) -> None:
-    """Refuse what :class:`SmtpMailer` would refuse; the ``ValueError`` never repeats the
-    URL (it may hold a password)."""
-    try:
-        _parse_smtp_url(url)
-    except ConfigurationError as exc:
-        raise ValueError(str(exc).removeprefix("SMTP URL: ").removeprefix("SMTP URL ")) from None
-
-
-def _parse_smtp_url(url: str) -> _SmtpTarget:
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise ConfigurationError("SMTP URL: malformed host or port") from exc
-    scheme = parts.scheme.lower()
-    if scheme not in ("smtp", "smtps"):
-        raise ConfigurationError("SMTP URL must start with smtp:// or smtps://")
-    if not parts.hostname:
-        raise ConfigurationError("SMTP URL: a host is needed")
-    query = parse_qs(parts.query, keep_blank_values=True)
-    unknown = sorted(set(query) - {"starttls", "timeout"})
-    if unknown:
-        raise ConfigurationError(f"SMTP URL: unknown option {unknown[0]!r}")
-    implicit_tls = scheme == "smtps"
-    starttls = _flag(query, "starttls")
-    if implicit_tls and starttls:
-        raise ConfigurationError("SMTP URL: smtps:// already uses TLS; drop starttls")
-    timeout = DEFAULT_TIMEOUT_S
-    if "timeout" in query:
-        try:
-            timeout = float(query["timeout"][-1])
-        except ValueError as exc:
-            raise ConfigurationError("SMTP URL: timeout must be a number of seconds") from exc
-        if not 0 < timeout <= 300:
-            raise ConfigurationError("SMTP URL: timeout must be between 0 and 300 seconds")
-    username = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password is not None else None
-    if password is not None and not username:
-        raise ConfigurationError("SMTP URL: a password needs a user name")
-    if username and not (implicit_tls or starttls) and not _is_loopback(parts.hostname):
-        raise ConfigurationError(
-            "SMTP URL: refusing to send credentials in clear text; "
-            "use smtps:// or add ?starttls=true"
-        )
-    return _SmtpTarget(
-        host=parts.hostname,
-        port=port or (465 if implicit_tls else 25),
-        implicit_tls=implicit_tls,
-        starttls=starttls,
-        timeout=timeout,
-        username=username,
-        password=password,
-    )
-
-
 class SmtpMailer:
     """Delivers through an SMTP server, one connection per message."""
 
@@ -231,7 +131,7 @@ class SmtpMailer:
         ssl_context: ssl.SSLContext | None = None,
         clock: Clock = system_clock,
     ) -> None:
-        self._target = _parse_smtp_url(url)
+        self._target = parse_smtp_url(url)
         self._sender = sender
         self._ssl = ssl_context
         self._clock = clock

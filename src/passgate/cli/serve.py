@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from passgate.cli_support import (
+from passgate.cli.support import (
     SettingsRefused,
     Stores,
     api_json,
@@ -28,10 +28,10 @@ from passgate.cli_support import (
     sqlite_file,
     user_json,
 )
-from passgate.issuer import ISSUER_KEY
+from passgate.domain.models import PASSWORD_REALM, Api, Client, User
+from passgate.keys.issuer import ISSUER_KEY
 from passgate.settings import Settings
 from passgate.storage.directory import DEFAULT_CONNECTION
-from passgate.storage.models import PASSWORD_REALM, Api, Client, User
 
 __all__ = ["check_startup", "passgate_command", "quickstart", "run_server", "serve"]
 
@@ -55,8 +55,8 @@ def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
     """Migrate once, here, then serve until a signal stops the server."""
     import uvicorn
 
-    from passgate import hash_slots
-    from passgate.app import prepare_start
+    from passgate.keys.startup import prepare_start
+    from passgate.support import hash_slots
     from passgate.web.protocol import HttpProtocol
 
     # Refused here, in one line, rather than by every worker with a traceback.

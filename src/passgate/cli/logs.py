@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 
 import click
 
-from passgate.cli_support import emit, iso_time, json_option, open_stores
-from passgate.clock import system_clock
-from passgate.events import Event
-from passgate.protection.client_ip import ip_text
+from passgate.cli.support import emit, iso_time, json_option, open_stores
+from passgate.domain.client_ip import ip_text
+from passgate.domain.clock import system_clock
+from passgate.domain.events import Event
 from passgate.storage.event_log import EventFilter, EventLog
 
 __all__ = ["logs", "parse_since"]

@@ -12,8 +12,8 @@ import click
 
 from passgate.breached.checker import BreachedChecker
 from passgate.breached.errors import BreachedError
-from passgate.cli_protection import configured_counters
-from passgate.cli_support import (
+from passgate.cli.protection import configured_counters
+from passgate.cli.support import (
     Stores,
     check_email,
     emit,
@@ -24,11 +24,11 @@ from passgate.cli_support import (
     table,
     user_json,
 )
-from passgate.clock import system_clock
-from passgate.events import Event
+from passgate.domain.clock import system_clock
+from passgate.domain.events import Event
+from passgate.domain.models import User
 from passgate.protection.account_hooks import ProtectionAccountHooks
 from passgate.storage.directory import DEFAULT_CONNECTION, check_user_fields
-from passgate.storage.models import User
 from passgate.storage.settings_store import SettingsStore
 
 __all__ = ["users"]

@@ -4,8 +4,8 @@ Both come from the fields of a pydantic-settings model (their type, constraints,
 ``description`` and ``json_schema_extra``), so the page and the messages cannot disagree
 with the model. Regenerate the page after changing a setting (from the repository root)::
 
-    .venv/bin/python -m passgate.settings_doc            # writes docs/settings.md
-    .venv/bin/python -m passgate.settings_doc --check    # exit 1 if it is out of date
+    .venv/bin/python -m passgate.settings            # writes docs/settings.md
+    .venv/bin/python -m passgate.settings --check    # exit 1 if it is out of date
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 DEFAULT_PATH = Path("docs/settings.md")
-REGENERATE = ".venv/bin/python -m passgate.settings_doc"
+REGENERATE = ".venv/bin/python -m passgate.settings"
 #: The longest piece of a refused value quoted back in a message.
 _SHOWN = 40
 _NONE = type(None)
@@ -204,18 +204,16 @@ def render(model: type[BaseSettings]) -> str:
     return "".join(parts)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m passgate.settings_doc [--check] [PATH]`` (PATH: docs/settings.md)."""
-    from passgate.settings import Settings
-
+def main(model: type[BaseSettings], argv: Sequence[str] | None = None) -> int:
+    """``python -m passgate.settings [--check] [PATH]`` (PATH: docs/settings.md)."""
     args = list(sys.argv[1:] if argv is None else argv)
     check = "--check" in args
     paths = [arg for arg in args if arg != "--check"]
     if len(paths) > 1 or any(arg.startswith("-") for arg in paths):
-        print("usage: python -m passgate.settings_doc [--check] [PATH]", file=sys.stderr)
+        print("usage: python -m passgate.settings [--check] [PATH]", file=sys.stderr)
         return 2
     path = Path(paths[0]) if paths else DEFAULT_PATH
-    text = render(Settings)
+    text = render(model)
     if check:
         current = path.read_text(encoding="utf-8") if path.exists() else None
         if current != text:
@@ -226,7 +224,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     path.write_text(text, encoding="utf-8")
     print(f"wrote {path}", file=sys.stderr)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

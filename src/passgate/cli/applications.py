@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import click
 
-from passgate.cli_support import (
+from passgate.cli.support import (
     api_json,
     client_json,
     emit,
@@ -15,7 +15,7 @@ from passgate.cli_support import (
     open_stores,
     table,
 )
-from passgate.storage.models import (
+from passgate.domain.models import (
     APP_TYPES,
     AUTH_METHODS,
     GRANT_TYPES,

@@ -25,7 +25,7 @@ from passgate.breached.errors import BreachedError
 from passgate.breached.formats import FORMATS, Format
 from passgate.breached.importer import Progress, import_corpus
 from passgate.breached.index import BreachedIndex
-from passgate.cli_support import fields, iso_time, load_settings, plural
+from passgate.cli.support import fields, iso_time, load_settings, plural
 
 __all__ = ["breached"]
 

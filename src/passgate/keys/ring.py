@@ -3,7 +3,7 @@
 Each algorithm (RS256, ES256) has one active key. A rotated-out key stays in the JWKS until
 every token it signed has expired, so relying parties never see a signature they cannot
 check. Private keys are stored sealed under a key-encryption key
-(:mod:`passgate.key_encryption`) and opened in memory only.
+(:mod:`passgate.support.key_encryption`) and opened in memory only.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
-from passgate.clock import Clock, system_clock
-from passgate.key_encryption import KeyEncryptionError, KeyEncryptionKeys
-from passgate.storage.models import SigningKey
+from passgate.domain.clock import Clock, system_clock
+from passgate.domain.models import SigningKey
 from passgate.storage.tokens import SigningKeys
+from passgate.support.key_encryption import KeyEncryptionError, KeyEncryptionKeys
 
 __all__ = ["ALGORITHMS", "InvalidToken", "KeyRing"]
 
@@ -111,7 +111,7 @@ class KeyRing:
     def ensure(self) -> None:
         """At start: seal keys stored in plain text, create an active key for each algorithm
         that has none (first start), and open them all. Raises
-        :class:`~passgate.key_encryption.KeyEncryptionError` if one does not open."""
+        :class:`~passgate.support.key_encryption.KeyEncryptionError` if one does not open."""
         records = self._store.all()
         for record in records:  # a wrong key-encryption key must seal nothing
             if record.kek_id is not None:
@@ -126,7 +126,7 @@ class KeyRing:
     def rewrap(self) -> int:
         """Seal every key under the current key-encryption key, in one transaction; return
         how many were sealed under another (or stored in plain text). Raises
-        :class:`~passgate.key_encryption.KeyEncryptionError`, changing nothing, if a key
+        :class:`~passgate.support.key_encryption.KeyEncryptionError`, changing nothing, if a key
         does not open with the keys at hand."""
         changed = self._store.reseal(self._rewrapped)
         self._reload()

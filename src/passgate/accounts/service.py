@@ -1,7 +1,7 @@
 """Sign-up and password change for database connections, web-free.
 
 The web layer (:mod:`passgate.web.dbconnections`) hands over parsed body fields and a
-:class:`~passgate.oauth.guard.RequestContext`; this module decides, does, and writes the
+:class:`~passgate.domain.login.RequestContext`; this module decides, does, and writes the
 events (``ss``/``fs``, ``scpr``/``fcpr``, ``scp``/``fcp``). Refusals are
 :class:`AccountError` values rendered in Auth0's ``/dbconnections`` shape. Every method is
 synchronous and may hash a password or touch the database: call it from a worker thread.
@@ -22,23 +22,51 @@ from __future__ import annotations
 import dataclasses
 import html
 import logging
-import re
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlencode
 
-from passgate.clock import Clock, system_clock
-from passgate.errors import PASSWORD_LEAKED_MESSAGE, OAuthError, PassgateError, PasswordLeaked
-from passgate.events import Event, EventSink
-from passgate.mail import Mailer, MailError, OutgoingMail
-from passgate.oauth.guard import RequestContext
-from passgate.passwords import PasswordHasher
+from passgate.accounts.model import (
+    _MAX_EMAIL,
+    _MAX_ID,
+    BREACHED_PASSWORD_MESSAGE,
+    RESET_KIND,
+    RESET_REQUESTED_MESSAGE,
+    AccountContext,
+    AccountError,
+    AccountHooks,
+    BadConnection,
+    HookRefused,
+    InvalidBody,
+    InvalidPassword,
+    InvalidSignup,
+    NoAccountHooks,
+    PasswordPolicy,
+    PendingReset,
+    ResetForm,
+    ResetRefused,
+    ResetTicketInvalid,
+    SignupResult,
+    UnknownClient,
+    UserStore,
+    _Audit,
+    _check_email,
+    _check_lengths,
+    _check_text,
+    _check_username,
+    _required,
+    _text,
+)
+from passgate.accounts.tickets import Tickets
+from passgate.domain.clock import Clock, system_clock
+from passgate.domain.events import EventSink
+from passgate.domain.login import RequestContext
+from passgate.domain.models import Client, Connection, User
+from passgate.errors import OAuthError
+from passgate.mail.mailer import Mailer, MailError, OutgoingMail
 from passgate.storage.counters import OnceMarks
-from passgate.storage.directory import DuplicateUser, UnknownConnection, check_user_fields
-from passgate.storage.limits import ValueTooLong, max_length
-from passgate.storage.models import Client, Connection, User
-from passgate.storage.schema import users
-from passgate.tickets import Tickets
+from passgate.storage.directory import DuplicateUser, UnknownConnection
+from passgate.support.passwords import PasswordHasher
 
 __all__ = [
     "BREACHED_PASSWORD_MESSAGE",
@@ -65,374 +93,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("passgate.accounts")
-
-RESET_KIND = "reset"
-RESET_REQUESTED_MESSAGE = "We've just sent you an email to reset your password."
-BREACHED_PASSWORD_MESSAGE = (
-    "This password was previously disclosed through a data breach (not in this "
-    "application). Please choose a different password."
-)
-_MAX_EMAIL = max_length(users.c.email)
-_MAX_ID = 128
-# One address, no display name, nothing that could split an address list or a header.
-_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f<>()\[\],;:\"\\]+@[^@\s\x00-\x1f\x7f<>()\[\],;:\"\\]+")
-_USERNAME = re.compile(r"[^@\s\x00-\x1f\x7f]+")
-
-
-# -- errors ----------------------------------------------------------------------------
-class AccountError(PassgateError):
-    """A refusal, answered as ``{"name", "code", "description", "statusCode"}``.
-
-    The body also carries ``error``/``error_description`` (the reference's field names),
-    so clients reading either form find the code. ``reason`` goes to the event only.
-    """
-
-    code: str = "invalid_body"
-    error_name: str = "BadRequestError"
-    status_code: int = 400
-    default_description: str = "Invalid request body"
-
-    def __init__(
-        self,
-        description: str | None = None,
-        *,
-        reason: str | None = None,
-        status_code: int | None = None,
-    ) -> None:
-        self.description = description if description is not None else self.default_description
-        self.reason = reason
-        if status_code is not None:
-            self.status_code = status_code
-        super().__init__(self.description)
-
-    def headers(self) -> dict[str, str]:
-        return {}
-
-    def body(self) -> dict[str, Any]:
-        return {
-            "name": self.error_name,
-            "code": self.code,
-            "description": self.description,
-            "statusCode": self.status_code,
-            "error": self.code,
-            "error_description": self.description,
-        }
-
-    def event_details(self) -> dict[str, Any]:
-        details: dict[str, Any] = {"error": {"code": self.code, "message": self.description}}
-        if self.reason:
-            details["reason"] = self.reason
-        return details
-
-
-class InvalidBody(AccountError):
-    """A missing, mistyped or malformed parameter."""
-
-
-class UnknownClient(AccountError):
-    code = "invalid_client"
-    default_description = "Unknown client."
-
-
-class BadConnection(AccountError):
-    code = "bad.connection"
-    default_description = "Connection does not exist"
-
-
-class InvalidSignup(AccountError):
-    """Auth0's answer for a taken email or username: it says no more than that."""
-
-    code = "invalid_signup"
-    default_description = "Invalid sign up"
-
-
-class InvalidPassword(AccountError):
-    """The password policy refused the password (Auth0's ``PasswordStrengthError``)."""
-
-    code = "invalid_password"
-    error_name = "PasswordStrengthError"
-    default_description = "Password is too weak"
-
-    def __init__(self, policy: PasswordPolicy, failed: list[dict[str, Any]], message: str) -> None:
-        super().__init__(message, reason=failed[0]["code"] if failed else None)
-        self.policy = policy
-        self.failed = failed
-
-    def body(self) -> dict[str, Any]:
-        return {
-            "name": self.error_name,
-            "message": self.default_description,
-            "code": self.code,
-            "description": {"rules": self.policy.rules(failed=self.failed), "verified": False},
-            "policy": self.policy.summary(),
-            "statusCode": self.status_code,
-            "error": self.code,
-            "error_description": self.description,
-        }
-
-
-class HookRefused(AccountError):
-    """A hook refused (attack protection, breached password); carries its code and status."""
-
-    def __init__(
-        self, code: str, description: str, status_code: int, headers: dict[str, str]
-    ) -> None:
-        super().__init__(description, status_code=status_code)
-        self.code = code
-        self._headers = headers
-
-    @classmethod
-    def from_oauth(cls, error: OAuthError) -> HookRefused:
-        if isinstance(error, PasswordLeaked):
-            # SPEC §5: refused with status 400 at sign-up and password change. The login
-            # wording ("this login attempt") would be wrong here.
-            description = error.description
-            if description == PASSWORD_LEAKED_MESSAGE:
-                description = BREACHED_PASSWORD_MESSAGE
-            return cls(error.error, description, 400, {})
-        return cls(error.error, error.description, error.status_code, error.headers())
-
-    def headers(self) -> dict[str, str]:
-        return dict(self._headers)
-
-
-class ResetTicketInvalid(AccountError):
-    """The reset link is unknown, used, expired, or older than the current password."""
-
-    code = "invalid_ticket"
-    status_code = 410
-    default_description = "This link is invalid or has expired. Ask for a new password reset email."
-
-
-class ResetRefused(AccountError):
-    """The new password was refused; the ticket stays valid and the form is shown again."""
-
-    code = "invalid_password"
-
-
-# -- policy and hooks ------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True, slots=True)
-class PasswordPolicy:
-    """Length bounds, counted in characters (Unicode code points)."""
-
-    min_length: int = 8
-    max_length: int = 4096
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.min_length <= self.max_length:
-            raise ValueError("need 1 <= min_length <= max_length")
-
-    def _rule_at_least(self) -> dict[str, Any]:
-        return {
-            "message": "At least %d characters in length",
-            "format": [self.min_length],
-            "code": "lengthAtLeast",
-        }
-
-    def _rule_at_most(self) -> dict[str, Any]:
-        return {
-            "message": "At most %d characters in length",
-            "format": [self.max_length],
-            "code": "lengthAtMost",
-        }
-
-    def rules(self, *, failed: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-        failing = {rule["code"] for rule in failed or []}
-        return [
-            {**rule, "verified": rule["code"] not in failing}
-            for rule in (self._rule_at_least(), self._rule_at_most())
-        ]
-
-    def summary(self) -> str:
-        return "\n".join("* " + rule["message"] % tuple(rule["format"]) for rule in self.rules())
-
-    def check(self, password: str) -> InvalidPassword | None:
-        """``None`` when the password is acceptable, else the refusal to raise."""
-        if len(password) < self.min_length:
-            return InvalidPassword(
-                self,
-                [self._rule_at_least()],
-                f"Password is too weak: use at least {self.min_length} characters.",
-            )
-        if len(password) > self.max_length:
-            return InvalidPassword(
-                self,
-                [self._rule_at_most()],
-                f"Password is too long: use at most {self.max_length} characters.",
-            )
-        return None
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class AccountContext:
-    """Who is asking (IP, client, user agent) and in which database connection."""
-
-    request: RequestContext
-    connection: str
-
-
-class AccountHooks(Protocol):
-    """Where attack protection and breached-password checks plug in. Synchronous, short.
-
-    ``before_*`` refuse by raising an :class:`~passgate.errors.OAuthError` or an
-    :class:`AccountError`; nothing has been written when they do.
-    """
-
-    def before_signup(self, email: str, password: str, context: AccountContext) -> None:
-        """Every well-formed sign-up from a known client to an existing connection."""
-
-    def before_password_change(self, user: User, password: str, context: AccountContext) -> None:
-        """A new password that passed the policy and its confirmation, before it is set."""
-
-    def after_password_change(self, user: User, context: AccountContext) -> None:
-        """The password was changed (e.g. lift brute-force blocks). Errors are logged."""
-
-
-class NoAccountHooks:
-    """The default: no attack protection, no breached-password check."""
-
-    def before_signup(self, email: str, password: str, context: AccountContext) -> None:
-        return None
-
-    def before_password_change(self, user: User, password: str, context: AccountContext) -> None:
-        return None
-
-    def after_password_change(self, user: User, context: AccountContext) -> None:
-        return None
-
-
-class UserStore(Protocol):
-    """The part of :class:`~passgate.storage.directory.Directory` this module needs."""
-
-    def connection_by_name(self, name: str) -> Connection | None: ...
-
-    def create_user(
-        self,
-        *,
-        connection: str,
-        email: str,
-        password_hash: str,
-        username: str | None = None,
-        email_verified: bool = False,
-        name: str | None = None,
-        now: float | None = None,
-    ) -> User: ...
-
-    def find_by_email(self, connection: str, email: str) -> User | None: ...
-
-    def get_user(self, user_id: str) -> User | None: ...
-
-    def set_password(
-        self, user_id: str, password_hash: str, *, now: float | None = None
-    ) -> bool: ...
-
-
-# -- results ---------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True, slots=True)
-class SignupResult:
-    user: User
-
-    def body(self) -> dict[str, Any]:
-        """Auth0's answer: ``_id`` is the user id without its ``auth0|`` prefix."""
-        user = self.user
-        out: dict[str, Any] = {
-            "_id": user.id.removeprefix("auth0|"),
-            "email": user.email,
-            "email_verified": user.email_verified,
-        }
-        if user.username:
-            out["username"] = user.username
-        if user.name:
-            out["name"] = user.name
-        return out
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class PendingReset:
-    """A reset email to deliver (see :meth:`Accounts.deliver_password_reset`)."""
-
-    user: User
-    client: Client
-    context: RequestContext
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ResetForm:
-    """What the reset page shows for a valid ticket."""
-
-    user: User
-    ticket: str = dataclasses.field(repr=False)
-
-
-@dataclasses.dataclass
-class _Audit:
-    """The fields of the one event a call writes."""
-
-    context: RequestContext
-    connection: str | None = None
-    user_id: str | None = None
-    user_name: str | None = None
-
-    def event(self, kind: str, now: float, details: Mapping[str, Any]) -> Event:
-        return Event(
-            type=kind,
-            date=now,
-            **self.context.event_fields(),
-            connection=self.connection,
-            user_id=self.user_id,
-            user_name=self.user_name,
-            details=dict(details),
-        )
-
-
-def _check_text(value: str, name: str) -> None:
-    """UTF-8 encodable (JSON can escape lone surrogates) and free of NUL characters:
-    what the database drivers, argon2 and email headers can take."""
-    if "\x00" in value:
-        raise InvalidBody(f"Parameter {name} contains a NUL character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidBody(f"Parameter {name} is not valid Unicode text") from None
-
-
-def _text(fields: Mapping[str, object], name: str, *, max_length: int | None) -> str | None:
-    value = fields.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise InvalidBody(f"Parameter {name} must be a string")
-    _check_text(value, name)
-    if max_length is not None and len(value) > max_length:
-        raise InvalidBody(f"Parameter {name} is too long (at most {max_length} characters)")
-    return value
-
-
-def _required(fields: Mapping[str, object], name: str, *, max_length: int | None) -> str:
-    value = _text(fields, name, max_length=max_length)
-    if value is None:
-        raise InvalidBody(f"Missing required parameter: {name}")
-    return value
-
-
-def _check_email(email: str) -> None:
-    if not _EMAIL.fullmatch(email) or email.endswith(".") or "@." in email:
-        raise InvalidBody("Invalid email address")
-
-
-def _check_lengths(email: str, username: str | None, name: str | None) -> None:
-    """Each value, and the case-folded key stored beside an email or username, fits its
-    column (checked before any query: the database never refuses one for length)."""
-    try:
-        check_user_fields(email=email, username=username, name=name)
-    except ValueTooLong as exc:
-        raise InvalidBody(f"Parameter {exc}") from None
-
-
-def _check_username(username: str | None) -> None:
-    # No "@": a login identifier matches an email or a username, and must match one user.
-    if username is not None and not _USERNAME.fullmatch(username):
-        raise InvalidBody("Invalid username: no spaces, control characters or @")
 
 
 # -- the service -----------------------------------------------------------------------

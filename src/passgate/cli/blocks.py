@@ -14,15 +14,16 @@ from typing import Any
 
 import click
 
-from passgate.cli_protection import configured_counters, ip_address
-from passgate.cli_support import Stores, emit, iso_time, json_option, open_stores, table
-from passgate.clock import system_clock
-from passgate.events import Event
-from passgate.identifiers import canonical_identifier, identifier_subjects
-from passgate.protection.brute_force import PER_IDENTIFIER_AND_IP, block_ends_at, visible_blocks
-from passgate.protection.policy import BruteForcePolicy
+from passgate.cli.ip_blocks import ip_address
+from passgate.cli.protection import configured_counters
+from passgate.cli.support import Stores, emit, iso_time, json_option, open_stores, table
+from passgate.domain.brute_force import PER_IDENTIFIER_AND_IP, block_ends_at, visible_blocks
+from passgate.domain.clock import system_clock
+from passgate.domain.events import Event
+from passgate.domain.identifiers import canonical_identifier, identifier_subjects
+from passgate.domain.models import User
+from passgate.domain.policy import BruteForcePolicy
 from passgate.storage.counters import AttackCounters, BlockRecord
-from passgate.storage.models import User
 from passgate.storage.settings_store import SettingsStore
 
 __all__ = ["RELEASED_BY", "blocks", "subjects_of"]

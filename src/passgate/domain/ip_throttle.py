@@ -23,10 +23,10 @@ import math
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from passgate.storage.counters import GCRA_TOLERANCE_S
+from passgate.domain.attempts import GCRA_TOLERANCE_S
 
 if TYPE_CHECKING:
-    from passgate.protection.policy import SuspiciousIpPolicy, ThrottleStage
+    from passgate.domain.policy import SuspiciousIpPolicy, ThrottleStage
 
 __all__ = [
     "PRE_LOGIN",

@@ -1,0 +1,51 @@
+"""Choosing a counters backend: by URL, or as the settings say (SQL, Redis, or Redis with
+a fallback to SQL). The adapters stay apart from the ports they implement."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from passgate.settings import Settings
+from passgate.storage.counters import AttackCounters
+from passgate.storage.counters_fallback import FallbackCounters
+from passgate.storage.counters_redis import RedisCounters
+from passgate.storage.counters_sql import SqlCounters
+
+__all__ = ["counters_from_settings", "open_counters"]
+
+
+def open_counters(
+    url: str, *, engine: sa.Engine | None = None, prefix: str = "passgate:"
+) -> AttackCounters:
+    """A counters backend chosen by URL: ``redis://``/``rediss://``/``unix://`` give
+    :class:`RedisCounters` (keys under ``prefix``); anything else is a SQL URL, served by
+    ``engine`` when given (share the application's engine) or a new one."""
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from passgate.storage.counters_redis import RedisCounters
+
+        return RedisCounters.from_url(url, prefix=prefix)
+
+    if engine is None:
+        from passgate.storage.db import make_engine
+
+        engine = make_engine(url)
+    return SqlCounters(engine)
+
+
+def counters_from_settings(
+    settings: Settings, engine: sa.Engine
+) -> tuple[AttackCounters, Callable[[], None]]:
+    """The counters a passgate process uses, and how to close them: SQL on ``engine``; or
+    Redis when ``redis_url`` is set, with a fallback to SQL when ``redis_unavailable`` is
+    ``fallback``."""
+
+    sql = SqlCounters(engine)
+    if settings.redis_url is None:
+        return sql, lambda: None
+
+    redis = RedisCounters.from_url(settings.redis_url.get_secret_value())
+    if settings.redis_unavailable == "fallback":
+        return FallbackCounters(redis, sql), redis.close
+    return redis, redis.close

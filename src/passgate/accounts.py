@@ -33,10 +33,11 @@ from passgate.events import Event, EventSink
 from passgate.mail import Mailer, MailError, OutgoingMail
 from passgate.oauth.guard import RequestContext
 from passgate.passwords import PasswordHasher
+from passgate.profiles import ProfileError, check_text, read_profile
 from passgate.storage.counters import OnceMarks
 from passgate.storage.directory import DuplicateUser, UnknownConnection, check_user_fields
 from passgate.storage.limits import ValueTooLong, max_length
-from passgate.storage.models import Client, Connection, User
+from passgate.storage.models import Client, Connection, User, UserProfile
 from passgate.storage.schema import users
 from passgate.tickets import Tickets
 
@@ -315,6 +316,7 @@ class UserStore(Protocol):
         username: str | None = None,
         email_verified: bool = False,
         name: str | None = None,
+        profile: UserProfile | None = None,
         now: float | None = None,
     ) -> User: ...
 
@@ -333,17 +335,25 @@ class SignupResult:
     user: User
 
     def body(self) -> dict[str, Any]:
-        """Auth0's answer: ``_id`` is the user id without its ``auth0|`` prefix."""
-        user = self.user
+        """Auth0's answer: ``_id`` is the user id without its ``auth0|`` prefix, then the
+        username and the profile fields that were given."""
+        user, profile = self.user, self.user.profile
         out: dict[str, Any] = {
             "_id": user.id.removeprefix("auth0|"),
             "email": user.email,
             "email_verified": user.email_verified,
         }
-        if user.username:
-            out["username"] = user.username
-        if user.name:
-            out["name"] = user.name
+        given = {
+            "username": user.username,
+            "given_name": profile.given_name,
+            "family_name": profile.family_name,
+            "name": user.name,
+            "nickname": profile.nickname,
+            "picture": profile.picture,
+        }
+        out.update((key, value) for key, value in given.items() if value)
+        if profile.user_metadata:
+            out["user_metadata"] = dict(profile.user_metadata)
         return out
 
 
@@ -386,14 +396,19 @@ class _Audit:
 
 
 def _check_text(value: str, name: str) -> None:
-    """UTF-8 encodable (JSON can escape lone surrogates) and free of NUL characters:
-    what the database drivers, argon2 and email headers can take."""
-    if "\x00" in value:
-        raise InvalidBody(f"Parameter {name} contains a NUL character")
+    """See :func:`passgate.profiles.check_text`; refused as :class:`InvalidBody`."""
     try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidBody(f"Parameter {name} is not valid Unicode text") from None
+        check_text(value, name)
+    except ProfileError as exc:
+        raise InvalidBody(str(exc)) from None
+
+
+def _profile(fields: Mapping[str, object]) -> tuple[str | None, UserProfile]:
+    """The name and profile of a sign-up (:func:`passgate.profiles.read_profile`)."""
+    try:
+        return read_profile(fields)
+    except ProfileError as exc:
+        raise InvalidBody(str(exc)) from None
 
 
 def _text(fields: Mapping[str, object], name: str, *, max_length: int | None) -> str | None:
@@ -420,11 +435,13 @@ def _check_email(email: str) -> None:
         raise InvalidBody("Invalid email address")
 
 
-def _check_lengths(email: str, username: str | None, name: str | None) -> None:
+def _check_lengths(
+    email: str, username: str | None, name: str | None, profile: UserProfile
+) -> None:
     """Each value, and the case-folded key stored beside an email or username, fits its
     column (checked before any query: the database never refuses one for length)."""
     try:
-        check_user_fields(email=email, username=username, name=name)
+        check_user_fields(email=email, username=username, name=name, profile=profile)
     except ValueTooLong as exc:
         raise InvalidBody(f"Parameter {exc}") from None
 
@@ -529,8 +546,8 @@ class Accounts:
         connection_name = _required(fields, "connection", max_length=_MAX_ID)
         audit.connection = connection_name
         username = _text(fields, "username", max_length=None)
-        name = _text(fields, "name", max_length=None)
-        _check_lengths(email, username, name)
+        name, profile = _profile(fields)
+        _check_lengths(email, username, name, profile)
         _check_email(email)
         _check_username(username)
         self._client(client_id, audit)
@@ -549,6 +566,7 @@ class Accounts:
                 password_hash=password_hash,
                 username=username,
                 name=name,
+                profile=profile,
                 now=self._clock(),
             )
         except DuplicateUser:

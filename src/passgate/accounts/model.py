@@ -10,7 +10,8 @@ from typing import Any, Protocol
 
 from passgate.domain.events import Event
 from passgate.domain.login import RequestContext
-from passgate.domain.models import Client, Connection, User
+from passgate.domain.models import Client, Connection, User, UserProfile
+from passgate.domain.profiles import ProfileError, check_text, read_profile
 from passgate.errors import PASSWORD_LEAKED_MESSAGE, OAuthError, PassgateError, PasswordLeaked
 from passgate.storage.directory import check_user_fields
 from passgate.storage.limits import ValueTooLong, max_length
@@ -265,6 +266,7 @@ class UserStore(Protocol):
         username: str | None = None,
         email_verified: bool = False,
         name: str | None = None,
+        profile: UserProfile | None = None,
         now: float | None = None,
     ) -> User: ...
 
@@ -283,17 +285,25 @@ class SignupResult:
     user: User
 
     def body(self) -> dict[str, Any]:
-        """Auth0's answer: ``_id`` is the user id without its ``auth0|`` prefix."""
-        user = self.user
+        """Auth0's answer: ``_id`` is the user id without its ``auth0|`` prefix, then the
+        username and the profile fields that were given."""
+        user, profile = self.user, self.user.profile
         out: dict[str, Any] = {
             "_id": user.id.removeprefix("auth0|"),
             "email": user.email,
             "email_verified": user.email_verified,
         }
-        if user.username:
-            out["username"] = user.username
-        if user.name:
-            out["name"] = user.name
+        given = {
+            "username": user.username,
+            "given_name": profile.given_name,
+            "family_name": profile.family_name,
+            "name": user.name,
+            "nickname": profile.nickname,
+            "picture": profile.picture,
+        }
+        out.update((key, value) for key, value in given.items() if value)
+        if profile.user_metadata:
+            out["user_metadata"] = dict(profile.user_metadata)
         return out
 
 
@@ -336,14 +346,19 @@ class _Audit:
 
 
 def _check_text(value: str, name: str) -> None:
-    """UTF-8 encodable (JSON can escape lone surrogates) and free of NUL characters:
-    what the database drivers, argon2 and email headers can take."""
-    if "\x00" in value:
-        raise InvalidBody(f"Parameter {name} contains a NUL character")
+    """See :func:`passgate.domain.profiles.check_text`; refused as :class:`InvalidBody`."""
     try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidBody(f"Parameter {name} is not valid Unicode text") from None
+        check_text(value, name)
+    except ProfileError as exc:
+        raise InvalidBody(str(exc)) from None
+
+
+def _profile(fields: Mapping[str, object]) -> tuple[str | None, UserProfile]:
+    """The name and profile of a sign-up (:func:`passgate.domain.profiles.read_profile`)."""
+    try:
+        return read_profile(fields)
+    except ProfileError as exc:
+        raise InvalidBody(str(exc)) from None
 
 
 def _text(fields: Mapping[str, object], name: str, *, max_length: int | None) -> str | None:
@@ -370,11 +385,13 @@ def _check_email(email: str) -> None:
         raise InvalidBody("Invalid email address")
 
 
-def _check_lengths(email: str, username: str | None, name: str | None) -> None:
+def _check_lengths(
+    email: str, username: str | None, name: str | None, profile: UserProfile
+) -> None:
     """Each value, and the case-folded key stored beside an email or username, fits its
     column (checked before any query: the database never refuses one for length)."""
     try:
-        check_user_fields(email=email, username=username, name=name)
+        check_user_fields(email=email, username=username, name=name, profile=profile)
     except ValueTooLong as exc:
         raise InvalidBody(f"Parameter {exc}") from None
 

@@ -54,6 +54,7 @@ from passgate.accounts.model import (
     _check_lengths,
     _check_text,
     _check_username,
+    _profile,
     _required,
     _text,
 )
@@ -189,8 +190,8 @@ class Accounts:
         connection_name = _required(fields, "connection", max_length=_MAX_ID)
         audit.connection = connection_name
         username = _text(fields, "username", max_length=None)
-        name = _text(fields, "name", max_length=None)
-        _check_lengths(email, username, name)
+        name, profile = _profile(fields)
+        _check_lengths(email, username, name, profile)
         _check_email(email)
         _check_username(username)
         self._client(client_id, audit)
@@ -209,6 +210,7 @@ class Accounts:
                 password_hash=password_hash,
                 username=username,
                 name=name,
+                profile=profile,
                 now=self._clock(),
             )
         except DuplicateUser:

@@ -8,6 +8,8 @@ breached-password policy applies to them as to a sign-up (``create``) or a passw
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from passgate.breached.checker import BreachedChecker
@@ -17,6 +19,7 @@ from passgate.cli.support import (
     Stores,
     check_email,
     emit,
+    fields,
     json_option,
     open_stores,
     read_new_password,
@@ -57,6 +60,19 @@ def _user_row(user: User) -> tuple[str, str, str | None, str, str, str]:
 
 def _user_text(user: User) -> str:
     return table(_USER_HEADERS, [_user_row(user)], empty="")
+
+
+def _printable(value: object) -> str:
+    """``value`` for a terminal: ``-`` for none, JSON for an object, and every character
+    that is not printable (escape sequences, newlines, bidi controls) escaped."""
+    if value is None:
+        return "-"
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else str(value)
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+def _user_details(user: User) -> str:
+    return fields([(name, _printable(value)) for name, value in user_json(user).items()])
 
 
 def _check_username(username: str) -> None:
@@ -226,6 +242,17 @@ def list_users(connection: str | None, limit: int, as_json: bool) -> None:
         [user_json(u) for u in found],
         lambda: table(_USER_HEADERS, [_user_row(u) for u in found], empty="no users"),
     )
+
+
+@users.command("show")
+@click.argument("user")
+@connection_choice
+@json_option
+def show_user(user: str, connection: str | None, as_json: bool) -> None:
+    """Show USER (a user id or an email address) with the profile given at sign-up."""
+    with open_stores() as stores:
+        found = _find_user(stores, user, connection)
+    emit(as_json, user_json(found), lambda: _user_details(found))
 
 
 @users.command("set-password")

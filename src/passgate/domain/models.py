@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Literal
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "RefreshToken",
     "SigningKey",
     "User",
+    "UserProfile",
 ]
 
 AppType = Literal["regular_web", "non_interactive", "spa", "native"]
@@ -34,6 +36,19 @@ class Connection:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class UserProfile:
+    """What a user told about themselves at sign-up, beside ``User.name`` (Auth0's root
+    attributes and ``user_metadata``); None / empty when not given. Checked by
+    :mod:`passgate.domain.profiles` before it is stored."""
+
+    given_name: str | None = None
+    family_name: str | None = None
+    nickname: str | None = None
+    picture: str | None = None
+    user_metadata: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class User:
     id: str
     connection_id: str
@@ -47,6 +62,7 @@ class User:
     password_changed_at: float
     created_at: float
     updated_at: float
+    profile: UserProfile = dataclasses.field(default_factory=UserProfile)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -41,12 +41,21 @@ class TokenSet:
 
 
 def userinfo_claims(user: User, scopes: GrantedScopes | tuple[str, ...]) -> dict[str, Any]:
-    """The standard claims a token's scopes release, besides ``sub``."""
+    """The standard claims a token's scopes release, besides ``sub``: the profile under
+    ``profile`` (``name`` and ``nickname`` default as Auth0's do; ``given_name``,
+    ``family_name`` and ``picture`` only when given), the email under ``email``."""
     has = scopes.has if isinstance(scopes, GrantedScopes) else scopes.__contains__
     claims: dict[str, Any] = {"sub": user.id}
     if has("profile"):
+        profile = user.profile
         claims["name"] = user.name or user.email
-        claims["nickname"] = user.username or user.email.split("@", 1)[0]
+        if profile.given_name:
+            claims["given_name"] = profile.given_name
+        if profile.family_name:
+            claims["family_name"] = profile.family_name
+        claims["nickname"] = profile.nickname or user.username or user.email.split("@", 1)[0]
+        if profile.picture:
+            claims["picture"] = profile.picture
         claims["updated_at"] = (
             datetime.fromtimestamp(user.updated_at, UTC).isoformat(timespec="milliseconds")
         ).replace("+00:00", "Z")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from passgate.domain.identifiers import canonical_identifier
-from passgate.domain.models import Connection, User
+from passgate.domain.models import Connection, User, UserProfile
 from passgate.errors import PassgateError
 from passgate.storage.db import DriverSql
 from passgate.storage.limits import check_length
@@ -35,10 +36,17 @@ class UnknownConnection(PassgateError):
     """No database connection has that name."""
 
 
-def check_user_fields(*, email: str, username: str | None = None, name: str | None = None) -> None:
+def check_user_fields(
+    *,
+    email: str,
+    username: str | None = None,
+    name: str | None = None,
+    profile: UserProfile | None = None,
+) -> None:
     """Raise :class:`~passgate.storage.limits.ValueTooLong` when a user's field, or the
     case-folded key stored beside an email or username, does not fit its column. Pure:
-    callers check before any query, and :meth:`Directory.create_user` checks again."""
+    callers check before any query, and :meth:`Directory.create_user` checks again.
+    (``user_metadata`` is bounded by :mod:`passgate.domain.profiles`' rules, not by a column.)"""
     check_length(users.c.email, email, field="email")
     check_length(users.c.email_key, canonical_identifier(email), field="email", folded=True)
     if username is not None:
@@ -47,6 +55,34 @@ def check_user_fields(*, email: str, username: str | None = None, name: str | No
             users.c.username_key, canonical_identifier(username), field="username", folded=True
         )
     check_length(users.c.name, name, field="name")
+    if profile is not None:
+        check_length(users.c.given_name, profile.given_name, field="given_name")
+        check_length(users.c.family_name, profile.family_name, field="family_name")
+        check_length(users.c.nickname, profile.nickname, field="nickname")
+        check_length(users.c.picture, profile.picture, field="picture")
+
+
+def _metadata_json(metadata: Mapping[str, str]) -> str | None:
+    """``user_metadata`` as stored: compact JSON in the given order, null when empty."""
+    if not metadata:
+        return None
+    return json.dumps(dict(metadata), ensure_ascii=False, separators=(",", ":"))
+
+
+def _profile(
+    given_name: str | None,
+    family_name: str | None,
+    nickname: str | None,
+    picture: str | None,
+    metadata_json: str | None,
+) -> UserProfile:
+    return UserProfile(
+        given_name=given_name,
+        family_name=family_name,
+        nickname=nickname,
+        picture=picture,
+        user_metadata=json.loads(metadata_json) if metadata_json else {},
+    )
 
 
 def _user(row: Any) -> User:
@@ -63,6 +99,9 @@ def _user(row: Any) -> User:
         password_changed_at=row.password_changed_at,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        profile=_profile(
+            row.given_name, row.family_name, row.nickname, row.picture, row.user_metadata
+        ),
     )
 
 
@@ -75,7 +114,8 @@ _USERS_JOIN = users.join(connections, users.c.connection_id == connections.c.id)
 _FIND_FOR_LOGIN = (
     "SELECT users.id, users.connection_id, connections.name, users.email, users.username, "
     "users.email_verified, users.name, users.blocked, users.password_leaked, "
-    "users.password_changed_at, users.created_at, users.updated_at, users.password_hash "
+    "users.password_changed_at, users.created_at, users.updated_at, users.given_name, "
+    "users.family_name, users.nickname, users.picture, users.user_metadata, users.password_hash "
     "FROM users JOIN connections ON users.connection_id = connections.id "
     "WHERE users.connection_id = :connection_id "
     "AND (users.email_key = :key OR users.username_key = :key) LIMIT 1"
@@ -135,12 +175,15 @@ class Directory:
         username: str | None = None,
         email_verified: bool = False,
         name: str | None = None,
+        profile: UserProfile | None = None,
         now: float | None = None,
     ) -> User:
         """Create a user. Raises :class:`~passgate.storage.limits.ValueTooLong` (a field
         does not fit its column), :class:`UnknownConnection` or :class:`DuplicateUser`;
-        nothing is stored then."""
-        check_user_fields(email=email, username=username, name=name)
+        nothing is stored then. ``profile`` is stored as given (see :mod:`passgate.domain.profiles`
+        for the rules sign-up applies first)."""
+        profile = profile if profile is not None else UserProfile()
+        check_user_fields(email=email, username=username, name=name, profile=profile)
         conn = self._require_connection(connection)
         now = time.time() if now is None else now
         user_id = new_id("auth0|", 12)
@@ -156,6 +199,11 @@ class Directory:
                         username_key=canonical_identifier(username) if username else None,
                         email_verified=email_verified,
                         name=name,
+                        given_name=profile.given_name,
+                        family_name=profile.family_name,
+                        nickname=profile.nickname,
+                        picture=profile.picture,
+                        user_metadata=_metadata_json(profile.user_metadata),
                         blocked=False,
                         password_hash=password_hash,
                         password_leaked=False,
@@ -179,7 +227,8 @@ class Directory:
             return None
         (
             user_id, connection_id, connection, email, username, email_verified, name,
-            blocked, leaked, changed_at, created_at, updated_at, password_hash,
+            blocked, leaked, changed_at, created_at, updated_at,
+            given_name, family_name, nickname, picture, metadata_json, password_hash,
         ) = rows[0]  # fmt: skip
         user = User(
             id=user_id,
@@ -194,6 +243,7 @@ class Directory:
             password_changed_at=changed_at,
             created_at=created_at,
             updated_at=updated_at,
+            profile=_profile(given_name, family_name, nickname, picture, metadata_json),
         )
         return user, password_hash
 

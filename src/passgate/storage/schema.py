@@ -46,6 +46,12 @@ users = sa.Table(
     sa.Column("username_key", sa.String(128), nullable=True),
     sa.Column("email_verified", sa.Boolean, nullable=False, default=False),
     sa.Column("name", sa.String(256), nullable=True),
+    # The profile given at sign-up (``passgate.domain.profiles``), null when not given.
+    sa.Column("given_name", sa.String(150), nullable=True),
+    sa.Column("family_name", sa.String(150), nullable=True),
+    sa.Column("nickname", sa.String(300), nullable=True),
+    sa.Column("picture", sa.String(2048), nullable=True),  # an http(s) URL
+    sa.Column("user_metadata", sa.Text, nullable=True),  # JSON: {name: string}, Auth0's rules
     sa.Column("blocked", sa.Boolean, nullable=False, default=False),
     sa.Column("password_hash", sa.String(256), nullable=False),
     sa.Column("password_leaked", sa.Boolean, nullable=False, default=False),

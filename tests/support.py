@@ -16,7 +16,9 @@ from passgate.settings import Settings
 TEST_KEY_ENCRYPTION_KEY = "wOqT1tM7WkE3cZc9yQ4n2bHn5XW3f0V6a1sYpJr8kLg"
 
 
-def cheap_settings(tmp_path: Path, sql_url: str, *, issuer: str, **overrides: Any) -> Settings:
+def cheap_settings(
+    tmp_path: Path, sql_url: str, *, issuer: str | None, **overrides: Any
+) -> Settings:
     """Settings on ``sql_url`` with cheap password hashing, for tests."""
     values: dict[str, Any] = {
         "data_dir": tmp_path,
@@ -83,3 +85,13 @@ class Cli:
         assert message.startswith("Error: ")
         assert "Traceback" not in result.output
         return message
+
+
+def refusal_lines(stderr: str) -> list[str]:
+    """The lines of a refusal on stderr, without the ``passgate: data directory …`` /
+    ``passgate: database …`` line that every command opening the database writes first."""
+    return [
+        line
+        for line in stderr.strip().splitlines()
+        if not line.startswith(("passgate: data directory ", "passgate: database "))
+    ]

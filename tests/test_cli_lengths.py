@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from passgate.storage.db import make_engine
 from passgate.storage.schema import apis, clients, users
 from tests import support
+from tests.support import refusal_lines
 
 PASSWORD = "correct horse battery staple"
 DOMAIN = "@example.com"
@@ -41,7 +42,7 @@ class Cli(support.Cli):
         assert isinstance(result.exception, SystemExit)
         assert "Traceback" not in result.output
         assert result.stdout == ""
-        [line] = result.stderr.splitlines()
+        [line] = refusal_lines(result.stderr)
         assert line.startswith("Error: ")
         return line
 

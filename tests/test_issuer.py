@@ -149,7 +149,7 @@ def test_a_second_process_with_another_issuer_is_refused(tmp_path: Path, sql_url
         assert first.issuer == "https://a.example/"
         with pytest.raises(ConfigurationError, match=r"passgate issuer set https://b\.example/"):
             Passgate(cheap_settings(tmp_path, sql_url, issuer="https://b.example/"))
-        unset = cheap_settings(tmp_path, sql_url, issuer="x").model_copy(update={"issuer": None})
+        unset = cheap_settings(tmp_path, sql_url, issuer=None)
         second = Passgate(unset)
         assert second.issuer == "https://a.example/"
         assert second.minter.issuer == "https://a.example/"

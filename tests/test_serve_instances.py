@@ -17,6 +17,7 @@ import jwt
 import pytest
 
 from tests.processes import cli, free_port, server_env
+from tests.support import refusal_lines
 from tests.test_serve import PASSWORD, Server, password_login
 
 pytestmark = pytest.mark.slow
@@ -132,7 +133,7 @@ def test_a_start_with_another_issuer_is_refused_with_the_command_that_changes_it
     refused = Server(moved, tmp_path, "serve", "--port", str(free_port()))
     servers.append(refused)
     assert refused.process.wait(timeout=60) == 2
-    lines = refused.stderr().strip().splitlines()
+    lines = refusal_lines(refused.stderr())
     assert len(lines) == 1, lines
     assert "PASSGATE_ISSUER" in lines[0]
     assert "https://auth.example.com/" in lines[0]

@@ -23,6 +23,7 @@ from joserfc.jwk import RSAKey
 from passgate.storage.db import make_engine
 from passgate.support.key_encryption import KEY_FILE_NAME, KeyEncryptionKeys
 from tests.processes import cli, free_port, server_env
+from tests.support import refusal_lines
 from tests.test_serve import PASSWORD, Server, password_login
 from tests.test_serve_instances import new_key, start
 
@@ -81,7 +82,7 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 def assert_refused(done: subprocess.CompletedProcess[str], *mentions: str) -> str:
     """Exit 2, one line on stderr, no traceback, nothing on stdout."""
     assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
-    lines = done.stderr.strip().splitlines()
+    lines = refusal_lines(done.stderr)
     assert len(lines) == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert done.stdout == ""

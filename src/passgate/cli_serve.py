@@ -63,6 +63,7 @@ def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
             f"database for every instance; change it with `passgate issuer set URL`",
             err=True,
         )
+    _reclaim_semaphores()
     slots = None
     if workers > 1:
         # Password hashing is bounded across the whole server, not per worker.
@@ -95,6 +96,20 @@ def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
         if slots is not None:
             slots.remove()
             os.environ.pop("PASSGATE_HASH_SLOTS_ID", None)
+
+
+def _reclaim_semaphores() -> None:
+    """Remove the hashing semaphores of servers killed with ``kill -9`` (nobody uses them)."""
+    from passgate import hash_slots
+
+    removed = hash_slots.reclaim_stale()
+    if removed:
+        ids = ", ".join(str(semaphore_id) for semaphore_id in removed)
+        click.echo(
+            f"passgate: removed {len(removed)} hashing semaphore set(s) left by a killed "
+            f"server (semid {ids})",
+            err=True,
+        )
 
 
 def _exit_on_signal(signum: int, frame: FrameType | None) -> None:

@@ -26,6 +26,7 @@ SUBMODULES = {
     "errors",
     "formats",
     "gate",
+    "import_lock",
     "importer",
     "index",
     "live",

@@ -5,6 +5,7 @@ Modules, in the order data flows:
 - ``formats``: streaming readers of the input formats (SHA-1 file, range directory,
   password lists; plain or gzip);
 - ``importer``: bounded-memory external sort into a new index, swapped in atomically;
+  ``import_lock``: one import per index, and the removal of what a killed one left;
 - ``writer`` / ``index``: the index file (and optional range companion) and its
   memory-mapped reader;
 - ``live``: the index of a path, swapped for the new one after an import replaces it;

@@ -13,6 +13,9 @@ The corpus (up to ~2 billion hashes, 24-90 GB of text) never has to fit in memor
    ``with_range``, to the range companion), which writes a temporary file next to the
    destination, fsyncs it and swaps it in with ``os.replace``.
 
+One import at a time writes an index, and it first removes what a killed import of that
+index left (:mod:`passgate.breached.import_lock`).
+
 Peak memory is about 40 bytes x ``run_entries`` plus the parse buffers and a 256 MiB merge
 budget: well under 1 GiB with the defaults, whatever the corpus size. Duplicate hashes
 (within or across sources) are merged by adding their counts; ``min_count`` applies to the
@@ -23,7 +26,6 @@ deletes the temporary files and leaves the previous index, if any, untouched.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -35,6 +37,7 @@ import numpy.typing as npt
 
 from passgate.breached.errors import BreachedImportError
 from passgate.breached.formats import BLOCK_SIZE, Batch, Format, read_source, source_bytes
+from passgate.breached.import_lock import import_lock
 from passgate.breached.index import HEADER_SIZE, range_path
 from passgate.breached.writer import IndexWriter, RangeWriter, sum_sorted
 
@@ -94,11 +97,12 @@ def import_corpus(
 ) -> ImportStats:
     """Build a new index at ``dest_path`` from ``sources``, replacing the old one atomically.
 
-    Raises :class:`BreachedImportError` (naming file and line for bad input); the previous
-    index is then left as it was. ``tmp_dir`` holds the sorted runs (about 16 bytes per
-    hash; 28 with ``with_range``); it defaults to the destination's directory.
-    ``progress`` is called with ``(phase, done, total)``: phase ``"read"`` counts bytes of
-    the sources, then ``"write"`` the sorted entries merged into the index.
+    Raises :class:`BreachedImportError` (naming file and line for bad input, or when
+    another import into ``dest_path`` runs); the previous index is then left as it was.
+    ``tmp_dir`` holds the sorted runs (about 16 bytes per hash; 28 with ``with_range``); it
+    defaults to the destination's directory. ``progress`` is called with
+    ``(phase, done, total)``: phase ``"read"`` counts bytes of the sources, then ``"write"``
+    the sorted entries merged into the index.
     """
     started = time.perf_counter()
     if min_count < 1:
@@ -113,10 +117,9 @@ def import_corpus(
         raise BreachedImportError(f"{dest.parent}: cannot create directory: {exc}") from exc
     if run_entries is None:
         run_entries = RUN_ENTRIES // 2 if with_range else RUN_ENTRIES
-    with tempfile.TemporaryDirectory(
-        dir=tmp_dir if tmp_dir is not None else dest.parent, prefix=f".{dest.name}.runs."
-    ) as runs_dir:
-        runs = _Runs(Path(runs_dir), full=with_range, run_entries=run_entries)
+    scratch = Path(tmp_dir) if tmp_dir is not None else dest.parent
+    with import_lock(dest) as lock, lock.runs_directory(scratch) as runs_dir:
+        runs = _Runs(runs_dir, full=with_range, run_entries=run_entries)
         on_read = _reporter(progress, "read", sum(source_bytes(path) for path in paths))
         for path in paths:
             for batch in read_source(path, fmt, block_size=block_size, on_read=on_read):

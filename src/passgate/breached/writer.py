@@ -5,7 +5,8 @@ so ``os.replace`` is an atomic rename), appends sorted batches to them, and on
 ``finish()`` writes the header and fsyncs. ``install()`` renames the finished file over
 the destination and fsyncs the directory. Until then the previous index is untouched;
 ``abort()`` (or any exception in the importer) deletes the temporary files, and a crash
-leaves only a hidden ``.NAME.*.tmp`` file that is never opened.
+leaves only hidden ``.NAME.*.tmp`` files that are never opened and that the next import
+removes (:mod:`passgate.breached.import_lock`).
 """
 
 from __future__ import annotations

@@ -68,6 +68,7 @@ def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
             f"database for every instance; change it with `passgate issuer set URL`",
             err=True,
         )
+    _reclaim_semaphores()
     slots = None
     if workers > 1:
         # Password hashing is bounded across the whole server, not per worker.
@@ -117,6 +118,20 @@ def check_startup(settings: Settings) -> None:
             f"PASSGATE_BREACHED_RANGE_ENABLED: {exc}; expected an index built with "
             "`passgate breached import --with-range` at PASSGATE_BREACHED_INDEX, or false"
         ) from None
+
+
+def _reclaim_semaphores() -> None:
+    """Remove the hashing semaphores of servers killed with ``kill -9`` (nobody uses them)."""
+    from passgate.support import hash_slots
+
+    removed = hash_slots.reclaim_stale()
+    if removed:
+        ids = ", ".join(str(semaphore_id) for semaphore_id in removed)
+        click.echo(
+            f"passgate: removed {len(removed)} hashing semaphore set(s) left by a killed "
+            f"server (semid {ids})",
+            err=True,
+        )
 
 
 def _exit_on_signal(signum: int, frame: FrameType | None) -> None:

@@ -15,7 +15,7 @@ from passgate.oauth.minting import userinfo_claims
 from passgate.oauth.request import parse_basic, parse_body
 from passgate.oauth.scopes import split_scope
 from passgate.oauth.service import ConnectionFacts
-from passgate.storage.models import GRANT_TYPES
+from passgate.storage.models import GRANT_TYPES, User
 from passgate.web.body import read_body
 from passgate.web.responses import NO_STORE, JSONResponse, error_response
 from passgate.web.token_endpoint import TokenEndpoint
@@ -46,21 +46,28 @@ def oauth_routes(passgate: Passgate) -> list[Route]:
             return error_response(exc)
         return Response(status_code=200, headers=NO_STORE)
 
+    def token_user(token: str) -> tuple[User, dict[str, Any]] | None:
+        """The user of a valid access token and its claims (blocking: the keys may
+        reload, the user is read)."""
+        try:
+            claims = passgate.keys.verify(
+                token, audience=passgate.minter.userinfo_audience, issuer=passgate.issuer
+            )
+        except InvalidToken:
+            return None
+        user = passgate.directory.get_user(str(claims.get("sub")))
+        return None if user is None or user.blocked else (user, claims)
+
     async def userinfo(request: Request) -> Response:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        challenge = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
         if scheme.lower() != "bearer" or not token.strip():
             return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
-        try:
-            claims = passgate.keys.verify(
-                token.strip(), audience=passgate.minter.userinfo_audience, issuer=passgate.issuer
-            )
-        except InvalidToken:
+        found = await passgate.run_io(token_user, token.strip())
+        if found is None:
+            challenge = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
             return Response(status_code=401, headers=challenge)
-        user = await passgate.run_io(passgate.directory.get_user, str(claims.get("sub")))
-        if user is None or user.blocked:
-            return Response(status_code=401, headers=challenge)
+        user, claims = found
         scopes = split_scope(str(claims.get("scope", "")))
         return JSONResponse(userinfo_claims(user, scopes), headers=NO_STORE)
 

@@ -155,6 +155,43 @@ async def test_a_flood_of_random_realms_and_audiences_reads_off_the_loop(
     assert threads.on_loop(loop_thread) == []
 
 
+@pytest.mark.parametrize("past", [0, 1], ids=["at-limit", "past-limit"])
+async def test_a_key_longer_than_any_stored_one_is_not_looked_up(
+    world: World, http: httpx.AsyncClient, threads: Threads, past: int
+) -> None:
+    """client_id up to 128, realm up to 128 (a connection's name), audience up to 600
+    characters (an API's identifier): longer ones name nothing and cost no read."""
+    client_id = "é" * (128 + past)
+    response = await http.post(TOKEN, data={"grant_type": "password", "client_id": client_id})
+    assert_oauth_error(response, 401, "invalid_client")
+    realm = "R" * (128 + past)
+    form = world.password_form(grant_type=PASSWORD_REALM, realm=realm)
+    response = await http.post(TOKEN, data=form)
+    assert_oauth_error(response, 400, "invalid_request", f"Unknown realm: {'R' * 128}")
+    audience = "https://" + "a" * (592 + past)
+    response = await http.post(TOKEN, data=world.password_form(audience=audience))
+    if past:
+        assert_oauth_error(response, 400, "invalid_request", "The audience parameter is too long")
+    else:
+        assert_oauth_error(response, 403, "access_denied", f"Service not found: {audience}")
+    # Besides the long keys that may exist: World.post's client and the default directory.
+    assert len(threads.statements("FROM clients")) == 1 + 1 - past
+    assert len(threads.statements("FROM connections")) == 1 + 1 - past
+    assert len(threads.statements("FROM apis")) == 1 - past
+
+
+async def test_a_client_not_allowed_the_grant_costs_no_realm_or_audience_read(
+    world: World, http: httpx.AsyncClient, threads: Threads
+) -> None:
+    form = world.password_form(
+        world.password_only, grant_type=PASSWORD_REALM, realm=random_value(), audience=API
+    )
+    response = await http.post(TOKEN, data=form)
+    assert_oauth_error(response, 403, "unauthorized_client")
+    assert threads.statements("FROM connections") == []
+    assert threads.statements("FROM apis") == []
+
+
 async def test_uncached_client_realm_and_audience_take_one_hop_together(
     world: World, http: httpx.AsyncClient, threads: Threads, monkeypatch: pytest.MonkeyPatch
 ) -> None:

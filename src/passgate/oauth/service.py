@@ -306,8 +306,7 @@ class TokenService:
         if call.grant == PASSWORD_REALM and not params.get("realm"):
             raise InvalidRequest("Missing required parameter: realm")
         call.fields["user_name"] = username
-        connection = records.connection
-        if connection is None:
+        if (connection := records.connection) is None:
             raise InvalidRequest(f"Unknown realm: {(records.realm or '')[:128]}")
         call.fields["connection"] = connection.name
         api = records.api_for(params.get("audience"))

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 import passgate.support.cache as cache
-from passgate.support.cache import TtlCache
+from passgate.support.cache import MISS, TtlCache
 
 
 class Clock:
@@ -107,3 +107,88 @@ def test_threads_reading_and_loading_at_once_get_right_answers() -> None:
     for thread in threads:
         thread.join()
     assert failures == []
+
+
+def test_a_missing_record_is_forgotten_after_the_negative_ttl(clock: Clock) -> None:
+    store: dict[str, int] = {}
+    loads: list[str] = []
+
+    def load(key: str) -> int | None:
+        loads.append(key)
+        return store.get(key)
+
+    cached = TtlCache(load, ttl=60.0, negative_ttl=1.0)
+    assert cached.get("new") is None
+    store["new"] = 7  # created by another process
+    clock.now += 0.9
+    assert cached.get("new") is None  # the kept negative answer
+    clock.now += 0.2
+    assert cached.get("new") == 7  # expired after 1 s, not the 60 s of found records
+    clock.now += 30
+    assert cached.get("new") == 7
+    assert loads == ["new", "new"]
+
+
+def test_unknown_keys_never_evict_known_ones(clock: Clock) -> None:
+    loads: list[str] = []
+
+    def load(key: str) -> str | None:
+        loads.append(key)
+        return key.upper() if key.startswith("known") else None
+
+    cached = TtlCache(load, ttl=60.0, size=3, negative_size=2)
+    for name in ("known1", "known2", "known3"):
+        cached.get(name)
+    for n in range(1000):  # a flood of random unknown keys
+        assert cached.get(f"random{n}") is None
+    loads.clear()
+    assert [cached.get(name) for name in ("known1", "known2", "known3")] == [
+        "KNOWN1",
+        "KNOWN2",
+        "KNOWN3",
+    ]
+    assert loads == []  # all still cached
+    # The negative store keeps at most negative_size answers, the newest.
+    assert cached.get("random999") is None
+    assert cached.get("random998") is None
+    assert loads == []
+    assert cached.get("random0") is None
+    assert loads == ["random0"]
+
+
+def test_peek_answers_from_the_cache_only(clock: Clock) -> None:
+    loads: list[str] = []
+
+    def load(key: str) -> int | None:
+        loads.append(key)
+        return 1 if key == "a" else None
+
+    cached = TtlCache(load, ttl=5.0, negative_ttl=1.0)
+    assert cached.peek("a") is MISS
+    assert cached.peek("b") is MISS
+    assert loads == []
+    cached.get("a")
+    cached.get("b")
+    assert cached.peek("a") == 1
+    assert cached.peek("b") is None  # a cached negative answer, not a miss
+    clock.now += 1.1
+    assert cached.peek("a") == 1
+    assert cached.peek("b") is MISS
+    clock.now += 4
+    assert cached.peek("a") is MISS
+    assert loads == ["a", "b"]
+
+
+def test_a_record_that_appears_or_goes_moves_between_the_stores(clock: Clock) -> None:
+    store: dict[str, int] = {}
+    cached = TtlCache(store.get, ttl=1.0, size=10, negative_size=10)
+    assert cached.get("k") is None
+    store["k"] = 1
+    clock.now += 1.1
+    assert cached.get("k") == 1
+    del store["k"]
+    clock.now += 1.1
+    assert cached.get("k") is None
+    assert cached.peek("k") is None
+    cached.clear()
+    assert cached.peek("k") is MISS

@@ -34,6 +34,7 @@ from passgate.keys.startup import open_key_ring
 from passgate.mail.mailer import Mailer, mailer_from_settings
 from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
 from passgate.oauth.minting import Minter
+from passgate.oauth.records import RequestRecords, record_cache
 from passgate.oauth.service import TokenService
 from passgate.protection.account_hooks import ProtectionAccountHooks
 from passgate.protection.guard import ProtectionGuard
@@ -49,7 +50,7 @@ from passgate.storage.directory import DEFAULT_CONNECTION, Directory
 from passgate.storage.event_log import BufferedEventSink, EventLog
 from passgate.storage.settings_store import SettingsStore
 from passgate.storage.setup import open_database
-from passgate.storage.tenant import DEFAULT_DIRECTORY, TenantStore
+from passgate.storage.tenant import TenantStore
 from passgate.storage.tokens import RefreshTokens
 from passgate.support.background import Periodic
 from passgate.support.cache import TtlCache
@@ -161,8 +162,8 @@ class Passgate:
             ),
             clock=clock,
         )
-        self.clients: TtlCache[str, Client | None] = TtlCache(self.applications.get_client)
-        self.apis: TtlCache[str, Api | None] = TtlCache(self.applications.api_by_identifier)
+        self.clients: TtlCache[str, Client | None] = record_cache(self.applications.get_client)
+        self.apis: TtlCache[str, Api | None] = record_cache(self.applications.api_by_identifier)
         self.guard = guard
         self.accounts = Accounts(
             users=self.directory,
@@ -185,21 +186,25 @@ class Passgate:
                 ),
             ),
         )
-        default_directory: TtlCache[str, str] = TtlCache(
-            lambda key: str(self.tenant.get(key, DEFAULT_CONNECTION)), ttl=5.0
+        records = RequestRecords(
+            clients=self.clients,
+            connections=record_cache(self.directory.connection_by_name, ttl=5.0),
+            apis=self.apis,
+            default_directory=TtlCache(
+                lambda key: str(self.tenant.get(key, DEFAULT_CONNECTION)), ttl=5.0
+            ),
         )
         self.readiness = self._readiness()
         self.tokens = TokenService(
             directory=self.directory,
-            authenticator=ClientAuthenticator(self.clients.get, self.applications.secret_digest),
-            apis=self.apis.get,
+            authenticator=ClientAuthenticator(self.applications.secret_digest),
+            records=records,
             refresh_tokens=self.refresh_tokens,
             minter=self.minter,
             hasher=self.hasher,
             guard=guard,
             events=self.events,
             clock=clock,
-            default_directory=lambda: default_directory.get(DEFAULT_DIRECTORY),
             resolve_ip=self._resolve_ip,
             hash_pool=self.hash_pool,
             io_pool=self.io_pool,
@@ -388,7 +393,7 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
     ]
     live = passgate.breached.checker.live
     if passgate.settings.breached_range_enabled and live is not None:
-        routes += range_routes(live.current)
+        routes += range_routes(live.current, run=passgate.run_io)
     app = PassgateApp(routes=routes, lifespan=lifespan, token_endpoint=token_endpoint)
     app.state.passgate = passgate
     return app

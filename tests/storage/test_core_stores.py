@@ -232,11 +232,13 @@ def test_rotate_secret_invalidates_the_old_one(applications: Applications) -> No
     assert old is not None
     new = applications.rotate_secret(client.client_id)
     assert new != old
-    authenticator = ClientAuthenticator(applications.get_client, applications.secret_digest)
-    ok = authenticator.authenticate({}, BasicCredentials(client.client_id, new))
-    assert ok.with_secret
+    authenticator = ClientAuthenticator(applications.secret_digest)
+    record = applications.get_client(client.client_id)
+    presented = authenticator.presented({}, BasicCredentials(client.client_id, new))
+    assert authenticator.authenticate(presented, record).with_secret
+    presented = authenticator.presented({}, BasicCredentials(client.client_id, old))
     with pytest.raises(InvalidClient):
-        authenticator.authenticate({}, BasicCredentials(client.client_id, old))
+        authenticator.authenticate(presented, record)
     rotated = applications.get_client(client.client_id)
     assert rotated is not None
     assert rotated.secret_digest is not None

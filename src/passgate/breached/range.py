@@ -14,16 +14,19 @@ index alone keeps too few bits, see :mod:`passgate.breached.index`); without it 
 request is a 404 saying so. Whether the route is mounted at all is the caller's decision
 (setting ``breached_range_enabled``). Given a function returning the current index (the
 server's :class:`~passgate.breached.live.LiveIndex`), each answer comes from the index of
-the moment, so a new import is served as soon as it is swapped in.
+the moment, so a new import is served as soon as it is swapped in. Answers are made off
+the event loop (the index is memory-mapped: a read may wait for the disk).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -37,6 +40,8 @@ PADDING_MIN = 800
 PADDING_MAX = 1000
 _PREFIX = re.compile(r"[0-9A-Fa-f]{5}")
 BAD_PREFIX_MESSAGE = "The hash prefix was not in a valid format"
+#: Runs a blocking call off the event loop and returns its result.
+Run = Callable[[Callable[[], Response]], Awaitable[Response]]
 
 
 def render_range(lines: list[tuple[str, int]], *, padding: bool) -> str:
@@ -58,27 +63,36 @@ def render_range(lines: list[tuple[str, int]], *, padding: bool) -> str:
 
 
 def range_routes(
-    index: BreachedIndex | Callable[[], BreachedIndex | None], *, path: str = "/range/{prefix}"
+    index: BreachedIndex | Callable[[], BreachedIndex | None],
+    *,
+    path: str = "/range/{prefix}",
+    run: Run | None = None,
 ) -> list[Route]:
     """The route serving ``GET {path}`` from ``index`` (which must stay open), or from
-    whatever index ``index()`` returns at each request."""
+    whatever index ``index()`` returns at each request. Each answer is made by ``run``
+    (the server's I/O pool), by default in Starlette's thread pool."""
     current = (lambda: index) if isinstance(index, BreachedIndex) else index
+    offload: Run = run or run_in_threadpool
 
     async def range_endpoint(request: Request) -> Response:
         prefix = request.path_params["prefix"]
         if not _PREFIX.fullmatch(prefix):
             return PlainTextResponse(BAD_PREFIX_MESSAGE, status_code=400)
-        found = current()
-        try:
-            if found is None:
-                raise BreachedRangeUnavailable("no index")
-            lines = found.range(prefix.upper())
-        except BreachedRangeUnavailable:
-            return PlainTextResponse(
-                "No range data: import the breached-password corpus with --with-range.",
-                status_code=404,
-            )
         padding = request.headers.get("add-padding", "").strip().lower() == "true"
-        return PlainTextResponse(render_range(lines, padding=padding))
+        return await offload(functools.partial(_answer, current(), prefix.upper(), padding))
 
     return [Route(path, range_endpoint, methods=["GET"], name="breached_range")]
+
+
+def _answer(index: BreachedIndex | None, prefix: str, padding: bool) -> Response:
+    """The answer for ``prefix`` (blocking: it reads the mapped range file)."""
+    try:
+        if index is None:
+            raise BreachedRangeUnavailable("no index")
+        lines = index.range(prefix)
+    except BreachedRangeUnavailable:
+        return PlainTextResponse(
+            "No range data: import the breached-password corpus with --with-range.",
+            status_code=404,
+        )
+    return PlainTextResponse(render_range(lines, padding=padding))

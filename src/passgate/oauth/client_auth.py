@@ -14,7 +14,7 @@ from passgate.errors import InvalidClient, InvalidRequest
 from passgate.oauth.request import BasicCredentials
 from passgate.support.crypto import constant_time_equal
 
-__all__ = ["AuthenticatedClient", "ClientAuthenticator"]
+__all__ = ["AuthenticatedClient", "ClientAuthenticator", "PresentedClient"]
 
 _DECOY_DIGEST = "0" * 64
 
@@ -26,16 +26,28 @@ class AuthenticatedClient:
     with_secret: bool
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class PresentedClient:
+    """Who a request says it is, and how it proves it (not checked yet)."""
+
+    client_id: str
+    secret: str | None = dataclasses.field(repr=False)
+    method: str
+    #: Sent with HTTP Basic (a refusal then asks for Basic again).
+    basic: bool
+
+
 class ClientAuthenticator:
-    def __init__(
-        self, lookup: Callable[[str], Client | None], digest: Callable[[str], str]
-    ) -> None:
-        self._lookup = lookup
+    """Two steps, so that the client record can be read off the event loop between them:
+    :meth:`presented` reads the request, :meth:`authenticate` checks it against the
+    record."""
+
+    def __init__(self, digest: Callable[[str], str]) -> None:
         self._digest = digest
 
-    def authenticate(
-        self, params: Mapping[str, str], basic: BasicCredentials | None
-    ) -> AuthenticatedClient:
+    @staticmethod
+    def presented(params: Mapping[str, str], basic: BasicCredentials | None) -> PresentedClient:
+        """The client the request names; raise before any lookup when it names none."""
         client_id = params.get("client_id")
         secret = params.get("client_secret")
         method = "client_secret_post" if secret is not None else "none"
@@ -47,17 +59,25 @@ class ClientAuthenticator:
             client_id, secret, method = basic.client_id, basic.client_secret, "client_secret_basic"
         if not client_id or len(client_id) > 128:
             raise InvalidClient(basic=basic is not None)
-        client = self._lookup(client_id)
+        return PresentedClient(client_id, secret, method, basic is not None)
+
+    def authenticate(
+        self, presented: PresentedClient, client: Client | None
+    ) -> AuthenticatedClient:
+        """Check the presented credentials against ``client`` (the record of
+        ``presented.client_id``, None if there is none)."""
+        secret = presented.secret
+        basic = presented.basic
         expected = client.secret_digest if client is not None else None
-        presented = self._digest(secret) if secret is not None else _DECOY_DIGEST
-        matches = constant_time_equal(presented, expected or _DECOY_DIGEST)
+        presented_digest = self._digest(secret) if secret is not None else _DECOY_DIGEST
+        matches = constant_time_equal(presented_digest, expected or _DECOY_DIGEST)
         if client is None:
-            raise InvalidClient(basic=basic is not None)
+            raise InvalidClient(basic=basic)
         wanted = client.token_endpoint_auth_method
         if wanted == "none":
             if secret is not None:
-                raise InvalidClient(basic=basic is not None)
+                raise InvalidClient(basic=basic)
             return AuthenticatedClient(client=client, with_secret=False)
-        if method != wanted or expected is None or not matches:
-            raise InvalidClient(basic=basic is not None)
+        if presented.method != wanted or expected is None or not matches:
+            raise InvalidClient(basic=basic)
         return AuthenticatedClient(client=client, with_secret=True)

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from passgate.domain.clock import Clock
 from passgate.domain.events import Event, EventSink
 from passgate.domain.login import LoginAttempt, LoginGuard, RequestContext
-from passgate.domain.models import PASSWORD_REALM, Api, Connection, User
+from passgate.domain.models import PASSWORD_REALM, Api, User
 from passgate.errors import (
     AccessDenied,
     InvalidGrant,
@@ -34,11 +34,11 @@ from passgate.errors import (
 from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
 from passgate.oauth.minting import Minter, TokenSet
 from passgate.oauth.password_login import BreachedGate, PasswordLogins
+from passgate.oauth.records import MAX_AUDIENCE, Records, RequestRecords, Wanted
 from passgate.oauth.request import BasicCredentials, without_blank_options
 from passgate.oauth.scopes import GrantedScopes, grant_scopes, split_scope
 from passgate.storage.directory import Directory
 from passgate.storage.tokens import RefreshTokens, Revocation, RotateOutcome
-from passgate.support.cache import TtlCache
 from passgate.support.passwords import PasswordHasher
 
 __all__ = ["BreachedGate", "ConnectionFacts", "TokenService"]
@@ -49,7 +49,6 @@ T = TypeVar("T")
 REFRESH_TOKEN_LIFETIME = 30 * 24 * 3600
 _MAX_IDENTIFIER = 320
 _MAX_PASSWORD = 4096
-_MAX_AUDIENCE = 600
 _EVENT_TYPES = {
     "password": ("sepft", "fepft"),
     PASSWORD_REALM: ("sepft", "fepft"),
@@ -97,14 +96,13 @@ class TokenService:
         *,
         directory: Directory,
         authenticator: ClientAuthenticator,
-        apis: Callable[[str], Api | None],
+        records: RequestRecords,
         refresh_tokens: RefreshTokens,
         minter: Minter,
         hasher: PasswordHasher,
         guard: LoginGuard,
         events: EventSink,
         clock: Clock,
-        default_directory: Callable[[], str],
         resolve_ip: ResolveIp,
         hash_pool: ThreadPoolExecutor,
         io_pool: ThreadPoolExecutor,
@@ -112,13 +110,12 @@ class TokenService:
     ) -> None:
         self._directory = directory
         self._authenticator = authenticator
-        self._apis = apis
+        self._records = records
         self._refresh = refresh_tokens
         self._minter = minter
         self.guard = guard
         self._events = events
         self._clock = clock
-        self._default_directory = default_directory
         self._resolve_ip = resolve_ip
         self._io_pool = io_pool
         self.logins = PasswordLogins(
@@ -128,9 +125,6 @@ class TokenService:
             breached=breached or BreachedGate(),
             hash_pool=hash_pool,
             io_pool=io_pool,
-        )
-        self._connections: TtlCache[str, Connection | None] = TtlCache(
-            directory.connection_by_name, ttl=5.0, size=1000
         )
 
     async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -160,7 +154,7 @@ class TokenService:
         audience = params.get("audience")
         # Cut to the event log's column (an over-long audience is refused below, but its
         # event must still be storable).
-        call.fields["audience"] = audience[:_MAX_AUDIENCE] if audience is not None else None
+        call.fields["audience"] = audience[:MAX_AUDIENCE] if audience is not None else None
         call.fields["scope"] = params.get("scope")
         try:
             result = await self._token(call, params, basic, facts)
@@ -222,7 +216,7 @@ class TokenService:
             raise InvalidRequest("Missing required parameter: grant_type")
         if call.grant not in _EVENT_TYPES:
             raise UnsupportedGrantType(f"Unsupported grant type: {call.grant[:100]}")
-        authenticated = self._authenticator.authenticate(params, basic)
+        authenticated, records = await self._authenticate(call.grant, params, basic)
         client = authenticated.client
         ip, note = self._resolve_ip(facts.client_ip, facts.forwarded_for, authenticated)
         context = call.context
@@ -237,21 +231,21 @@ class TokenService:
         if call.grant not in client.grant_types:
             raise UnauthorizedClient(f"Grant type '{call.grant}' not allowed for the client.")
         if call.grant == "client_credentials":
-            return await self._client_credentials(call, params, authenticated)
+            return await self._client_credentials(call, params, authenticated, records)
         if call.grant == "refresh_token":
             return await self._refresh_token(call, params, authenticated)
-        return await self._password(call, params, authenticated)
+        return await self._password(call, params, authenticated, records)
 
     # -- shared decisions ----------------------------------------------------------
-    def _api(self, audience: str | None) -> Api | None:
-        if audience is None:
-            return None
-        if len(audience) > _MAX_AUDIENCE:
-            raise InvalidRequest("The audience parameter is too long")
-        api = self._apis(audience)
-        if api is None:
-            raise AccessDenied(f"Service not found: {audience}")
-        return api
+    async def _authenticate(
+        self, grant: str | None, params: Mapping[str, str], basic: BasicCredentials | None
+    ) -> tuple[AuthenticatedClient, Records]:
+        """The client and the records the request names: cached, or all read in one I/O hop."""
+        presented = self._authenticator.presented(params, basic)
+        wanted = Wanted.of(grant, params, presented.client_id)
+        if (records := self._records.cached(wanted)) is None:
+            records = await self._io(self._records.load, wanted)
+        return self._authenticator.authenticate(presented, records.client), records
 
     def _now(self) -> int:
         return math.floor(self._clock())
@@ -293,7 +287,11 @@ class TokenService:
 
     # -- password and password-realm ----------------------------------------------
     async def _password(
-        self, call: _Call, params: Mapping[str, str], authenticated: AuthenticatedClient
+        self,
+        call: _Call,
+        params: Mapping[str, str],
+        authenticated: AuthenticatedClient,
+        records: Records,
     ) -> TokenSet:
         username = params.get("username")
         password = params.get("password")
@@ -305,19 +303,13 @@ class TokenService:
             raise InvalidRequest("The username parameter is too long")
         if len(password) > _MAX_PASSWORD:
             raise InvalidRequest("The password parameter is too long")
-        if call.grant == PASSWORD_REALM:
-            realm = params.get("realm")
-            if not realm:
-                raise InvalidRequest("Missing required parameter: realm")
-        else:
-            realm = self._default_directory()
+        if call.grant == PASSWORD_REALM and not params.get("realm"):
+            raise InvalidRequest("Missing required parameter: realm")
         call.fields["user_name"] = username
-        # Cached records: read on the event loop (a database read only on a cache miss).
-        connection = self._connections.get(realm)
-        if connection is None:
-            raise InvalidRequest(f"Unknown realm: {realm[:128]}")
+        if (connection := records.connection) is None:
+            raise InvalidRequest(f"Unknown realm: {(records.realm or '')[:128]}")
         call.fields["connection"] = connection.name
-        api = self._api(params.get("audience"))
+        api = records.api_for(params.get("audience"))
         scopes = grant_scopes(params.get("scope"), api)
 
         attempt = LoginAttempt(
@@ -411,27 +403,39 @@ class TokenService:
             scopes = GrantedScopes(scopes=narrower, narrowed=False)
         else:
             scopes = GrantedScopes(scopes=original, narrowed=False)
-        user = await self._io(self._directory.get_user, record.user_id)
+
+        def issue() -> tuple[User | None, TokenSet | None]:
+            user = self._directory.get_user(record.user_id)
+            if user is None or user.blocked:
+                return user, None
+            api = self._records.api(record.audience) if record.audience else None
+            return user, self._issue_for_user(
+                user=user,
+                authenticated=authenticated,
+                api=api,
+                scopes=scopes,
+                grant="refresh_token",
+                refresh_token=successor,
+                now=now,
+            )
+
+        user, tokens = await self._io(issue)
         if user is None:
             raise InvalidGrant("Unknown or invalid refresh token.")
         if user.blocked:
             raise Unauthorized()
         call.fields["connection"] = user.connection
         call.fields["user_name"] = user.email
-        api = self._apis(record.audience) if record.audience else None
-        return self._issue_for_user(
-            user=user,
-            authenticated=authenticated,
-            api=api,
-            scopes=scopes,
-            grant="refresh_token",
-            refresh_token=successor,
-            now=now,
-        )
+        assert tokens is not None
+        return tokens
 
     # -- client_credentials --------------------------------------------------------
     async def _client_credentials(
-        self, call: _Call, params: Mapping[str, str], authenticated: AuthenticatedClient
+        self,
+        call: _Call,
+        params: Mapping[str, str],
+        authenticated: AuthenticatedClient,
+        records: Records,
     ) -> TokenSet:
         if not authenticated.with_secret:
             raise UnauthorizedClient("Grant type 'client_credentials' needs a confidential client.")
@@ -440,11 +444,12 @@ class TokenService:
             raise AccessDenied(
                 "No audience parameter was provided, and no default audience has been configured"
             )
-        api = self._api(audience)
+        api = records.api_for(audience)
         assert api is not None
         scopes = grant_scopes(params.get("scope"), api, with_oidc=False)
         now = self._now()
-        access, lifetime = self._minter.access_token(
+        access, lifetime = await self._io(
+            self._minter.access_token,
             subject=f"{authenticated.client.client_id}@clients",
             client=authenticated.client,
             api=api,
@@ -463,7 +468,7 @@ class TokenService:
         Revoking one of the client's tokens writes ``srrt``. Auth0 has no event code for
         a failed revocation: a refused request, an unknown token and another client's
         token write none."""
-        authenticated = self._authenticator.authenticate(params, basic)
+        authenticated, _ = await self._authenticate(None, params, basic)
         token = params.get("token")
         if not token:
             raise InvalidRequest("Missing required parameter: token")

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from passgate.domain.models import GRANT_TYPES
+from passgate.domain.models import GRANT_TYPES, User
 from passgate.errors import OAuthError
 from passgate.keys.ring import InvalidToken, KeyRing
 from passgate.oauth.minting import Minter, userinfo_claims
@@ -58,19 +58,26 @@ def oauth_routes(
             return error_response(exc)
         return Response(status_code=200, headers=NO_STORE)
 
+    def token_user(token: str) -> tuple[User, dict[str, Any]] | None:
+        """The user of a valid access token and its claims (blocking: the keys may
+        reload, the user is read)."""
+        try:
+            claims = keys.verify(token, audience=minter.userinfo_audience, issuer=issuer)
+        except InvalidToken:
+            return None
+        user = directory.get_user(str(claims.get("sub")))
+        return None if user is None or user.blocked else (user, claims)
+
     async def userinfo(request: Request) -> Response:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        challenge = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
         if scheme.lower() != "bearer" or not token.strip():
             return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
-        try:
-            claims = keys.verify(token.strip(), audience=minter.userinfo_audience, issuer=issuer)
-        except InvalidToken:
+        found = await run_io(token_user, token.strip())
+        if found is None:
+            challenge = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
             return Response(status_code=401, headers=challenge)
-        user = await run_io(directory.get_user, str(claims.get("sub")))
-        if user is None or user.blocked:
-            return Response(status_code=401, headers=challenge)
+        user, claims = found
         scopes = split_scope(str(claims.get("scope", "")))
         return JSONResponse(userinfo_claims(user, scopes), headers=NO_STORE)
 

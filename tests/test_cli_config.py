@@ -45,6 +45,7 @@ SAMPLE_ARGS: dict[str, list[str]] = {
     "clients set-auth-method": ["client-id", "client_secret_basic"],
     "users create": ["--email", "a@example.com", "--password-stdin"],
     "users list": [],
+    "users show": ["a@example.com"],
     "users set-password": ["a@example.com", "--password-stdin"],
     "users block": ["a@example.com"],
     "users unblock": ["a@example.com"],

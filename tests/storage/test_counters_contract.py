@@ -29,6 +29,7 @@ from passgate.storage.counters import (
     AttemptKey,
     BlockRecord,
 )
+from passgate.storage.counters_fallback import FallbackCounters
 from passgate.storage.counters_redis import RedisCounters
 from passgate.storage.counters_sql import SqlCounters
 from passgate.storage.db import make_engine, migrate
@@ -42,6 +43,14 @@ def _clear_sql(engine: sa.Engine) -> None:
     with engine.begin() as connection:
         for table in (login_attempts, ip_buckets, once_marks):
             connection.execute(table.delete())
+
+
+def _sql_rows(engine: sa.Engine) -> int:
+    with engine.connect() as connection:
+        return sum(
+            int(connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+            for table in (login_attempts, ip_buckets, once_marks)
+        )
 
 
 def _clear_redis(url: str, prefix: str) -> None:
@@ -58,17 +67,40 @@ def _clear_redis(url: str, prefix: str) -> None:
         "sqlite",
         pytest.param("postgres", marks=pytest.mark.postgres),
         pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("fallback", marks=pytest.mark.redis),
+        "fallback-redis-down",
     ]
 )
 def counters(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AttackCounters]:
-    if request.param == "redis":
+    """Each backend, empty. ``fallback`` is Redis (up) with SQLite behind it, as
+    ``PASSGATE_REDIS_UNAVAILABLE=fallback`` builds it: with Redis up, every test must
+    leave the SQL tables empty (nothing is counted twice). ``fallback-redis-down`` is
+    the same with Redis unreachable: everything is counted in SQLite."""
+    if request.param == "fallback-redis-down":
+        down = RedisCounters.from_url("redis://127.0.0.1:1/0", timeout_s=0.2)
+        engine = make_engine(f"sqlite:///{tmp_path / 'counters.db'}")
+        migrate(engine)
+        try:
+            yield FallbackCounters(down, SqlCounters(engine), retry_after_s=3600)
+        finally:
+            down.close()
+            engine.dispose()
+        return
+    if request.param in ("redis", "fallback"):
         url: str = request.getfixturevalue("redis_url")
         prefix = f"passgate-test:{secrets.token_hex(6)}:"
         backend = RedisCounters.from_url(url, prefix=prefix)
+        engine = make_engine(f"sqlite:///{tmp_path / 'counters.db'}")
+        migrate(engine)
         try:
-            yield backend
+            if request.param == "fallback":
+                yield FallbackCounters(backend, SqlCounters(engine))
+                assert _sql_rows(engine) == 0, "counted in SQL while Redis was up"
+            else:
+                yield backend
         finally:
             backend.close()
+            engine.dispose()
             _clear_redis(url, prefix)
         return
     if request.param == "sqlite":
@@ -472,8 +504,12 @@ def test_purge_forgets_only_what_holds_no_state(counters: AttackCounters) -> Non
     assert counters.once("mail:new", ttl_s=3600, now=now)
 
     removed = counters.purge(now)
-    # SQL deletes the forgotten key, the full bucket and the old mark; Redis expires keys.
-    assert removed == (0 if isinstance(counters, RedisCounters) else 3)
+    # SQL deletes the forgotten key, the full bucket and the old mark; Redis expires keys
+    # (and with Redis up, the fallback's SQL counters hold nothing).
+    expiring = isinstance(counters, RedisCounters) or (
+        isinstance(counters, FallbackCounters) and not counters.describe()["primary_down"]
+    )
+    assert removed == (0 if expiring else 3)
     assert counters.purge(now) == 0  # what is left holds state
     assert counters.failures(blocked, now=now) == 3
     assert counters.failures(forgotten, now=now) == 0

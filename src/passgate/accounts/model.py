@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from passgate.domain.events import Event
+from passgate.domain.identifiers import is_valid_username
 from passgate.domain.login import RequestContext
 from passgate.domain.models import Client, Connection, User, UserProfile
 from passgate.domain.profiles import ProfileError, check_text, read_profile
@@ -27,7 +28,6 @@ _MAX_EMAIL = max_length(users.c.email)
 _MAX_ID = 128
 # One address, no display name, nothing that could split an address list or a header.
 _EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f<>()\[\],;:\"\\]+@[^@\s\x00-\x1f\x7f<>()\[\],;:\"\\]+")
-_USERNAME = re.compile(r"[^@\s\x00-\x1f\x7f]+")
 
 
 # -- errors ----------------------------------------------------------------------------
@@ -398,5 +398,5 @@ def _check_lengths(
 
 def _check_username(username: str | None) -> None:
     # No "@": a login identifier matches an email or a username, and must match one user.
-    if username is not None and not _USERNAME.fullmatch(username):
+    if username is not None and not is_valid_username(username):
         raise InvalidBody("Invalid username: no spaces, control characters or @")

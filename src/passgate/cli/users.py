@@ -29,6 +29,7 @@ from passgate.cli.support import (
 )
 from passgate.domain.clock import system_clock
 from passgate.domain.events import Event
+from passgate.domain.identifiers import is_valid_username
 from passgate.domain.models import User
 from passgate.protection.account_hooks import ProtectionAccountHooks
 from passgate.storage.directory import DEFAULT_CONNECTION, check_user_fields
@@ -79,7 +80,7 @@ def _check_username(username: str) -> None:
     # Logins look users up by email *or* username: a username must never read as an email.
     if not username:
         raise click.ClickException("a username must not be empty")
-    if "@" in username or any(c.isspace() for c in username):
+    if not is_valid_username(username):
         raise click.ClickException("a username must contain no '@' and no whitespace")
 
 

@@ -13,6 +13,7 @@ until it no longer changes, and surrounding white space removed.
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 from collections.abc import Iterable
 
@@ -21,6 +22,7 @@ __all__ = [
     "canonical_identifier",
     "counter_subject",
     "identifier_subjects",
+    "is_valid_username",
     "label",
 ]
 
@@ -68,6 +70,18 @@ def identifier_subjects(
     if user_id is not None:
         found.add(counter_subject(connection, user_id=user_id, identifier=""))
     return found
+
+
+_USERNAME = re.compile(r"[^@\s\x00-\x1f\x7f-\x9f]+")
+
+
+def is_valid_username(username: str) -> bool:
+    """Whether ``username`` can be one: no ``@``, white space or control character, as
+    typed *and* in its canonical form (U+FF20 and U+FE6B become ``@``). A login identifier
+    with ``@`` names an email, any other a username, so each names at most one account."""
+    return bool(_USERNAME.fullmatch(username)) and bool(
+        _USERNAME.fullmatch(canonical_identifier(username))
+    )
 
 
 def label(identifier: str, limit: int = LABEL_MAX) -> str:

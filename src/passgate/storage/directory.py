@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from passgate.domain.identifiers import canonical_identifier
+from passgate.domain.identifiers import canonical_identifier, is_valid_username
 from passgate.domain.models import Connection, User, UserProfile
 from passgate.errors import PassgateError
 from passgate.storage.db import DriverSql
@@ -21,11 +21,16 @@ __all__ = [
     "DEFAULT_CONNECTION",
     "Directory",
     "DuplicateUser",
+    "InvalidIdentifier",
     "UnknownConnection",
     "check_user_fields",
 ]
 
 DEFAULT_CONNECTION = "Username-Password-Authentication"
+
+
+class InvalidIdentifier(PassgateError):
+    """A username or email that could name another account's identifier."""
 
 
 class DuplicateUser(PassgateError):
@@ -118,8 +123,12 @@ _FIND_FOR_LOGIN = (
     "users.family_name, users.nickname, users.picture, users.user_metadata, users.password_hash "
     "FROM users JOIN connections ON users.connection_id = connections.id "
     "WHERE users.connection_id = :connection_id "
-    "AND (users.email_key = :key OR users.username_key = :key) LIMIT 1"
+    "AND users.{column} = :key"
 )
+# An identifier with "@" names an email, any other a username (a username has no "@" in
+# any form), so each names at most one account of a connection.
+_FIND_BY_EMAIL = _FIND_FOR_LOGIN.format(column="email_key")
+_FIND_BY_USERNAME = _FIND_FOR_LOGIN.format(column="username_key")
 
 
 class Directory:
@@ -184,6 +193,10 @@ class Directory:
         for the rules sign-up applies first)."""
         profile = profile if profile is not None else UserProfile()
         check_user_fields(email=email, username=username, name=name, profile=profile)
+        if username is not None and not is_valid_username(username):
+            raise InvalidIdentifier("a username has no @, white space or control character")
+        if "@" not in canonical_identifier(email):
+            raise InvalidIdentifier("an email address has an @")
         conn = self._require_connection(connection)
         now = time.time() if now is None else now
         user_id = new_id("auth0|", 12)
@@ -222,7 +235,8 @@ class Directory:
         """The user whose email or username is ``identifier`` (in its canonical form), with
         the hash."""
         params = {"connection_id": connection_id, "key": canonical_identifier(identifier)}
-        rows = self._driver.rows(_FIND_FOR_LOGIN, params)
+        statement = _FIND_BY_EMAIL if "@" in params["key"] else _FIND_BY_USERNAME
+        rows = self._driver.rows(statement, params)
         if not rows:
             return None
         (

@@ -9,8 +9,6 @@ from collections.abc import Iterator
 import pytest
 import redis
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 
 from passgate.domain.brute_force import PER_IDENTIFIER, PER_IDENTIFIER_AND_IP
 from passgate.storage import db
@@ -18,37 +16,21 @@ from passgate.storage.counters import AttemptKey
 from passgate.storage.counters_redis import RedisCounters
 from passgate.storage.counters_sql import SqlCounters
 from passgate.storage.directory import DEFAULT_CONNECTION, Directory
-from passgate.storage.schema import metadata
 from passgate.testing import login_key
+from tests.storage.migrations import at_revision, to_revision
 
 T0 = 1_800_000_000.0
-
-
-def _to(engine: sa.Engine, revision: str, *, down: bool = False) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(db._MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        (command.downgrade if down else command.upgrade)(config, revision)
 
 
 @pytest.fixture
 def old(sql_url: str) -> Iterator[sa.Engine]:
     """A database at revision 0001 (the PostgreSQL schema is emptied first)."""
     engine = db.make_engine(sql_url)
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as connection:
-            for table in reversed(metadata.sorted_tables):
-                connection.execute(sa.text(f'DROP TABLE IF EXISTS "{table.name}" CASCADE'))
-            connection.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
-        _to(engine, "0001")
-    else:
-        _to(engine, "base", down=True)
-        _to(engine, "0001")
+    at_revision(engine, "0001")
     try:
         yield engine
     finally:
-        _to(engine, "head")  # the PostgreSQL schema is shared with the other tests
+        to_revision(engine, "head")  # the PostgreSQL schema is shared with the other tests
         engine.dispose()
 
 
@@ -103,7 +85,7 @@ def test_upgrade_keeps_every_block_under_the_account(old: sa.Engine) -> None:
                 _old_row(f"{PER_IDENTIFIER}:{db_}:nobody", "nobody", None, 7, T0),
             ],
         )
-    _to(old, "head")
+    to_revision(old, "head")
 
     directory = Directory(old)
     found = directory.find_for_login(conn_id, "JE\u017fSE@example.com")

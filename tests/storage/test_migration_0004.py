@@ -12,8 +12,7 @@ import sqlalchemy as sa
 from passgate.domain.models import UserProfile
 from passgate.storage import db
 from passgate.storage.directory import DEFAULT_CONNECTION, Directory
-from passgate.storage.schema import metadata
-from tests.storage.test_migration_0002 import _to
+from tests.storage.migrations import at_revision, to_revision
 
 PROFILE_COLUMNS = {"given_name", "family_name", "nickname", "picture", "user_metadata"}
 
@@ -26,15 +25,7 @@ def _columns(engine: sa.Engine) -> set[str]:
 def at_0003(sql_url: str) -> Iterator[sa.Engine]:
     """A database at revision 0003 with one user (the PostgreSQL schema is emptied first)."""
     engine = db.make_engine(sql_url)
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as connection:
-            for table in reversed(metadata.sorted_tables):
-                connection.execute(sa.text(f'DROP TABLE IF EXISTS "{table.name}" CASCADE'))
-            connection.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
-        _to(engine, "0003")
-    else:
-        _to(engine, "base", down=True)
-        _to(engine, "0003")
+    at_revision(engine, "0003")
     with engine.begin() as connection:
         connection.execute(
             sa.text("INSERT INTO connections (id, name, created_at) VALUES ('con_t', :n, 0)"),
@@ -52,13 +43,13 @@ def at_0003(sql_url: str) -> Iterator[sa.Engine]:
     try:
         yield engine
     finally:
-        _to(engine, "head")  # the PostgreSQL schema is shared with the other tests
+        to_revision(engine, "head")  # the PostgreSQL schema is shared with the other tests
         engine.dispose()
 
 
 def test_upgrade_adds_the_profile_and_keeps_the_users(at_0003: sa.Engine) -> None:
     assert not PROFILE_COLUMNS & _columns(at_0003)
-    _to(at_0003, "0004_user_profile")
+    to_revision(at_0003, "0004_user_profile")
     assert _columns(at_0003) >= PROFILE_COLUMNS
     directory = Directory(at_0003)
     user = directory.get_user("auth0|j")
@@ -76,7 +67,7 @@ def test_upgrade_adds_the_profile_and_keeps_the_users(at_0003: sa.Engine) -> Non
 
 
 def test_downgrade_drops_the_profile_and_keeps_the_users(at_0003: sa.Engine) -> None:
-    _to(at_0003, "0004_user_profile")
+    to_revision(at_0003, "0004_user_profile")
     directory = Directory(at_0003)
     directory.create_user(
         connection=DEFAULT_CONNECTION,
@@ -84,7 +75,7 @@ def test_downgrade_drops_the_profile_and_keeps_the_users(at_0003: sa.Engine) -> 
         password_hash="h",
         profile=UserProfile(given_name="Ada", user_metadata={"plan": "gold"}),
     )
-    _to(at_0003, "0003", down=True)
+    to_revision(at_0003, "0003", down=True)
     assert not PROFILE_COLUMNS & _columns(at_0003)
     with at_0003.connect() as connection:
         emails = connection.execute(sa.text("SELECT email FROM users ORDER BY email")).scalars()

@@ -29,6 +29,7 @@ LAYERS = [
     "oauth",
     "protection",
     "breached",
+    "management",
     "web",
     "cli",
     "testing",

@@ -1,4 +1,5 @@
-"""Shared fixtures: SQL databases (SQLite, and PostgreSQL when configured) and Redis.
+"""Shared fixtures: SQL databases (SQLite, and PostgreSQL when configured) and Redis; a
+test CA's server certificate.
 
 PostgreSQL and Redis are used for real when ``PASSGATE_TEST_DATABASE_URL`` and
 ``PASSGATE_TEST_REDIS_URL`` are set. Without them their tests are skipped and named in
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 
 from passgate.storage.db import make_engine, migrate
 from passgate.storage.schema import metadata
+from tests.certificates import ServerCertificate, make_server_certificate
 
 REQUIRE_BACKENDS = os.environ.get("PASSGATE_TEST_REQUIRE_BACKENDS") == "1"
 
@@ -91,3 +93,10 @@ def engine(sql_url: str) -> Iterator[sa.Engine]:
     engine = make_engine(sql_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def server_certificate(tmp_path: Path) -> ServerCertificate:
+    """A test CA and a server certificate it issued for 127.0.0.1, ::1 and localhost."""
+    return make_server_certificate(tmp_path / "tls")
+

@@ -12,6 +12,7 @@ import re
 import shlex
 import signal
 import sqlite3
+import ssl
 import subprocess
 import sys
 import time
@@ -55,13 +56,15 @@ class Server:
             start_new_session=True,  # its own process group: workers can be reaped with it
         )
 
-    def wait_until_healthy(self, base_url: str) -> None:
+    def wait_until_healthy(self, base_url: str, verify: ssl.SSLContext | bool = True) -> None:
+        """Wait for ``GET /health``; ``verify`` checks an https server's certificate."""
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 pytest.fail(f"the server exited with {self.process.returncode}: {self.stderr()}")
             try:
-                if httpx.get(base_url + "health", timeout=1.0).status_code == 200:
+                health = httpx.get(base_url + "health", timeout=1.0, verify=verify)
+                if health.status_code == 200:
                     return
             except httpx.TransportError:
                 pass

@@ -115,8 +115,23 @@ class Settings(BaseSettings):
         "`passgate issuer set URL`.",
         json_schema_extra={
             "expects": f"{_HTTP_URL} without query or fragment",
-            "doc_default": "the first `http://HOST:PORT/` of `passgate serve`",
+            "doc_default": "the first `http://HOST:PORT/` of `passgate serve` (`https://` "
+            "with TLS)",
         },
+    )
+    tls_cert: Path | None = Field(
+        default=None,
+        description="Serve https: the PEM certificate file (the server's certificate "
+        "first, then any intermediates), with `PASSGATE_TLS_KEY`; the `--tls-cert` of "
+        "`passgate serve` and `quickstart` overrides it. Unset: plain http (behind a proxy "
+        "that ends TLS).",
+        json_schema_extra={"expects": "a PEM certificate file", "doc_default": "plain http"},
+    )
+    tls_key: Path | None = Field(
+        default=None,
+        description="The unencrypted PEM private key of `PASSGATE_TLS_CERT`'s certificate; "
+        "`--tls-key` overrides it.",
+        json_schema_extra={"expects": "a PEM private key file"},
     )
     hash_workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1,

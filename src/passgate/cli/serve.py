@@ -32,8 +32,16 @@ from passgate.domain.models import PASSWORD_REALM, Api, Client, User
 from passgate.keys.issuer import ISSUER_KEY
 from passgate.settings import Settings
 from passgate.storage.directory import DEFAULT_CONNECTION
+from passgate.support.tls import TlsFile, TlsFiles, check_tls_files
 
-__all__ = ["check_startup", "passgate_command", "quickstart", "run_server", "serve"]
+__all__ = [
+    "check_startup",
+    "passgate_command",
+    "quickstart",
+    "run_server",
+    "serve",
+    "tls_files",
+]
 
 DEMO_API = "https://api.passgate.local/"
 DEMO_SCOPES = ("read:messages", "write:messages")
@@ -49,10 +57,56 @@ EXAMPLE_END_USER_IP = "203.0.113.7"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 host_option = click.option("--host", default="127.0.0.1", show_default=True)
+tls_cert_option = click.option(
+    "--tls-cert",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Serve https with this PEM certificate file (the server's certificate first, then "
+    "any intermediates); needs --tls-key. Default: PASSGATE_TLS_CERT.",
+)
+tls_key_option = click.option(
+    "--tls-key",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The certificate's unencrypted PEM private key. Default: PASSGATE_TLS_KEY.",
+)
 
 
-def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
-    """Migrate once, here, then serve until a signal stops the server."""
+def tls_files(settings: Settings, cert: Path | None, key: Path | None) -> TlsFiles | None:
+    """The certificate and key to serve https with (an option overrides its setting), checked
+    here once; None for plain http. Refuses (exit 2, one line) half a pair or a bad file."""
+    chosen_cert = _chosen(cert, "--tls-cert", settings.tls_cert, "PASSGATE_TLS_CERT")
+    chosen_key = _chosen(key, "--tls-key", settings.tls_key, "PASSGATE_TLS_KEY")
+    if chosen_cert is None and chosen_key is None:
+        return None
+    if chosen_cert is None or chosen_key is None:
+        given = chosen_cert or chosen_key
+        missing = (
+            "--tls-key or PASSGATE_TLS_KEY"
+            if chosen_key is None
+            else ("--tls-cert or PASSGATE_TLS_CERT")
+        )
+        assert given is not None
+        raise SettingsRefused(
+            f"{given.source} is given without {missing}; expected both, to serve https: "
+            "the certificate and its private key"
+        )
+    files = TlsFiles(cert=chosen_cert, key=chosen_key)
+    with refusals():
+        check_tls_files(files)
+    return files
+
+
+def _chosen(option: Path | None, flag: str, setting: Path | None, variable: str) -> TlsFile | None:
+    if option is not None:
+        return TlsFile(option, flag)
+    return TlsFile(setting, variable) if setting is not None else None
+
+
+def run_server(
+    settings: Settings, host: str, port: int, workers: int, tls: TlsFiles | None = None
+) -> None:
+    """Migrate once, here, then serve (https with ``tls``) until a signal stops the server."""
     import uvicorn
 
     from passgate.keys.startup import prepare_start
@@ -61,7 +115,9 @@ def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
 
     # Refused here, in one line, rather than by every worker with a traceback.
     with refusals():
-        issuer, fixed_now = prepare_start(settings, first_address=_local_url(host, port))
+        issuer, fixed_now = prepare_start(
+            settings, first_address=_local_url(host, port, https=tls is not None)
+        )
     if fixed_now and settings.issuer is None:
         click.echo(
             f"passgate: the issuer is {issuer} (this first serving address), kept in the "
@@ -94,6 +150,7 @@ def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
             proxy_headers=False,
             server_header=False,
             http=HttpProtocol,
+            **_uvicorn_tls(tls),
         )
     finally:
         for sig, handler in previous.items():
@@ -101,6 +158,19 @@ def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
         if slots is not None:
             slots.remove()
             os.environ.pop("PASSGATE_HASH_SLOTS_ID", None)
+
+
+def _uvicorn_tls(tls: TlsFiles | None) -> dict[str, Any]:
+    """uvicorn's options for ``tls``: every worker loads the files into its own context."""
+    if tls is None:
+        return {}
+    return {
+        "ssl_certfile": str(tls.cert.path),
+        "ssl_keyfile": str(tls.key.path),
+        # Python's defaults (TLS 1.2 and later, forward-secret AEAD suites), not the
+        # "TLSv1" cipher list that uvicorn before 0.36 set.
+        "ssl_ciphers": None,
+    }
 
 
 def check_startup(settings: Settings) -> None:
@@ -146,14 +216,18 @@ def _url_host(host: str) -> str:
 @host_option
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
-def serve(host: str, port: int, workers: int) -> None:
-    """Serve the token endpoint (migrating the database first, creating it if need be)."""
+@tls_cert_option
+@tls_key_option
+def serve(host: str, port: int, workers: int, tls_cert: Path | None, tls_key: Path | None) -> None:
+    """Serve the token endpoint (migrating the database first, creating it if need be);
+    https with --tls-cert and --tls-key."""
     settings = load_settings()
+    tls = tls_files(settings, tls_cert, tls_key)
     check_startup(settings)
     database = sqlite_file(settings)
     say_where(settings, created=database is not None and not database.exists())
     with refusals():
-        run_server(settings, host, port, workers)
+        run_server(settings, host, port, workers, tls)
     sys.exit(0)
 
 
@@ -216,18 +290,18 @@ def _demo_user(stores: Stores) -> tuple[User, str]:
     return stores.directory.get_user(existing.id) or existing, password
 
 
-def _local_url(host: str, port: int) -> str:
+def _local_url(host: str, port: int, *, https: bool) -> str:
     """The address a server listening on ``host`` and ``port`` answers at, from here."""
     local = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
-    return f"http://{_url_host(local)}:{port}/"
+    return f"{'https' if https else 'http'}://{_url_host(local)}:{port}/"
 
 
-def _base_url(stores: Stores, host: str, port: int) -> str:
+def _base_url(stores: Stores, host: str, port: int, *, https: bool) -> str:
     """The tenant's issuer; before the first start, the one it will fix."""
     issuer = stores.tenant.get(ISSUER_KEY) or stores.settings.issuer
     if issuer:
         return str(issuer) if str(issuer).endswith("/") else f"{issuer}/"
-    return _local_url(host, port)
+    return _local_url(host, port, https=https)
 
 
 def login_curl(base_url: str, client_id: str, client_secret: str, password: str) -> str:
@@ -252,21 +326,26 @@ def login_curl(base_url: str, client_id: str, client_secret: str, password: str)
 @click.command()
 @host_option
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@tls_cert_option
+@tls_key_option
 @json_option
-def quickstart(host: str, port: int, as_json: bool) -> None:
+def quickstart(
+    host: str, port: int, tls_cert: Path | None, tls_key: Path | None, as_json: bool
+) -> None:
     """Set up a demo API, application and user, print how to log in, then serve.
 
     Run it again at any time: it reuses the demo objects, gives the demo application a new
     secret and the demo user a new password (the old ones stop working), and prints them.
     """
     settings = load_settings()
+    tls = tls_files(settings, tls_cert, tls_key)
     check_startup(settings)
     with open_stores(settings, create=True) as stores:
         replaced = _demo_exists(stores)
         api = _demo_api(stores)
         client, client_secret = _demo_client(stores)
         user, password = _demo_user(stores)
-        base_url = _base_url(stores, host, port)
+        base_url = _base_url(stores, host, port, https=tls is not None)
     curl = login_curl(base_url, client.client_id, client_secret, password)
     document: dict[str, Any] = {
         "replaced_credentials": replaced,
@@ -286,7 +365,7 @@ def quickstart(host: str, port: int, as_json: bool) -> None:
     )
     sys.stdout.flush()
     with refusals():
-        run_server(settings, host, port, workers=1)
+        run_server(settings, host, port, workers=1, tls=tls)
     sys.exit(0)
 
 

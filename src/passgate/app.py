@@ -48,7 +48,11 @@ from passgate.storage.counters_fallback import FallbackCounters
 from passgate.storage.counters_redis import RedisCounters
 from passgate.storage.directory import DEFAULT_CONNECTION, Directory
 from passgate.storage.event_log import BufferedEventSink, EventLog
-from passgate.storage.settings_store import SettingsStore
+from passgate.storage.settings_store import (
+    POLICY_RELOAD_INTERVAL_S,
+    LivePolicies,
+    SettingsStore,
+)
 from passgate.storage.setup import open_database
 from passgate.storage.tenant import TenantStore
 from passgate.storage.tokens import RefreshTokens
@@ -119,7 +123,7 @@ class Passgate:
             settings.hash_workers, thread_name_prefix="passgate-hash"
         )
         self.io_pool = ThreadPoolExecutor(16, thread_name_prefix="passgate-io")
-        self.policies = SettingsStore(self.engine, clock=clock)
+        self.policies = LivePolicies(SettingsStore(self.engine, clock=clock))
         self._close_counters: Callable[[], None] = lambda: None
         if counters is None:
             counters, self._close_counters = counters_from_settings(settings, self.engine)
@@ -227,11 +231,18 @@ class Passgate:
         return Readiness(probes)
 
     def schedules(self) -> list[Periodic]:
-        """What a server process runs in the background (not started): every second, a
-        look for a newly imported breached-password index; every few minutes, the
-        breached-password digests and the purge. Several processes may run them at once:
-        digest periods are claimed, and a purge only deletes what holds no state."""
+        """What a server process runs in the background (not started): twice a second, a
+        read of the protection policies; every second, a look for a newly imported
+        breached-password index; every few minutes, the breached-password digests and the
+        purge. Several processes may run them at once: digest periods are claimed, and a
+        purge only deletes what holds no state."""
         return [
+            Periodic(
+                "passgate-policies",
+                self.policies.reload,
+                interval_s=POLICY_RELOAD_INTERVAL_S,
+                what="reading the protection policies",
+            ),
             Periodic(
                 "passgate-breached-index",
                 self.breached.checker.refresh,

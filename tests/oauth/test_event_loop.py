@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -280,6 +281,28 @@ async def test_an_unknown_record_is_read_once_then_seen_within_2_s_of_its_creati
         assert (response.status_code, response.json()["error"]) == expected
         assert time.monotonic() - created < SEEN_WITHIN_S, "not seen within 2 s"
         await asyncio.sleep(0.05)
+
+
+# -- protection policies ---------------------------------------------------------------
+
+
+async def test_policies_are_read_from_memory_when_a_cache_would_have_expired(
+    world: World, http: httpx.AsyncClient, threads: Threads
+) -> None:
+    """A remembered refusal makes the loop itself consult the policies (``refuse_early``):
+    however much time has passed, that is a memory read, never a query."""
+    loop_thread = threading.get_ident()
+    policies = world.passgate.policies
+    policies.set_brute_force(replace(policies.get_brute_force(), max_attempts=1))
+    wrong = world.password_form(password="not the password")
+    assert_oauth_error(await http.post(TOKEN, data=wrong), 403, "invalid_grant")
+    assert_oauth_error(await http.post(TOKEN, data=wrong), 429, "too_many_attempts")
+    for _ in range(3):
+        world.clock.advance(2.0)  # past any cache of the policies
+        threads.sql.clear()
+        assert_oauth_error(await http.post(TOKEN, data=wrong), 429, "too_many_attempts")
+        assert threads.on_loop(loop_thread) == []
+    assert threads.statements("tenant_settings") == []
 
 
 # -- signing, verification and key reloads --------------------------------------------

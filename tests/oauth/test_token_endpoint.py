@@ -262,7 +262,7 @@ async def test_refresh_token_of_a_blocked_user(world: World, http: httpx.AsyncCl
     first = await login_with_refresh(world, http)
     world.passgate.directory.set_blocked(world.alice.id, True)
     response = await http.post(TOKEN, data=refresh_form(world, first["refresh_token"]))
-    assert_oauth_error(response, 401, "unauthorized", "user is blocked")
+    assert_oauth_error(response, 403, "invalid_grant", "user is blocked")  # Auth0's answer
 
 
 async def test_refresh_token_scope_can_only_narrow(world: World, http: httpx.AsyncClient) -> None:

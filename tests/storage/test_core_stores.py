@@ -18,9 +18,8 @@ from passgate.storage.directory import (
     UnknownConnection,
 )
 from passgate.storage.event_log import BufferedEventSink, EventLog
-from passgate.storage.schema import refresh_tokens
 from passgate.storage.tenant import TenantStore
-from passgate.storage.tokens import RefreshTokens, RotateOutcome, SigningKeys
+from passgate.storage.tokens import SigningKeys
 from passgate.support.crypto import constant_time_equal
 
 NOW = 1_800_000_000.0
@@ -37,11 +36,6 @@ def directory(engine: sa.Engine) -> Directory:
 @pytest.fixture
 def applications(engine: sa.Engine) -> Applications:
     return Applications(engine, KEY)
-
-
-@pytest.fixture
-def tokens(engine: sa.Engine) -> RefreshTokens:
-    return RefreshTokens(engine, KEY)
 
 
 # -- Directory --------------------------------------------------------------------------
@@ -269,101 +263,6 @@ def test_apis(applications: Applications) -> None:
         with pytest.raises(InvalidConfiguration):
             applications.create_api(**bad)
     assert applications.list_apis() == [api]
-
-
-# -- RefreshTokens ----------------------------------------------------------------------
-
-
-def _issue(tokens: RefreshTokens, *, now: float = NOW, lifetime: int = 3600) -> str:
-    return tokens.issue(
-        client_id="c1",
-        user_id="u1",
-        audience="https://api.example/",
-        scope="openid",
-        now=now,
-        lifetime=lifetime,
-    )
-
-
-def test_refresh_tokens_are_stored_as_digests(tokens: RefreshTokens, engine: sa.Engine) -> None:
-    token = _issue(tokens)
-    with engine.connect() as db:
-        rows = db.execute(sa.select(refresh_tokens)).all()
-    assert len(rows) == 1
-    assert token not in repr([tuple(row) for row in rows])
-    found = tokens.find(token)
-    assert found is not None
-    assert found.user_id == "u1"
-    assert found.used_at is None
-
-
-def test_refresh_rotation(tokens: RefreshTokens) -> None:
-    first = _issue(tokens)
-    rotation, second = tokens.rotate(first, client_id="c1", now=NOW + 10, lifetime=3600)
-    assert rotation.outcome is RotateOutcome.ROTATED
-    assert rotation.token is not None
-    assert rotation.token.scope == "openid"
-    assert second is not None
-    assert second != first
-    successor = tokens.find(second)
-    assert successor is not None
-    assert successor.family_id == rotation.token.family_id
-    assert successor.expires_at == NOW + 10 + 3600
-    rotation, third = tokens.rotate(second, client_id="c1", now=NOW + 20, lifetime=3600)
-    assert rotation.outcome is RotateOutcome.ROTATED
-    assert third is not None
-
-
-def test_refresh_reuse_revokes_the_family(tokens: RefreshTokens) -> None:
-    first = _issue(tokens)
-    other_family = _issue(tokens)
-    _, second = tokens.rotate(first, client_id="c1", now=NOW + 1, lifetime=3600)
-    assert second is not None
-    reuse, nothing = tokens.rotate(first, client_id="c1", now=NOW + 2, lifetime=3600)
-    assert reuse.outcome is RotateOutcome.REUSED
-    assert nothing is None
-    revoked, _ = tokens.rotate(second, client_id="c1", now=NOW + 3, lifetime=3600)
-    assert revoked.outcome is RotateOutcome.REVOKED
-    # Another family of the same user is untouched.
-    fine, _ = tokens.rotate(other_family, client_id="c1", now=NOW + 4, lifetime=3600)
-    assert fine.outcome is RotateOutcome.ROTATED
-
-
-def test_refresh_expiry_and_other_outcomes(tokens: RefreshTokens) -> None:
-    token = _issue(tokens, lifetime=100)
-    wrong, _ = tokens.rotate(token, client_id="c2", now=NOW + 1, lifetime=100)
-    assert wrong.outcome is RotateOutcome.WRONG_CLIENT
-    expired, none = tokens.rotate(token, client_id="c1", now=NOW + 100, lifetime=100)
-    assert expired.outcome is RotateOutcome.EXPIRED
-    assert none is None
-    unknown, _ = tokens.rotate("never-issued", client_id="c1", now=NOW, lifetime=100)
-    assert unknown.outcome is RotateOutcome.UNKNOWN
-    assert unknown.token is None
-    still_valid = _issue(tokens, lifetime=100)
-    ok, _ = tokens.rotate(still_valid, client_id="c1", now=NOW + 99, lifetime=100)
-    assert ok.outcome is RotateOutcome.ROTATED
-
-
-def test_refresh_revoke_and_revoke_user(tokens: RefreshTokens) -> None:
-    token = _issue(tokens)
-    _, successor = tokens.rotate(token, client_id="c1", now=NOW + 1, lifetime=3600)
-    assert successor is not None
-    assert not tokens.revoke(token, client_id="someone-else", now=NOW + 2)
-    assert tokens.revoke(token, client_id="c1", now=NOW + 2)
-    outcome, _ = tokens.rotate(successor, client_id="c1", now=NOW + 3, lifetime=3600)
-    assert outcome.outcome is RotateOutcome.REVOKED
-    assert not tokens.revoke("unknown", client_id="c1", now=NOW)
-    fresh = [_issue(tokens), _issue(tokens)]
-    assert tokens.revoke_user("u1", now=NOW + 4) == 2
-    for value in fresh:
-        outcome, _ = tokens.rotate(value, client_id="c1", now=NOW + 5, lifetime=3600)
-        assert outcome.outcome is RotateOutcome.REVOKED
-
-
-def test_refresh_tokens_depend_on_the_digest_key(engine: sa.Engine) -> None:
-    token = _issue(RefreshTokens(engine, KEY))
-    assert RefreshTokens(engine, KEY).find(token) is not None
-    assert RefreshTokens(engine, b"x" * 32).find(token) is None
 
 
 # -- SigningKeys ------------------------------------------------------------------------

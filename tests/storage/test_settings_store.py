@@ -1,6 +1,14 @@
-"""Tenant settings: policies stored as JSON, defaults when absent, a short cache."""
+"""Tenant settings: policies stored as JSON, defaults when absent, a short cache; and
+the policies a server reads from memory (:class:`LivePolicies`)."""
 
 from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -13,10 +21,13 @@ from passgate.domain.policy import (
     merge_patch,
 )
 from passgate.errors import StorageError
+from passgate.storage.db import make_engine, migrate
 from passgate.storage.schema import tenant_settings
 from passgate.storage.settings_store import (
     BRUTE_FORCE_KEY,
     SUSPICIOUS_IP_KEY,
+    LivePolicies,
+    Policies,
     SettingsStore,
 )
 
@@ -121,3 +132,124 @@ def test_a_broken_database_is_a_storage_error(tmp_path: object) -> None:
             store.set_json("k", 1)
     finally:
         engine.dispose()
+
+
+# -- LivePolicies: what a server's requests read -----------------------------------------
+
+
+@contextlib.contextmanager
+def statements(engine: sa.Engine) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+
+
+def test_live_policies_are_read_once_then_from_memory(engine: sa.Engine) -> None:
+    SettingsStore(engine).set_brute_force(BruteForcePolicy(max_attempts=4))
+    with statements(engine) as seen:
+        live = LivePolicies(SettingsStore(engine))
+        assert len(seen) == 1  # the three policies in one query
+        for _ in range(100):
+            assert live.get_brute_force().max_attempts == 4
+            assert live.get_suspicious_ip() == SuspiciousIpPolicy()
+            assert live.get_breached_password() == BreachedPasswordPolicy()
+        assert len(seen) == 1
+
+
+def test_live_policies_see_other_writers_at_the_next_reload_and_own_writes_at_once(
+    engine: sa.Engine,
+) -> None:
+    live = LivePolicies(SettingsStore(engine))
+    cli = SettingsStore(engine)
+    cli.set_brute_force(BruteForcePolicy(max_attempts=2))
+    cli.set_breached_password(BreachedPasswordPolicy(shields=("block",)))
+    assert live.get_brute_force().max_attempts == 10  # not read yet
+    live.reload()
+    assert live.get_brute_force().max_attempts == 2
+    assert live.get_breached_password().shields == ("block",)
+    throttling = SuspiciousIpPolicy(pre_login=ThrottleStage(5, 60000))
+    live.set_suspicious_ip(throttling)
+    assert live.get_suspicious_ip() == throttling
+    assert SettingsStore(engine).get_suspicious_ip() == throttling
+
+
+def test_a_reload_that_changes_nothing_keeps_the_very_policy_objects(engine: sa.Engine) -> None:
+    """Refusals are remembered under the policy object they were decided under."""
+    live = LivePolicies(SettingsStore(engine))
+    brute, throttling = live.get_brute_force(), live.get_suspicious_ip()
+    live.reload()
+    assert live.get_brute_force() is brute
+    assert live.get_suspicious_ip() is throttling
+    SettingsStore(engine).set_brute_force(BruteForcePolicy(max_attempts=3))
+    live.reload()
+    assert live.get_brute_force() is not brute
+    assert live.get_suspicious_ip() is throttling
+
+
+def test_a_failing_reload_keeps_the_policies_in_use_and_logs_once(
+    engine: sa.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = SettingsStore(engine)
+    store.set_brute_force(BruteForcePolicy(max_attempts=4))
+    live = LivePolicies(store)
+    with engine.begin() as connection:
+        connection.execute(
+            tenant_settings.update()
+            .where(tenant_settings.c.key == BRUTE_FORCE_KEY)
+            .values(value='{"max_attempts": 0}')
+        )
+    with caplog.at_level(logging.WARNING, logger="passgate.storage"):
+        for _ in range(3):
+            live.reload()
+            assert live.get_brute_force().max_attempts == 4
+    failures = [r for r in caplog.records if "reading the protection policies failed" in r.message]
+    assert len(failures) == 1
+    assert "max_attempts" in failures[0].message
+    store.set_brute_force(BruteForcePolicy(max_attempts=5))
+    live.reload()
+    assert live.get_brute_force().max_attempts == 5
+
+
+def test_until_a_first_read_succeeds_each_request_gets_its_error(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'later.db'}")  # no tables yet
+    try:
+        live = LivePolicies(SettingsStore(engine))
+        with pytest.raises(StorageError, match="reading the protection policies failed"):
+            live.get_brute_force()
+        migrate(engine)
+        live.reload()
+        assert live.get_brute_force() == BruteForcePolicy()
+    finally:
+        engine.dispose()
+
+
+def test_a_slow_reload_never_puts_back_what_a_later_change_replaced(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SettingsStore(engine)
+    live = LivePolicies(store)
+    real_read = store.read_policies
+    read_done, go_on = threading.Event(), threading.Event()
+
+    def slow_read() -> Policies:
+        policies = real_read()  # read before the change below
+        read_done.set()
+        go_on.wait(timeout=10)
+        return policies
+
+    monkeypatch.setattr(store, "read_policies", slow_read)
+    background = threading.Thread(target=live.reload)
+    background.start()
+    assert read_done.wait(timeout=10)
+    monkeypatch.setattr(store, "read_policies", real_read)
+    live.set_brute_force(BruteForcePolicy(max_attempts=7))
+    go_on.set()
+    background.join(timeout=10)
+    assert live.get_brute_force().max_attempts == 7

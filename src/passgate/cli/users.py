@@ -305,7 +305,7 @@ def _set_blocked(user: str, connection: str | None, blocked: bool, as_json: bool
 @connection_choice
 @json_option
 def block(user: str, connection: str | None, as_json: bool) -> None:
-    """Block USER (id or email): every login answers 401 "user is blocked"."""
+    """Block USER (id or email): logins answer 401 "user is blocked", refreshes 403."""
     _set_blocked(user, connection, True, as_json)
 
 

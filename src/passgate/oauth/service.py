@@ -27,7 +27,6 @@ from passgate.errors import (
     InvalidRequest,
     InvalidScope,
     OAuthError,
-    Unauthorized,
     UnauthorizedClient,
     UnsupportedGrantType,
 )
@@ -63,6 +62,8 @@ _REFRESH_REFUSALS = {
     RotateOutcome.REVOKED: "refresh token revoked",
     RotateOutcome.EXPIRED: "refresh token expired",
     RotateOutcome.WRONG_CLIENT: "refresh token issued to another client",
+    RotateOutcome.USER_BLOCKED: "user is blocked",
+    RotateOutcome.USER_UNKNOWN: "the refresh token's user no longer exists",
 }
 
 
@@ -108,7 +109,6 @@ class TokenService:
         io_pool: ThreadPoolExecutor,
         breached: BreachedGate | None = None,
     ) -> None:
-        self._directory = directory
         self._authenticator = authenticator
         self._records = records
         self._refresh = refresh_tokens
@@ -387,14 +387,14 @@ class TokenService:
             call.fields["user_id"] = rotation.token.user_id
             call.fields["audience"] = rotation.token.audience
             call.details["familyId"] = rotation.token.family_id
-        if rotation.outcome is not RotateOutcome.ROTATED or rotation.token is None:
+        if rotation.token is None or rotation.user is None:
             call.details["reason"] = _REFRESH_REFUSALS[rotation.outcome]
             if rotation.outcome is RotateOutcome.REUSED:
                 call.failure_type = "ferrt"
+            if rotation.outcome is RotateOutcome.USER_BLOCKED:
+                raise InvalidGrant("user is blocked")  # Auth0's answer to this grant
             raise InvalidGrant("Unknown or invalid refresh token.")
-        record = rotation.token
-        call.fields["user_id"] = record.user_id
-        call.fields["audience"] = record.audience
+        record, user = rotation.token, rotation.user
         original = split_scope(record.scope)
         if requested is not None:
             narrower = split_scope(requested)
@@ -404,12 +404,9 @@ class TokenService:
         else:
             scopes = GrantedScopes(scopes=original, narrowed=False)
 
-        def issue() -> tuple[User | None, TokenSet | None]:
-            user = self._directory.get_user(record.user_id)
-            if user is None or user.blocked:
-                return user, None
+        def issue() -> TokenSet:
             api = self._records.api(record.audience) if record.audience else None
-            return user, self._issue_for_user(
+            return self._issue_for_user(
                 user=user,
                 authenticated=authenticated,
                 api=api,
@@ -419,14 +416,9 @@ class TokenService:
                 now=now,
             )
 
-        user, tokens = await self._io(issue)
-        if user is None:
-            raise InvalidGrant("Unknown or invalid refresh token.")
-        if user.blocked:
-            raise Unauthorized()
+        tokens = await self._io(issue)
         call.fields["connection"] = user.connection
         call.fields["user_name"] = user.email
-        assert tokens is not None
         return tokens
 
     # -- client_credentials --------------------------------------------------------

@@ -82,12 +82,28 @@ class FallbackCounters:
         )
 
     def _both(self, op: Callable[[AttackCounters], int]) -> int:
-        """Releases apply to both backends: blocks counted during an outage live in SQL."""
-        done = op(self._secondary)
+        """Releases apply to both backends: blocks counted during an outage live in SQL.
+
+        Both are tried whatever the other did; then the SQL side's error, if any, is
+        raised (the first one). Redis being unreachable alone is the outage this class
+        is for: logged, and the SQL count returned."""
+        done = 0
+        sql_error: Exception | None = None
+        try:
+            done += op(self._secondary)
+        except Exception as exc:
+            sql_error = exc
         try:
             done += op(self._primary)
-        except StorageError as exc:
-            logger.warning("Redis unavailable, released in the SQL database only: %s", exc)
+        except Exception as exc:
+            if sql_error is not None:
+                logger.warning("the release failed in Redis too: %s", exc)
+            elif isinstance(exc, StorageError):
+                logger.warning("Redis unavailable, released in the SQL database only: %s", exc)
+            else:
+                raise
+        if sql_error is not None:
+            raise sql_error
         return done
 
     def remove_blocks(

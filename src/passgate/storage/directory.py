@@ -24,6 +24,7 @@ __all__ = [
     "InvalidIdentifier",
     "UnknownConnection",
     "check_user_fields",
+    "read_user",
 ]
 
 DEFAULT_CONNECTION = "Username-Password-Authentication"
@@ -129,6 +130,13 @@ _FIND_FOR_LOGIN = (
 # any form), so each names at most one account of a connection.
 _FIND_BY_EMAIL = _FIND_FOR_LOGIN.format(column="email_key")
 _FIND_BY_USERNAME = _FIND_FOR_LOGIN.format(column="username_key")
+
+
+def read_user(connection: sa.Connection, user_id: str) -> User | None:
+    """The user ``user_id`` as ``connection`` sees it (inside its transaction, if any)."""
+    statement = sa.select(*_USER_COLUMNS).select_from(_USERS_JOIN).where(users.c.id == user_id)
+    row = connection.execute(statement).first()
+    return None if row is None else _user(row)
 
 
 class Directory:
@@ -274,10 +282,8 @@ class Directory:
         return None if row is None else _user(row)
 
     def get_user(self, user_id: str) -> User | None:
-        statement = sa.select(*_USER_COLUMNS).select_from(_USERS_JOIN).where(users.c.id == user_id)
         with self._engine.connect() as connection:
-            row = connection.execute(statement).first()
-        return None if row is None else _user(row)
+            return read_user(connection, user_id)
 
     def find_user(self, id_or_email: str) -> User | None:
         """By user id, or by email in any connection (the first match)."""

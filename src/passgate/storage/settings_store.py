@@ -1,15 +1,21 @@
 """Tenant settings kept as JSON in ``tenant_settings``: the attack-protection policies and
 any other tenant-wide value.
 
-Reads are cached in the process for ``cache_ttl_s`` (1 s by default, on an injected clock),
-so the login path does not query the settings on every request. A change made through this
-store is seen at once by this store; a change made elsewhere (the CLI, another worker, another
-instance) takes effect here within ``cache_ttl_s``.
+:class:`SettingsStore` reads on demand (the CLI), cached in the process for ``cache_ttl_s``
+(1 s by default, on an injected clock). A change made through it is seen at once by it; a
+change made elsewhere (the CLI, another worker, another instance) within ``cache_ttl_s``.
+
+:class:`LivePolicies` is what a server's requests read: the policies in memory, reloaded
+every :data:`POLICY_RELOAD_INTERVAL_S` by a background thread, so no request ever waits on
+the database for them (on the event loop or anywhere else).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
+import threading
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -28,16 +34,50 @@ from passgate.storage.schema import tenant_settings
 __all__ = [
     "BREACHED_PASSWORD_KEY",
     "BRUTE_FORCE_KEY",
+    "POLICY_RELOAD_INTERVAL_S",
     "SUSPICIOUS_IP_KEY",
+    "LivePolicies",
+    "Policies",
     "SettingsStore",
 ]
+
+logger = logging.getLogger("passgate.storage")
 
 BRUTE_FORCE_KEY = "brute_force_protection"
 SUSPICIOUS_IP_KEY = "suspicious_ip_throttling"
 BREACHED_PASSWORD_KEY = "breached_password_detection"
 
+#: How often server processes read the policies again (a change made elsewhere is seen
+#: within about this long, well inside the second the CLI promises).
+POLICY_RELOAD_INTERVAL_S = 0.5
+
 _ts = tenant_settings
 _P = TypeVar("_P", BruteForcePolicy, SuspiciousIpPolicy, BreachedPasswordPolicy)
+
+
+def _loads(key: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise StorageError(f"tenant setting {key!r} is not valid JSON: {exc}") from exc
+
+
+def _parse(key: str, kind: type[_P], text: str | None) -> _P:
+    """The policy stored as ``text``; the default when it was never set."""
+    value = None if text is None else _loads(key, text)
+    try:
+        return kind() if value is None else kind.from_json(value)
+    except PolicyError as exc:
+        raise StorageError(f"tenant setting {key!r} is not a valid policy: {exc}") from exc
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Policies:
+    """The three attack-protection policies, as read together."""
+
+    brute_force: BruteForcePolicy
+    suspicious_ip: SuspiciousIpPolicy
+    breached_password: BreachedPasswordPolicy
 
 
 class SettingsStore:
@@ -70,12 +110,7 @@ class SettingsStore:
     def get_json(self, key: str) -> Any:
         """The stored value (a fresh copy), or None when the key was never set."""
         text = self._text(key)
-        if text is None:
-            return None
-        try:
-            return json.loads(text)
-        except ValueError as exc:
-            raise StorageError(f"tenant setting {key!r} is not valid JSON: {exc}") from exc
+        return None if text is None else _loads(key, text)
 
     def set_json(self, key: str, value: Any) -> None:
         text = json.dumps(value, separators=(",", ":"), sort_keys=True)
@@ -110,13 +145,28 @@ class SettingsStore:
         cached = self._policies.get(key)
         if cached is not None and now < cached[0] and isinstance(cached[1], kind):
             return cached[1]
-        value = self.get_json(key)
-        try:
-            policy = kind() if value is None else kind.from_json(value)
-        except PolicyError as exc:
-            raise StorageError(f"tenant setting {key!r} is not a valid policy: {exc}") from exc
+        policy = _parse(key, kind, self._text(key))
         self._policies[key] = (now + self._ttl, policy)
         return policy
+
+    def read_policies(self) -> Policies:
+        """The three policies as stored now, in one query past the cache."""
+        keys = (BRUTE_FORCE_KEY, SUSPICIOUS_IP_KEY, BREACHED_PASSWORD_KEY)
+        query = sa.select(_ts.c.key, _ts.c.value).where(_ts.c.key.in_(keys))
+        try:
+            with self._engine.connect() as connection:
+                texts: dict[str, str] = {key: text for key, text in connection.execute(query)}
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(f"reading the protection policies failed: {exc}") from exc
+        return Policies(
+            brute_force=_parse(BRUTE_FORCE_KEY, BruteForcePolicy, texts.get(BRUTE_FORCE_KEY)),
+            suspicious_ip=_parse(
+                SUSPICIOUS_IP_KEY, SuspiciousIpPolicy, texts.get(SUSPICIOUS_IP_KEY)
+            ),
+            breached_password=_parse(
+                BREACHED_PASSWORD_KEY, BreachedPasswordPolicy, texts.get(BREACHED_PASSWORD_KEY)
+            ),
+        )
 
     def get_brute_force(self) -> BruteForcePolicy:
         return self._policy(BRUTE_FORCE_KEY, BruteForcePolicy)
@@ -135,3 +185,95 @@ class SettingsStore:
 
     def set_breached_password(self, policy: BreachedPasswordPolicy) -> None:
         self.set_json(BREACHED_PASSWORD_KEY, policy.to_json())
+
+
+def _kept(old: _P, new: _P) -> _P:
+    return old if old == new else new
+
+
+def _keep_equal(old: Policies | None, new: Policies) -> Policies:
+    """``new``, with each policy that did not change kept as the very object in use: a
+    refusal remembered under a policy (by identity) outlives a reload that changed nothing."""
+    if old is None:
+        return new
+    return Policies(
+        brute_force=_kept(old.brute_force, new.brute_force),
+        suspicious_ip=_kept(old.suspicious_ip, new.suspicious_ip),
+        breached_password=_kept(old.breached_password, new.breached_password),
+    )
+
+
+class LivePolicies:
+    """The attack-protection policies as a server's requests read them: from memory.
+
+    :meth:`reload` reads them from the database; a server process calls it every
+    :data:`POLICY_RELOAD_INTERVAL_S` from a background thread (``Passgate.schedules``), so
+    a change made elsewhere takes effect within about that long. A change made through
+    this object is in memory when the call returns. When a reload fails, the policies in
+    memory stay in use (logged once per failing streak); while none was ever read, each
+    request gets the read's error, as when requests read the policies themselves.
+    """
+
+    def __init__(self, store: SettingsStore) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self._current: Policies | None = None
+        self._error = "the protection policies were not read yet"
+        #: Reloads run in several threads at once (the background one, a change made
+        #: here): numbered as they start, only one newer than the last applied is applied,
+        #: so a slow reload never puts back what a later one replaced.
+        self._started = 0
+        self._applied = 0
+        self._failing = False
+        self.reload()
+
+    def reload(self) -> None:
+        with self._lock:
+            self._started += 1
+            ticket = self._started
+        try:
+            fresh = self._store.read_policies()
+        except StorageError as exc:
+            self._failed(exc)
+            return
+        with self._lock:
+            if ticket > self._applied:
+                self._applied = ticket
+                self._current = _keep_equal(self._current, fresh)
+        if self._failing:
+            self._failing = False
+            logger.warning("the protection policies are read again")
+
+    def _failed(self, exc: StorageError) -> None:
+        if not self._failing:
+            self._failing = True
+            logger.error("reading the protection policies failed (those in use stay): %s", exc)
+        if self._current is None:
+            self._error = str(exc)
+
+    def _policies(self) -> Policies:
+        current = self._current
+        if current is None:
+            raise StorageError(self._error)
+        return current
+
+    def get_brute_force(self) -> BruteForcePolicy:
+        return self._policies().brute_force
+
+    def get_suspicious_ip(self) -> SuspiciousIpPolicy:
+        return self._policies().suspicious_ip
+
+    def get_breached_password(self) -> BreachedPasswordPolicy:
+        return self._policies().breached_password
+
+    def set_brute_force(self, policy: BruteForcePolicy) -> None:
+        self._store.set_brute_force(policy)
+        self.reload()
+
+    def set_suspicious_ip(self, policy: SuspiciousIpPolicy) -> None:
+        self._store.set_suspicious_ip(policy)
+        self.reload()
+
+    def set_breached_password(self, policy: BreachedPasswordPolicy) -> None:
+        self._store.set_breached_password(policy)
+        self.reload()

@@ -9,8 +9,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from passgate.domain.models import RefreshToken, SigningKey
-from passgate.storage.schema import refresh_tokens, signing_keys
+from passgate.domain.models import RefreshToken, SigningKey, User
+from passgate.storage.directory import read_user
+from passgate.storage.schema import refresh_tokens, signing_keys, users
 from passgate.support.crypto import keyed_digest, new_id, new_secret
 
 __all__ = ["RefreshTokens", "Revocation", "RotateOutcome", "Rotation", "SigningKeys"]
@@ -23,12 +24,18 @@ class RotateOutcome(enum.Enum):
     REVOKED = "revoked"
     EXPIRED = "expired"
     WRONG_CLIENT = "wrong_client"
+    USER_BLOCKED = "user_blocked"  # left unused: it works again once the user is unblocked
+    USER_UNKNOWN = "user_unknown"  # its user was deleted
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Rotation:
+    """What a rotation found: the token's record (None when unknown) and, when it
+    rotated, its user as the rotation saw them (to mint the new tokens for)."""
+
     outcome: RotateOutcome
     token: RefreshToken | None = None
+    user: User | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -53,6 +60,52 @@ def _refresh(row: Any) -> RefreshToken:
         used_at=row.used_at,
         revoked_at=row.revoked_at,
     )
+
+
+def _claim(digest: str, client_id: str, now: float) -> sa.Update:
+    """Mark the token used if it may be: this client's, live, unused, and its user
+    exists and is not blocked (share-locked on PostgreSQL; SQLite ignores the lock)."""
+    user_may_refresh = (
+        sa.select(users.c.id)
+        .where(users.c.id == refresh_tokens.c.user_id, users.c.blocked.is_(False))
+        .with_for_update(read=True)
+    )
+    return (
+        refresh_tokens.update()
+        .where(
+            refresh_tokens.c.token_digest == digest,
+            refresh_tokens.c.client_id == client_id,
+            refresh_tokens.c.revoked_at.is_(None),
+            refresh_tokens.c.expires_at > now,
+            refresh_tokens.c.used_at.is_(None),
+            sa.exists(user_may_refresh),
+        )
+        .values(used_at=now)
+    )
+
+
+def _refusal(db: sa.Connection, current: RefreshToken, client_id: str, now: float) -> RotateOutcome:
+    """Why the claim used nothing, read in its transaction. A reuse revokes the family.
+    When nothing else explains it, the user was blocked at the claim (a block lifted
+    since then changes nothing: the token is still unused)."""
+    if current.client_id != client_id:
+        return RotateOutcome.WRONG_CLIENT
+    if current.revoked_at is not None:
+        return RotateOutcome.REVOKED
+    if current.expires_at <= now:
+        return RotateOutcome.EXPIRED
+    if current.used_at is not None:
+        db.execute(
+            refresh_tokens.update()
+            .where(
+                refresh_tokens.c.family_id == current.family_id,
+                refresh_tokens.c.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+        )
+        return RotateOutcome.REUSED
+    exists = db.execute(sa.select(users.c.id).where(users.c.id == current.user_id)).first()
+    return RotateOutcome.USER_BLOCKED if exists is not None else RotateOutcome.USER_UNKNOWN
 
 
 class RefreshTokens:
@@ -98,37 +151,27 @@ class RefreshTokens:
     ) -> tuple[Rotation, str | None]:
         """Use ``token`` once: mark it used and issue its successor in the same family.
 
-        A token used a second time revokes its whole family (RFC 9700 §4.14.2).
+        One conditional UPDATE decides: it uses the token only if it is this client's,
+        live and unused, and its user exists and is not blocked. On PostgreSQL it takes a
+        share lock on the user's row, so a block under way is waited for and a later one
+        waits for this rotation; on SQLite the UPDATE takes the write lock first. A refusal
+        uses nothing (a blocked user's token works again once unblocked); only then is its
+        reason read. A token used a second time revokes its whole family (RFC 9700
+        §4.14.2), whatever its user's state.
         """
         digest = self._digest(token)
         with self._engine.begin() as db:
+            claimed = db.execute(_claim(digest, client_id, now)).rowcount
             row = db.execute(
                 sa.select(refresh_tokens).where(refresh_tokens.c.token_digest == digest)
             ).first()
             if row is None:
                 return Rotation(RotateOutcome.UNKNOWN), None
             current = _refresh(row)
-            if current.client_id != client_id:
-                return Rotation(RotateOutcome.WRONG_CLIENT, current), None
-            if current.revoked_at is not None:
-                return Rotation(RotateOutcome.REVOKED, current), None
-            if current.expires_at <= now:
-                return Rotation(RotateOutcome.EXPIRED, current), None
-            claimed = db.execute(
-                refresh_tokens.update()
-                .where(refresh_tokens.c.token_digest == digest, refresh_tokens.c.used_at.is_(None))
-                .values(used_at=now)
-            ).rowcount
             if not claimed:
-                db.execute(
-                    refresh_tokens.update()
-                    .where(
-                        refresh_tokens.c.family_id == current.family_id,
-                        refresh_tokens.c.revoked_at.is_(None),
-                    )
-                    .values(revoked_at=now)
-                )
-                return Rotation(RotateOutcome.REUSED, current), None
+                return Rotation(_refusal(db, current, client_id, now), current), None
+            user = read_user(db, current.user_id)
+            assert user is not None  # the claim found them, and holds them until commit
             successor = self.issue(
                 client_id=current.client_id,
                 user_id=current.user_id,
@@ -139,7 +182,7 @@ class RefreshTokens:
                 family_id=current.family_id,
                 connection=db,
             )
-        return Rotation(RotateOutcome.ROTATED, current), successor
+        return Rotation(RotateOutcome.ROTATED, current, user), successor
 
     def find(self, token: str) -> RefreshToken | None:
         """The record of ``token``, changing nothing (to decide before rotating)."""

@@ -79,8 +79,9 @@ def test_create_list_update_delete(cli: Cli) -> None:
 
     deleted = cli.run("client-grants", "delete", first["id"])
     assert deleted.exit_code == 0, deleted.output
-    assert first["id"] in deleted.stdout
-    assert cli.json("client-grants", "list") == [second]
+    assert f"deleted client grant {first['id']} ({backend} -> {API})" in deleted.stdout
+    assert cli.json("client-grants", "delete", second["id"]) == {"deleted": second}
+    assert cli.json("client-grants", "list") == []
 
 
 def test_a_list_without_grants_says_so(cli: Cli) -> None:

@@ -107,9 +107,16 @@ def update(grant_id: str, scopes: tuple[str, ...], as_json: bool) -> None:
 
 @client_grants.command("delete")
 @click.argument("grant_id", metavar="ID")
-def delete(grant_id: str) -> None:
+@json_option
+def delete(grant_id: str, as_json: bool) -> None:
     """Delete the client grant ID: its client gets no new token for that API (tokens
     already issued stay valid until they expire)."""
     with open_stores() as stores:
-        stores.client_grants().delete(grant_id)
-    click.echo(f"deleted client grant {grant_id}")
+        service = stores.client_grants()
+        grant = service.get(grant_id)
+        service.delete(grant_id)
+    emit(
+        as_json,
+        {"deleted": grant},
+        f"deleted client grant {grant_id} ({grant['client_id']} -> {grant['audience']})",
+    )

@@ -28,8 +28,10 @@ from passgate.cli.support import (
     sqlite_file,
     user_json,
 )
+from passgate.domain.management_api import MANAGEMENT_SCOPES, management_audience
 from passgate.domain.models import PASSWORD_REALM, Api, Client, User
 from passgate.keys.issuer import ISSUER_KEY
+from passgate.management.client_grants import ClientGrantChange, ClientGrantQuery, NewClientGrant
 from passgate.settings import Settings
 from passgate.storage.directory import DEFAULT_CONNECTION
 
@@ -42,6 +44,9 @@ DEMO_EMAIL = "demo@passgate.local"
 DEMO_USERNAME = "demo"
 #: Tenant setting remembering the demo client, so that a rerun reuses it.
 QUICKSTART_CLIENT_KEY = "quickstart_client_id"
+MANAGEMENT_CLIENT_NAME = "Quickstart Management API client"
+#: Tenant setting remembering the quickstart's Management API client.
+QUICKSTART_MANAGEMENT_CLIENT_KEY = "quickstart_management_client_id"
 #: A documentation address (RFC 5737) standing for the end user's IP in the example.
 EXAMPLE_END_USER_IP = "203.0.113.7"
 
@@ -195,6 +200,33 @@ def _demo_client(stores: Stores) -> tuple[Client, str]:
     return client, new_secret
 
 
+def _management_client(stores: Stores, audience: str) -> tuple[Client, str]:
+    """A machine-to-machine client granted every Management API scope, with a fresh
+    secret (as the demo client: an old secret cannot be shown)."""
+    client_id = stores.tenant.get(QUICKSTART_MANAGEMENT_CLIENT_KEY)
+    existing = stores.applications.get_client(client_id) if client_id else None
+    if existing is not None and "client_credentials" in existing.grant_types:
+        client, secret = existing, stores.applications.rotate_secret(existing.client_id)
+    else:
+        client, new_secret = stores.applications.create_client(
+            name=MANAGEMENT_CLIENT_NAME,
+            app_type="non_interactive",
+            auth_method="client_secret_post",
+            grant_types=["client_credentials"],
+        )
+        assert new_secret is not None
+        secret = new_secret
+        stores.tenant.set(QUICKSTART_MANAGEMENT_CLIENT_KEY, client.client_id)
+    grants = stores.client_grants()
+    found = grants.list_grants(ClientGrantQuery(client_id=client.client_id, audience=audience))
+    if found:
+        assert isinstance(found, list)
+        grants.update(found[0]["id"], ClientGrantChange(scope=MANAGEMENT_SCOPES))
+    else:
+        grants.create(NewClientGrant(client.client_id, audience, MANAGEMENT_SCOPES))
+    return client, secret
+
+
 def _demo_user(stores: Stores) -> tuple[User, str]:
     """The demo user with a new random password."""
     password = secrets.token_urlsafe(12)
@@ -249,15 +281,32 @@ def login_curl(base_url: str, client_id: str, client_secret: str, password: str)
     return " \\\n".join(lines)
 
 
+def management_token_curl(base_url: str, client_id: str, client_secret: str) -> str:
+    """A Management API token for the quickstart's machine-to-machine client, as ``curl``."""
+    fields = [
+        ("grant_type", "client_credentials"),
+        ("client_id", client_id),
+        ("client_secret", client_secret),
+        ("audience", management_audience(base_url)),
+    ]
+    lines = [
+        f"curl -sS {shlex.quote(base_url + 'oauth/token')}",
+        *(f"  --data-urlencode {shlex.quote(f'{name}={value}')}" for name, value in fields),
+    ]
+    return " \\\n".join(lines)
+
+
 @click.command()
 @host_option
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @json_option
 def quickstart(host: str, port: int, as_json: bool) -> None:
-    """Set up a demo API, application and user, print how to log in, then serve.
+    """Set up a demo API, application and user, and a client of the Management API; print
+    how to log in and how to get a Management API token, then serve.
 
-    Run it again at any time: it reuses the demo objects, gives the demo application a new
-    secret and the demo user a new password (the old ones stop working), and prints them.
+    Run it again at any time: it reuses the demo objects, gives the demo application and
+    the Management API client new secrets and the demo user a new password (the old ones
+    stop working), and prints them.
     """
     settings = load_settings()
     check_startup(settings)
@@ -267,6 +316,9 @@ def quickstart(host: str, port: int, as_json: bool) -> None:
         client, client_secret = _demo_client(stores)
         user, password = _demo_user(stores)
         base_url = _base_url(stores, host, port)
+        # Before the first start the issuer is not fixed yet: the one it will fix.
+        management_api = stores.applications.ensure_management_api(base_url)
+        machine, machine_secret = _management_client(stores, management_api.identifier)
     curl = login_curl(base_url, client.client_id, client_secret, password)
     document: dict[str, Any] = {
         "replaced_credentials": replaced,
@@ -278,6 +330,9 @@ def quickstart(host: str, port: int, as_json: bool) -> None:
         "client": {**client_json(client), "client_secret": client_secret},
         "user": {**user_json(user), "password": password},
         "curl": curl,
+        "management_api": api_json(management_api),
+        "management_client": {**client_json(machine), "client_secret": machine_secret},
+        "management_curl": management_token_curl(base_url, machine.client_id, machine_secret),
     }
     emit(
         as_json,
@@ -355,7 +410,22 @@ def _quickstart_text(document: dict[str, Any], client_id: str, secret: str, pass
         f"(the {EXAMPLE_END_USER_IP} example shows up as `ip` in the event log):\n\n"
         f"{document['curl']}\n"
         f"\nThe access token verifies against {document['jwks_uri']}\n"
-        f"Events: {command} logs\n"
+        f"{_management_text(document)}"
+        f"\nEvents: {command} logs\n"
         f"Users, applications: {command} users list, {command} clients list\n"
+        f"Client grants: {command} client-grants list\n"
         f"{_activation_hint(command)}"
+    )
+
+
+def _management_text(document: dict[str, Any]) -> str:
+    machine = document["management_client"]
+    return (
+        f"\nManagement API (audience):  {document['management_api']['identifier']}\n"
+        f"Management API client (client_credentials, every Management API scope):\n"
+        f"  client_id:      {machine['client_id']}\n"
+        f"  client_secret:  {machine['client_secret']}\n"
+        f"(shown this once too; a rerun gives it a new one)\n"
+        f"\nGet a Management API token:\n\n"
+        f"{document['management_curl']}\n"
     )

@@ -4,16 +4,23 @@ none; the downgrade drops the grants and the Management API (SQLite and PostgreS
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from passgate.app import Passgate
+from passgate.oauth.service import ConnectionFacts
 from passgate.storage import db
 from passgate.storage.applications import Applications
 from passgate.storage.client_grants import ClientGrants, GrantFilter
+from passgate.storage.tenant import TenantStore
+from passgate.testing import CapturedEvents
 from tests.storage.migrations import at_revision, to_revision
+from tests.support import cheap_settings
 
 ORDERS = "https://orders.example/"
 STOCK = "https://stock.example/"
@@ -91,3 +98,31 @@ def test_downgrade_drops_the_grants_and_the_management_api(at_0004: sa.Engine) -
     with at_0004.connect() as connection:
         identifiers = connection.execute(sa.text("SELECT identifier FROM apis ORDER BY 1"))
         assert list(identifiers.scalars()) == [ORDERS, STOCK]
+
+
+def test_a_machine_client_gets_the_same_token_after_the_upgrade(
+    at_0004: sa.Engine, sql_url: str, tmp_path: Path
+) -> None:
+    applications = Applications(at_0004, TenantStore(at_0004).digest_key())
+    client, secret = applications.create_client(
+        name="Nightly export",
+        app_type="non_interactive",
+        auth_method="client_secret_post",
+        grant_types=["client_credentials"],
+    )
+    assert secret is not None
+    to_revision(at_0004, "head")
+    settings = cheap_settings(tmp_path, sql_url, issuer="https://auth.example.com/")
+    passgate = Passgate(settings, events=CapturedEvents(), buffered_events=False)
+    try:
+        for audience, scope in ((ORDERS, "read:orders write:orders"), (STOCK, "")):
+            params = {
+                "grant_type": "client_credentials",
+                "client_id": client.client_id,
+                "client_secret": secret,
+                "audience": audience,
+            }
+            tokens = asyncio.run(passgate.tokens.token(params, None, ConnectionFacts("127.0.0.1")))
+            assert tokens.scope.value == scope
+    finally:
+        passgate.close()

@@ -278,3 +278,15 @@ async def test_a_client_without_the_client_credentials_grant_type_is_refused_fir
     grants.create(NewClientGrant(world.post.id, API, API_SCOPES))
     response = await http.post(TOKEN, data=form(world.post))
     assert_oauth_error(response, 403, "unauthorized_client")
+
+
+@pytest.mark.parametrize("scope", [None, "openid read:users delete:users"])
+async def test_a_users_token_never_carries_management_scopes(
+    world: World, http: httpx.AsyncClient, scope: str | None
+) -> None:
+    """Only client grants give the Management API's scopes; a password login for its
+    audience gets none of them."""
+    response = await http.post(TOKEN, data=world.password_form(audience=MANAGEMENT, scope=scope))
+    assert response.status_code == 200, response.text
+    token = await claims(http, response.json()["access_token"], MANAGEMENT)
+    assert token["scope"] == ("openid" if scope else "")

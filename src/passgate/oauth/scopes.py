@@ -40,11 +40,12 @@ def grant_scopes(requested_raw: str | None, api: Api | None) -> GrantedScopes:
 
     With an audience and no API scope requested, every scope the API defines is granted.
     Requested scopes the API does not define are dropped (and ``scope`` is then returned).
+    The Management API's scopes are never a user's: only client grants give them.
     """
     requested = split_scope(requested_raw)
     oidc = [s for s in requested if s in OIDC_SCOPES]
     asked_api = [s for s in requested if s not in OIDC_SCOPES]
-    if api is None:
+    if api is None or api.is_system:
         api_scopes: list[str] = []
     elif asked_api:
         api_scopes = [s for s in asked_api if s in api.scopes]

@@ -18,9 +18,10 @@ import click
 import pytest
 import sqlalchemy as sa
 
-from passgate.cli import serve as cli_serve
+from passgate.cli import quickstart as cli_quickstart
 from passgate.cli.main import main
 from passgate.domain.events import Event
+from passgate.domain.management_api import MANAGEMENT_SCOPES
 from passgate.domain.models import PASSWORD_REALM
 from passgate.keys.ring import KeyRing
 from passgate.settings import Settings
@@ -32,6 +33,7 @@ from passgate.storage.tenant import TenantStore
 from passgate.storage.tokens import SigningKeys
 from passgate.support.key_encryption import KEY_FILE_NAME, load_key_file
 from passgate.support.passwords import PasswordHasher
+from passgate.support.tls import TlsFiles
 from tests import support
 
 PASSWORD = "correct horse battery staple"
@@ -602,10 +604,12 @@ def no_server(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, int]]:
     """Quickstart without its server: records what it would have served."""
     calls: list[tuple[str, int, int]] = []
 
-    def record(settings: Settings, host: str, port: int, workers: int) -> None:
+    def record(
+        settings: Settings, host: str, port: int, workers: int, tls: TlsFiles | None = None
+    ) -> None:
         calls.append((host, port, workers))
 
-    monkeypatch.setattr(cli_serve, "run_server", record)
+    monkeypatch.setattr(cli_quickstart, "run_server", record)
     return calls
 
 
@@ -645,9 +649,14 @@ def test_quickstart_rerun_reuses_the_demo_objects_with_new_credentials(
     assert second["client"]["client_id"] == first["client"]["client_id"]
     assert second["user"]["user_id"] == first["user"]["user_id"]
     assert second["api"] == first["api"]
-    assert len(cli.json("clients", "list")) == 1
+    machine = first["management_client"]["client_id"]
+    assert second["management_client"]["client_id"] == machine
+    assert len(cli.json("clients", "list")) == 2  # the demo application, the machine
     assert len(cli.json("users", "list")) == 1
-    assert len(cli.json("apis", "list")) == 1
+    assert len(cli.json("apis", "list")) == 2  # the demo API, the Management API
+    assert len(cli.json("client-grants", "list")) == 1
+    assert cli.secret_works(machine, second["management_client"]["client_secret"])
+    assert not cli.secret_works(machine, first["management_client"]["client_secret"])
 
     client_id, email = first["client"]["client_id"], first["user"]["email"]
     assert cli.secret_works(client_id, second["client"]["client_secret"])
@@ -657,19 +666,46 @@ def test_quickstart_rerun_reuses_the_demo_objects_with_new_credentials(
     assert second["client"]["is_token_endpoint_ip_header_trusted"] is True
 
 
+def test_quickstart_makes_a_client_of_the_management_api_with_every_scope(
+    cli: Cli, no_server: list[tuple[str, int, int]]
+) -> None:
+    started = cli.json("quickstart", "--port", "8123")
+    audience = "http://127.0.0.1:8123/api/v2/"
+    assert started["management_api"]["identifier"] == audience
+    assert started["management_api"]["is_system"] is True
+    machine = started["management_client"]
+    assert machine["grant_types"] == ["client_credentials"]
+    assert cli.secret_works(machine["client_id"], machine["client_secret"])
+    (grant,) = cli.json("client-grants", "list", "--client-id", machine["client_id"])
+    assert (grant["audience"], grant["scope"]) == (audience, list(MANAGEMENT_SCOPES))
+    for part in (machine["client_id"], machine["client_secret"], audience, "client_credentials"):
+        assert part in started["management_curl"]
+    # A grant narrowed since is given every scope again by the next run.
+    cli.json("client-grants", "update", grant["id"], "--scope", "read:logs")
+    cli.json("quickstart", "--port", "8123")
+    (again,) = cli.json("client-grants", "list")
+    assert again == grant
+
+
 def test_quickstart_readable_output_shows_the_credentials(
     cli: Cli, no_server: list[tuple[str, int, int]]
 ) -> None:
     result = cli.run("quickstart")
 
     assert result.exit_code == 0, result.output
-    shown = dict(
-        re.findall(r"^\s*(client_id|client_secret|password):\s+(\S+)", result.stdout, re.M)
-    )
-    assert cli.secret_works(shown["client_id"], shown["client_secret"])
-    assert cli.password_works(cli_serve.DEMO_EMAIL, shown["password"])
-    assert "curl " in result.stdout
-    assert "auth0-forwarded-for: " in result.stdout
+    demo, management = result.stdout.split("\nManagement API (audience):")
+    for section in (demo, management):
+        shown = dict(re.findall(r"^\s*(client_id|client_secret|password):\s+(\S+)", section, re.M))
+        assert cli.secret_works(shown["client_id"], shown["client_secret"])
+        assert shown["client_secret"] in section.split("curl ", 1)[1]
+    assert cli.password_works(cli_quickstart.DEMO_EMAIL, shown_password(demo))
+    assert "auth0-forwarded-for: " in demo
+    assert "grant_type=client_credentials" in management
+
+
+def shown_password(text: str) -> str:
+    (password,) = re.findall(r"^\s*password:\s+(\S+)", text, re.M)
+    return str(password)
 
 
 def test_quickstart_says_that_a_second_run_replaces_the_secret_and_password(
@@ -689,7 +725,7 @@ def test_quickstart_says_that_a_second_run_replaces_the_secret_and_password(
 def test_quickstart_prints_commands_that_run_as_printed(
     cli: Cli, no_server: list[tuple[str, int, int]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    command = cli_serve.passgate_command()
+    command = cli_quickstart.passgate_command()
     shown = cli.run("quickstart").stdout
     assert f"Events: {command} logs" in shown
     assert cli.json("quickstart")["passgate"] == command
@@ -718,7 +754,7 @@ def test_passgate_command_is_how_to_run_this_passgate_again(
     monkeypatch.setattr("sys.argv", [argv0.format(cwd=tmp_path), "quickstart"])
     monkeypatch.setattr("shutil.which", lambda name: on_path)
     monkeypatch.setattr("sys.executable", "/usr/bin/python3")
-    assert cli_serve.passgate_command() == expected.format(python="/usr/bin/python3")
+    assert cli_quickstart.passgate_command() == expected.format(python="/usr/bin/python3")
 
 
 def test_version(cli: Cli) -> None:

@@ -186,6 +186,7 @@ def test_issuer_set_changes_it_and_says_to_restart(cli: Cli) -> None:
     assert cli.json("issuer", "set", "https://auth.example.com") == {
         "issuer": "https://auth.example.com/",
         "previous": None,
+        "management_api_identifier": "https://auth.example.com/api/v2/",
     }
     text = cli.run("issuer", "set", "https://login.example.com/").stdout
     assert "issuer: https://login.example.com/ (was https://auth.example.com/)" in text

@@ -41,6 +41,10 @@ def test_authentication_client_grants_over_https(
         "clients", "create", "--name", "Billing job", "--app-type", "non_interactive",
         "--grant", "client_credentials",
     )  # fmt: skip
+    passgate.cli(
+        "client-grants", "create", "--client-id", machine["client_id"],
+        "--audience", API, "--scope", "read:orders",
+    )  # fmt: skip
     user = passgate.cli(
         "users", "create", "--email", "alice@example.com", "--password-stdin",
         input=PASSWORD + "\n",

@@ -24,6 +24,7 @@ import httpx
 import jwt
 import pytest
 
+from passgate.domain.management_api import MANAGEMENT_SCOPES
 from passgate.support import hash_slots
 from tests.processes import cli, free_port, server_env
 
@@ -243,9 +244,10 @@ def test_quickstart_prints_a_login_that_works(
     server.wait_until_healthy(base_url)
 
     printed = server.stdout()
-    curl = re.search(r"^curl .*?(?=\n\n)", printed, re.MULTILINE | re.DOTALL)
+    login, management = printed.split("\nManagement API (audience):")
+    curl = re.search(r"^curl .*?(?=\n\n)", login, re.MULTILINE | re.DOTALL)
     assert curl is not None, printed
-    shown = dict(re.findall(r"^\s*(client_id|client_secret|password):\s+(\S+)", printed, re.M))
+    shown = dict(re.findall(r"^\s*(client_id|client_secret|password):\s+(\S+)", login, re.M))
     assert shown["client_secret"] in curl.group(0)
     assert shown["password"] in curl.group(0)
 
@@ -256,7 +258,20 @@ def test_quickstart_prints_a_login_that_works(
     assert {"access_token", "id_token", "refresh_token"} <= set(body)
     claims = verify_access_token(base_url, body["access_token"], "https://api.passgate.local/")
     assert claims["azp"] == shown["client_id"]
+
+    # The Management API client's curl gets a token for the Management API, every scope.
+    machine = re.search(r"^curl .*?(?=\n\n)", management, re.MULTILINE | re.DOTALL)
+    assert machine is not None, printed
+    answer = replay_curl(machine.group(0))
+    assert answer.status_code == 200, answer.text
+    claims = verify_access_token(base_url, answer.json()["access_token"], base_url + "api/v2/")
+    assert claims["gty"] == "client-credentials"
+    assert set(claims["scope"].split()) == set(MANAGEMENT_SCOPES)
     assert server.stop() == 0
+    # The credentials are printed once, on stdout: never in the server's log.
+    (machine_secret,) = re.findall(r"^\s*client_secret:\s+(\S+)", management, re.M)
+    for secret in (shown["client_secret"], shown["password"], machine_secret):
+        assert secret not in server.stderr()
     # The forwarded IP of the example is the one attack protection and the log saw.
     (event,) = cli(env, "logs", "--type", "sepft")
     assert event["ip"] == "203.0.113.7"

@@ -77,6 +77,10 @@ def test_serve_answers_https_with_two_workers_and_fixes_an_https_issuer(
         "--grant", "client_credentials",
     )  # fmt: skip
     cli(
+        env, "client-grants", "create", "--client-id", client["client_id"],
+        "--audience", API, "--scope", "read:orders",
+    )  # fmt: skip
+    cli(
         env, "users", "create", "--email", "alice@example.com", "--password-stdin",
         input=PASSWORD + "\n",
     )  # fmt: skip

@@ -32,9 +32,10 @@ from passgate.errors import StorageError
 from passgate.keys.issuer import tenant_issuer
 from passgate.keys.startup import open_key_ring
 from passgate.mail.mailer import Mailer, mailer_from_settings
+from passgate.management.client_grants import ClientGrantsService
 from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
 from passgate.oauth.minting import Minter
-from passgate.oauth.records import RequestRecords, record_cache
+from passgate.oauth.records import RequestRecords, grant_cache, record_cache
 from passgate.oauth.service import TokenService
 from passgate.protection.account_hooks import ProtectionAccountHooks
 from passgate.protection.guard import ProtectionGuard
@@ -43,6 +44,7 @@ from passgate.protection.subjects import login_key
 from passgate.settings import Settings
 from passgate.storage.applications import Applications
 from passgate.storage.backends import counters_from_settings
+from passgate.storage.client_grants import ClientGrants
 from passgate.storage.counters import AttackCounters, AttemptKey
 from passgate.storage.counters_fallback import FallbackCounters
 from passgate.storage.counters_redis import RedisCounters
@@ -112,6 +114,7 @@ class Passgate:
         self.issuer, _ = tenant_issuer(
             self.tenant, configured=settings.issuer, first_address=DEFAULT_ISSUER
         )
+        self.management_api = self.applications.ensure_management_api(self.issuer)
         self.minter = Minter(self.keys, self.issuer)
         self.hasher = PasswordHasher(
             memory_kib=settings.argon2_memory_kib,
@@ -168,6 +171,11 @@ class Passgate:
         )
         self.clients: TtlCache[str, Client | None] = record_cache(self.applications.get_client)
         self.apis: TtlCache[str, Api | None] = record_cache(self.applications.api_by_identifier)
+        grants = ClientGrants(self.engine)
+        grants_by_client = grant_cache(grants.find)
+        self.client_grants = ClientGrantsService(
+            applications=self.applications, grants=grants, on_change=grants_by_client.clear
+        )
         self.guard = guard
         self.accounts = Accounts(
             users=self.directory,
@@ -194,6 +202,7 @@ class Passgate:
             clients=self.clients,
             connections=record_cache(self.directory.connection_by_name, ttl=5.0),
             apis=self.apis,
+            grants=grants_by_client,
             default_directory=TtlCache(
                 lambda key: str(self.tenant.get(key, DEFAULT_CONNECTION)), ttl=5.0
             ),

@@ -13,6 +13,10 @@ PassgateError                      (never raised itself)
  |    +-- AccessDenied             403 access_denied
  |    +-- TooManyAttempts          429 too_many_attempts
  |    +-- ServiceUnavailable       503 temporarily_unavailable
+ +-- ManagementError               (rendered as {"statusCode", "error", "message", "errorCode"})
+ |    +-- BadRequest               400 invalid_body / invalid_query_string
+ |    +-- NotFound                 404 inexistent_<what>
+ |    +-- Conflict                 409 conflict
  +-- StorageError                  a backend fault (database, Redis)
  +-- ConfigurationError            refused settings or an unsafe combination
 """
@@ -25,11 +29,15 @@ __all__ = [
     "SUSPICIOUS_IP_MESSAGE",
     "WRONG_CREDENTIALS_MESSAGE",
     "AccessDenied",
+    "BadRequest",
     "ConfigurationError",
+    "Conflict",
     "InvalidClient",
     "InvalidGrant",
     "InvalidRequest",
     "InvalidScope",
+    "ManagementError",
+    "NotFound",
     "OAuthError",
     "PassgateError",
     "PasswordLeaked",
@@ -154,3 +162,49 @@ class ServiceUnavailable(OAuthError):
     error = "temporarily_unavailable"
     status_code = 503
     default_description = "The service is temporarily unavailable. Try again later."
+
+
+class ManagementError(PassgateError):
+    """A refusal of the Management API, answered as Auth0 does: ``{"statusCode", "error",
+    "message", "errorCode"}``. The CLI shows ``message``."""
+
+    status_code: int = 500
+    error: str = "Internal Server Error"
+    default_code: str = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        self.message = message
+        self.error_code = code or self.default_code
+        super().__init__(message)
+
+    def body(self) -> dict[str, object]:
+        return {
+            "statusCode": self.status_code,
+            "error": self.error,
+            "message": self.message,
+            "errorCode": self.error_code,
+        }
+
+
+class BadRequest(ManagementError):
+    """A body (``invalid_body``) or query (``invalid_query_string``) that is refused."""
+
+    status_code = 400
+    error = "Bad Request"
+    default_code = "invalid_body"
+
+
+class NotFound(ManagementError):
+    """The object named does not exist (``inexistent_client_grant``, ``inexistent_client``…)."""
+
+    status_code = 404
+    error = "Not Found"
+    default_code = "not_found"
+
+
+class Conflict(ManagementError):
+    """The object would duplicate one that exists."""
+
+    status_code = 409
+    error = "Conflict"
+    default_code = "conflict"

@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 from passgate.app import Passgate, create_app
 from passgate.domain.events import Event
 from passgate.domain.models import PASSWORD_REALM, Api, Client, User
+from passgate.management.client_grants import NewClientGrant
 from passgate.settings import Settings
 from passgate.storage.directory import DEFAULT_CONNECTION
 from passgate.storage.schema import refresh_tokens, users
@@ -75,7 +76,7 @@ class World:
     post: NamedClient  # client_secret_post, password + realm + refresh
     basic: NamedClient  # client_secret_basic, password + realm + refresh
     public: NamedClient  # none, password + refresh
-    m2m: NamedClient  # client_secret_post, client_credentials
+    m2m: NamedClient  # client_secret_post, client_credentials, granted API with all its scopes
     password_only: NamedClient  # client_secret_post, password only (no refresh_token grant)
     alice: User
     bob: User  # in the Partners connection
@@ -155,6 +156,8 @@ def build_world(passgate: Passgate, events: CapturedEvents, clock: ManualClock) 
         email="bob@partners.example",
         password_hash=passgate.hasher.hash(BOB_PASSWORD),
     )
+    m2m = client("Backend", "non_interactive", "client_secret_post", ["client_credentials"])
+    passgate.client_grants.create(NewClientGrant(m2m.id, API, API_SCOPES))
     return World(
         passgate=passgate,
         app=create_app(passgate),
@@ -166,7 +169,7 @@ def build_world(passgate: Passgate, events: CapturedEvents, clock: ManualClock) 
         post=client("Web App", "regular_web", "client_secret_post", user_grants),
         basic=client("Basic App", "regular_web", "client_secret_basic", user_grants),
         public=client("Native App", "native", "none", ["password", "refresh_token"]),
-        m2m=client("Backend", "non_interactive", "client_secret_post", ["client_credentials"]),
+        m2m=m2m,
         password_only=client("Old App", "regular_web", "client_secret_post", ["password"]),
         alice=alice,
         bob=bob,

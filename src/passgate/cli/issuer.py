@@ -40,9 +40,11 @@ def show(as_json: bool) -> None:
 def set_issuer(url: str, as_json: bool) -> None:
     """Change the issuer to URL (http or https; a trailing slash is added).
 
-    Restart every instance afterwards: running ones publish the issuer they started with.
-    Tokens already issued keep the old `iss`, so relying parties that check it must accept
-    the new one first.
+    The Management API's identifier (its audience) follows: URL then `api/v2/`; its
+    client grants stay. Restart every instance afterwards: running ones publish the issuer
+    they started with. Tokens already issued keep the old `iss` (and Management API
+    tokens the old audience), so relying parties that check it must accept the new one
+    first.
     """
     try:
         value = canonical_issuer(url)
@@ -50,6 +52,8 @@ def set_issuer(url: str, as_json: bool) -> None:
         raise click.ClickException(f"not an issuer URL: {exc}") from None
     with open_stores() as stores:
         previous = stores.tenant.get(ISSUER_KEY)
+        # First, as it may be refused: another API could hold the identifier to take.
+        management_api = stores.applications.ensure_management_api(value)
         stores.tenant.set(ISSUER_KEY, value)
         configured = stores.settings.issuer
     note = ""
@@ -60,7 +64,11 @@ def set_issuer(url: str, as_json: bool) -> None:
         )
     emit(
         as_json,
-        {"issuer": value, "previous": previous},
+        {
+            "issuer": value,
+            "previous": previous,
+            "management_api_identifier": management_api.identifier,
+        },
         f"issuer: {value} (was {previous or 'not set'}); restart every instance to publish it"
-        + note,
+        f"\nManagement API (audience): {management_api.identifier}" + note,
     )

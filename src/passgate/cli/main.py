@@ -15,11 +15,13 @@ from passgate import __version__
 from passgate.cli.applications import apis, clients
 from passgate.cli.blocks import blocks
 from passgate.cli.breached import breached
+from passgate.cli.client_grants import client_grants
 from passgate.cli.ip_blocks import ip_blocks
 from passgate.cli.issuer import issuer
 from passgate.cli.logs import logs
 from passgate.cli.protection import protection
-from passgate.cli.serve import quickstart, serve
+from passgate.cli.quickstart import quickstart
+from passgate.cli.serve import serve
 from passgate.cli.support import (
     emit,
     iso_time,
@@ -221,6 +223,7 @@ main.add_command(quickstart)
 main.add_command(clients)
 main.add_command(users)
 main.add_command(apis)
+main.add_command(client_grants)
 main.add_command(breached)
 main.add_command(protection)
 main.add_command(blocks)

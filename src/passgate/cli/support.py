@@ -30,9 +30,12 @@ import click
 import sqlalchemy as sa
 
 from passgate.domain.models import Api, Client, User
-from passgate.errors import ConfigurationError, PassgateError
+from passgate.errors import ConfigurationError, ManagementError, PassgateError
+from passgate.keys.issuer import ISSUER_KEY
+from passgate.management.client_grants import ClientGrantsService
 from passgate.settings import Settings, read_settings
 from passgate.storage.applications import Applications
+from passgate.storage.client_grants import ClientGrants
 from passgate.storage.directory import Directory
 from passgate.storage.event_log import EventLog
 from passgate.storage.limits import ValueTooLong
@@ -98,6 +101,14 @@ class Stores:
     applications: Applications
     events: EventLog
 
+    def client_grants(self) -> ClientGrantsService:
+        """The client grants, with the Management API present once the issuer is fixed
+        (a server's start makes it; a command run before the upgraded server starts too)."""
+        issuer = self.tenant.get(ISSUER_KEY)
+        if issuer:
+            self.applications.ensure_management_api(str(issuer))
+        return ClientGrantsService(applications=self.applications, grants=ClientGrants(self.engine))
+
     def hasher(self) -> PasswordHasher:
         """Hashes with the configured argon2 parameters (the ones logins check against)."""
         return PasswordHasher(
@@ -109,8 +120,9 @@ class Stores:
 
 class BadValue(click.ClickException):
     """A value given on the command line that cannot be stored (too long for its column,
-    not UTF-8 text): one line on stderr and exit code 2, as click answers any bad option
-    value."""
+    not UTF-8 text) or that a Management API service refuses (it names no client, a scope
+    the API does not define): one line on stderr and exit code 2, as click answers any
+    bad option value."""
 
     exit_code = 2
 
@@ -128,6 +140,8 @@ def refusals() -> Iterator[None]:
         raise BadValue("a value given is not valid UTF-8 text") from exc
     except ConfigurationError as exc:
         raise SettingsRefused(str(exc)) from None
+    except ManagementError as exc:  # refused input or a missing object, as the API says
+        raise BadValue(exc.message) from None
     except PassgateError as exc:
         raise click.ClickException(str(exc)) from exc
     except sa.exc.OperationalError as exc:
@@ -306,6 +320,7 @@ def api_json(api: Api) -> dict[str, Any]:
         "token_lifetime": api.token_lifetime,
         "allow_offline_access": api.allow_offline_access,
         "signing_alg": api.signing_alg,
+        "is_system": api.is_system,
     }
 
 

@@ -14,6 +14,7 @@ __all__ = [
     "AppType",
     "AuthMethod",
     "Client",
+    "ClientGrant",
     "Connection",
     "RefreshToken",
     "SigningKey",
@@ -90,6 +91,23 @@ class Api:
     token_lifetime: int
     allow_offline_access: bool
     signing_alg: str
+    #: passgate's own API (the Management API): it cannot be deleted, and its identifier
+    #: follows the issuer (Auth0's ``is_system``).
+    is_system: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClientGrant:
+    """A client's permission to get client-credentials tokens for one API, with at most
+    ``scope`` (Auth0's client grant). ``audience`` is the API's identifier as it is now."""
+
+    id: str
+    client_id: str
+    api_id: str
+    audience: str
+    scope: tuple[str, ...]
+    created_at: float
+    updated_at: float
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

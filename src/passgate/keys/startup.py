@@ -8,6 +8,7 @@ from passgate.domain.clock import Clock, system_clock
 from passgate.keys.issuer import tenant_issuer
 from passgate.keys.ring import KeyRing
 from passgate.settings import Settings
+from passgate.storage.applications import Applications
 from passgate.storage.setup import open_database
 from passgate.storage.tenant import TenantStore
 from passgate.storage.tokens import SigningKeys
@@ -39,13 +40,18 @@ def open_key_ring(settings: Settings, engine: sa.Engine, *, clock: Clock = syste
 
 def prepare_start(settings: Settings, *, first_address: str) -> tuple[str, bool]:
     """What ``serve`` does once, before any worker starts: migrate, open the signing keys,
-    fix the issuer. Returns the issuer and whether this start fixed it. Raises
-    :class:`~passgate.errors.ConfigurationError` for a wrong key or a changed issuer."""
+    fix the issuer, make the Management API's identifier follow it. Returns the issuer and
+    whether this start fixed it. Raises :class:`~passgate.errors.ConfigurationError` for a
+    wrong key or a changed issuer, :class:`~passgate.storage.applications.InvalidConfiguration`
+    when another API holds the Management API's identifier."""
     engine = open_database(settings)
     try:
         open_key_ring(settings, engine)
-        return tenant_issuer(
-            TenantStore(engine), configured=settings.issuer, first_address=first_address
+        tenant = TenantStore(engine)
+        issuer, fixed_now = tenant_issuer(
+            tenant, configured=settings.issuer, first_address=first_address
         )
+        Applications(engine, tenant.digest_key()).ensure_management_api(issuer)
+        return issuer, fixed_now
     finally:
         engine.dispose()

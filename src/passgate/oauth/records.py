@@ -9,16 +9,18 @@ answers from the caches alone; when a record is not cached, the caller runs
 :meth:`RequestRecords.load` in the I/O pool, which reads every missing record in that one
 hop. Reads stop at the first record that decides the request: an unknown client, a client
 that may not use the grant, an unknown realm. A key longer than any stored one names
-nothing and is not looked up.
+nothing and is not looked up. A ``client_credentials`` request also names the client's
+grant for its API, kept for :data:`GRANT_TTL_S` found or not: a new, changed or deleted
+grant takes effect within that time on every worker.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Literal, NamedTuple, TypeVar
 
-from passgate.domain.models import PASSWORD_REALM, Api, Client, Connection
+from passgate.domain.models import PASSWORD_REALM, Api, Client, ClientGrant, Connection
 from passgate.errors import AccessDenied, InvalidRequest
 from passgate.storage.limits import max_length
 from passgate.storage.schema import apis, connections
@@ -26,12 +28,14 @@ from passgate.storage.tenant import DEFAULT_DIRECTORY
 from passgate.support.cache import MISS, Miss, TtlCache
 
 __all__ = [
+    "GRANT_TTL_S",
     "MAX_AUDIENCE",
     "NEGATIVE_SIZE",
     "NEGATIVE_TTL_S",
     "Records",
     "RequestRecords",
     "Wanted",
+    "grant_cache",
     "record_cache",
 ]
 
@@ -39,10 +43,13 @@ __all__ = [
 NEGATIVE_TTL_S = 1.0
 #: How many unknown keys of each kind are remembered (the newest).
 NEGATIVE_SIZE = 10_000
+#: How long a client grant (or its absence) is remembered.
+GRANT_TTL_S = 1.0
 #: The longest ``audience`` accepted (an API identifier's column).
 MAX_AUDIENCE = max_length(apis.c.identifier) or 600
 _MAX_REALM = max_length(connections.c.name) or 128
 
+K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
@@ -77,6 +84,8 @@ class Records(NamedTuple):
     realm: str | None = None
     connection: Connection | None = None
     api: Api | None = None
+    #: The client's grant for ``api`` (read for ``client_credentials`` only).
+    client_grant: ClientGrant | None = None
 
     def api_for(self, audience: str | None) -> Api | None:
         """The API ``audience`` names (None when not sent); raise when it names none."""
@@ -89,8 +98,12 @@ class Records(NamedTuple):
         return self.api
 
 
+GrantKey = tuple[str, str]  # (client_id, api id)
+
+
 class RequestRecords:
-    """Clients, connections, APIs and the default directory, cached for token requests."""
+    """Clients, connections, APIs, client grants and the default directory, cached for
+    token requests."""
 
     def __init__(
         self,
@@ -98,11 +111,13 @@ class RequestRecords:
         clients: TtlCache[str, Client | None],
         connections: TtlCache[str, Connection | None],
         apis: TtlCache[str, Api | None],
+        grants: TtlCache[GrantKey, ClientGrant | None],
         default_directory: TtlCache[str, str],
     ) -> None:
         self._clients = clients
         self._connections = connections
         self._apis = apis
+        self._grants = grants
         self._default_directory = default_directory
 
     def cached(self, wanted: Wanted) -> Records | None:
@@ -149,7 +164,13 @@ class RequestRecords:
             if found_api is MISS:
                 return None
             api = found_api
-        return Records(client, realm, connection, api)
+        grant: ClientGrant | None = None
+        if api is not None and wanted.grant == "client_credentials":
+            found_grant = _read(self._grants, (client.client_id, api.id), load)
+            if found_grant is MISS:
+                return None
+            grant = found_grant
+        return Records(client, realm, connection, api, grant)
 
 
 def record_cache(load: Callable[[str], V | None], *, ttl: float = 2.0) -> TtlCache[str, V | None]:
@@ -157,5 +178,17 @@ def record_cache(load: Callable[[str], V | None], *, ttl: float = 2.0) -> TtlCac
     return TtlCache(load, ttl=ttl, negative_ttl=NEGATIVE_TTL_S, negative_size=NEGATIVE_SIZE)
 
 
-def _read(cache: TtlCache[str, V], key: str, load: bool) -> V | Literal[Miss.MISS]:
+def grant_cache(
+    load: Callable[[str, str], ClientGrant | None],
+) -> TtlCache[GrantKey, ClientGrant | None]:
+    """Client grants by (client_id, api id), kept :data:`GRANT_TTL_S`, found or not."""
+    return TtlCache(
+        lambda key: load(*key),
+        ttl=GRANT_TTL_S,
+        negative_ttl=GRANT_TTL_S,
+        negative_size=NEGATIVE_SIZE,
+    )
+
+
+def _read(cache: TtlCache[K, V], key: K, load: bool) -> V | Literal[Miss.MISS]:
     return cache.get(key) if load else cache.peek(key)

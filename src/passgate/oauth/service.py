@@ -35,7 +35,7 @@ from passgate.oauth.minting import Minter, TokenSet
 from passgate.oauth.password_login import BreachedGate, PasswordLogins
 from passgate.oauth.records import MAX_AUDIENCE, Records, RequestRecords, Wanted
 from passgate.oauth.request import BasicCredentials, without_blank_options
-from passgate.oauth.scopes import GrantedScopes, grant_scopes, split_scope
+from passgate.oauth.scopes import GrantedScopes, client_grant_scopes, grant_scopes, split_scope
 from passgate.storage.directory import Directory
 from passgate.storage.tokens import RefreshTokens, Revocation, RotateOutcome
 from passgate.support.passwords import PasswordHasher
@@ -152,8 +152,7 @@ class TokenService:
             timings=timings if timings is not None else {},
         )
         audience = params.get("audience")
-        # Cut to the event log's column (an over-long audience is refused below, but its
-        # event must still be storable).
+        # Cut to the event log's column: an over-long audience is refused below, yet logged.
         call.fields["audience"] = audience[:MAX_AUDIENCE] if audience is not None else None
         call.fields["scope"] = params.get("scope")
         try:
@@ -438,11 +437,12 @@ class TokenService:
             )
         api = records.api_for(audience)
         assert api is not None
-        scopes = grant_scopes(params.get("scope"), api, with_oidc=False)
+        client_id = authenticated.client.client_id
+        scopes = client_grant_scopes(params.get("scope"), api, records.client_grant, client_id)
         now = self._now()
         access, lifetime = await self._io(
             self._minter.access_token,
-            subject=f"{authenticated.client.client_id}@clients",
+            subject=f"{client_id}@clients",
             client=authenticated.client,
             api=api,
             scopes=scopes,

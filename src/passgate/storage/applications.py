@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import string
 import time
@@ -12,6 +13,11 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
+from passgate.domain.management_api import (
+    MANAGEMENT_API_NAME,
+    MANAGEMENT_SCOPES,
+    management_audience,
+)
 from passgate.domain.models import (
     APP_TYPES,
     AUTH_METHODS,
@@ -25,6 +31,8 @@ from passgate.storage.schema import apis, clients
 from passgate.support.crypto import keyed_digest, new_id, new_secret
 
 __all__ = ["Applications", "InvalidConfiguration"]
+
+logger = logging.getLogger("passgate.storage")
 
 SIGNING_ALGS = ("RS256", "ES256")
 _CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
@@ -62,6 +70,7 @@ def _api(row: Any) -> Api:
         token_lifetime=row.token_lifetime,
         allow_offline_access=bool(row.allow_offline_access),
         signing_alg=row.signing_alg,
+        is_system=bool(row.is_system),
     )
 
 
@@ -282,3 +291,66 @@ class Applications:
         with self._engine.connect() as connection:
             value = connection.execute(sa.select(sa.func.max(apis.c.token_lifetime))).scalar()
         return int(value or 86400)
+
+    # -- the Management API --------------------------------------------------------
+    def ensure_management_api(self, issuer: str) -> Api:
+        """The Management API, made to match ``issuer``: created at the first start (or
+        made of an API that already has its identifier), its identifier moved when the
+        issuer changed, the scopes a newer passgate checks added. Several processes may do
+        it at once: one insert wins, the others read it. Raises
+        :class:`InvalidConfiguration` when another API holds the identifier it must take."""
+        identifier = management_audience(issuer)
+        try:
+            return self._ensure_system_api(identifier)
+        except sa.exc.IntegrityError:  # another process made it meanwhile
+            return self._ensure_system_api(identifier)
+
+    def _ensure_system_api(self, identifier: str) -> Api:
+        with self._engine.begin() as connection:
+            system = connection.execute(sa.select(apis).where(apis.c.is_system)).first()
+            holder = connection.execute(
+                sa.select(apis).where(apis.c.identifier == identifier)
+            ).first()
+            if system is None and holder is None:
+                connection.execute(
+                    apis.insert().values(
+                        id=new_id("api_", 8),
+                        identifier=identifier,
+                        name=MANAGEMENT_API_NAME,
+                        scopes=json.dumps(list(MANAGEMENT_SCOPES)),
+                        token_lifetime=86400,
+                        allow_offline_access=False,
+                        signing_alg="RS256",
+                        created_at=time.time(),
+                        is_system=True,
+                    )
+                )
+            elif system is None:
+                assert holder is not None
+                logger.warning(
+                    "the API %s (%s) becomes the Management API: it has its identifier",
+                    identifier,
+                    holder.name,
+                )
+                self._update_system_api(connection, holder, name=MANAGEMENT_API_NAME)
+            else:
+                if system.identifier != identifier and holder is not None:
+                    raise InvalidConfiguration(
+                        f"the Management API's identifier follows the issuer and would be "
+                        f"{identifier}, but another API ({holder.name}) has that identifier"
+                    )
+                self._update_system_api(connection, system, identifier=identifier)
+        api = self.api_by_identifier(identifier)
+        assert api is not None
+        assert api.is_system
+        return api
+
+    @staticmethod
+    def _update_system_api(connection: sa.Connection, row: Any, **values: Any) -> None:
+        """Mark ``row`` as the system API with ``values`` and every Management scope (its
+        other scopes kept); write only what changes."""
+        scopes = list(dict.fromkeys([*MANAGEMENT_SCOPES, *json.loads(row.scopes)]))
+        wanted = {**values, "is_system": True, "scopes": json.dumps(scopes)}
+        changed = {key: value for key, value in wanted.items() if getattr(row, key) != value}
+        if changed:
+            connection.execute(apis.update().where(apis.c.id == row.id).values(**changed))

@@ -86,6 +86,38 @@ apis = sa.Table(
     sa.Column("allow_offline_access", sa.Boolean, nullable=False, default=False),
     sa.Column("signing_alg", sa.String(8), nullable=False, default="RS256"),
     sa.Column("created_at", sa.Float, nullable=False),
+    # The Management API (true for one API at most; see the index below).
+    sa.Column("is_system", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
+)
+#: At most one system API, even when several processes create it at the same moment.
+sa.Index(
+    "uq_apis_is_system",
+    apis.c.is_system,
+    unique=True,
+    sqlite_where=apis.c.is_system,
+    postgresql_where=apis.c.is_system,
+)
+
+#: Which client may get client-credentials tokens for which API, with which scopes (one
+#: grant per client and API). Deleting the client or the API deletes its grants.
+client_grants = sa.Table(
+    "client_grants",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),  # "cgr_…", in creation order
+    sa.Column(
+        "client_id",
+        sa.String(64),
+        sa.ForeignKey("clients.client_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "api_id", sa.String(40), sa.ForeignKey("apis.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("scope", sa.Text, nullable=False),  # JSON list
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("client_id", "api_id", name="uq_client_grants_client_api"),
+    sa.Index("ix_client_grants_api_id", "api_id"),
 )
 
 refresh_tokens = sa.Table(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import sys
@@ -55,6 +54,7 @@ from passgate.storage.tokens import RefreshTokens
 from passgate.support.background import Periodic
 from passgate.support.cache import TtlCache
 from passgate.support.hash_slots import HashSlots
+from passgate.support.io_pool import run_in_pool
 from passgate.support.passwords import PasswordHasher
 from passgate.web.readiness import Readiness, breached_probe, database_probe, redis_probe
 from passgate.web.responses import JSONResponse
@@ -307,8 +307,9 @@ class Passgate:
         )
         return resolution.ip, resolution.note
 
-    async def run_io(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.io_pool, fn, *args)
+    async def run_io(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run a blocking call in the I/O pool and await it (what routes get as ``RunIo``)."""
+        return await run_in_pool(self.io_pool, fn, *args, **kwargs)
 
     def close(self) -> None:
         self.hash_pool.shutdown(wait=True)

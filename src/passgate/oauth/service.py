@@ -9,13 +9,12 @@ revocation that revokes a client's token writes ``srrt``.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import math
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 from passgate.domain.clock import Clock
 from passgate.domain.events import Event, EventSink
@@ -39,12 +38,12 @@ from passgate.oauth.request import BasicCredentials, without_blank_options
 from passgate.oauth.scopes import GrantedScopes, grant_scopes, split_scope
 from passgate.storage.directory import Directory
 from passgate.storage.tokens import RefreshTokens, Revocation, RotateOutcome
+from passgate.support.io_pool import run_in_pool
 from passgate.support.passwords import PasswordHasher
 
 __all__ = ["BreachedGate", "ConnectionFacts", "TokenService"]
 
 logger = logging.getLogger("passgate.token")
-T = TypeVar("T")
 
 REFRESH_TOKEN_LIFETIME = 30 * 24 * 3600
 _MAX_IDENTIFIER = 320
@@ -126,10 +125,6 @@ class TokenService:
             hash_pool=hash_pool,
             io_pool=io_pool,
         )
-
-    async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._io_pool, lambda: fn(*args, **kwargs))
 
     # -- entry point ---------------------------------------------------------------
     async def token(
@@ -244,7 +239,7 @@ class TokenService:
         presented = self._authenticator.presented(params, basic)
         wanted = Wanted.of(grant, params, presented.client_id)
         if (records := self._records.cached(wanted)) is None:
-            records = await self._io(self._records.load, wanted)
+            records = await run_in_pool(self._io_pool, self._records.load, wanted)
         return self._authenticator.authenticate(presented, records.client), records
 
     def _now(self) -> int:
@@ -341,7 +336,8 @@ class TokenService:
         assert user is not None
         assert tokens is not None
         if self._wants_refresh(authenticated, api, scopes):
-            refresh = await self._io(
+            refresh = await run_in_pool(
+                self._io_pool,
                 self._refresh.issue,
                 client_id=authenticated.client.client_id,
                 user_id=user.id,
@@ -367,7 +363,7 @@ class TokenService:
             # Decide before rotating: a refused request must not consume the token (its
             # rightful retry would then look like a reuse and revoke the whole family).
             # A family's scope never changes, so this check cannot go stale.
-            found = await self._io(self._refresh.find, token)
+            found = await run_in_pool(self._io_pool, self._refresh.find, token)
             if (
                 found is not None
                 and found.client_id == authenticated.client.client_id
@@ -375,7 +371,8 @@ class TokenService:
             ):
                 raise InvalidScope("The requested scope exceeds the refresh token's scope")
         now = self._now()
-        rotation, successor = await self._io(
+        rotation, successor = await run_in_pool(
+            self._io_pool,
             self._refresh.rotate,
             token,
             client_id=authenticated.client.client_id,
@@ -419,7 +416,7 @@ class TokenService:
                 now=now,
             )
 
-        user, tokens = await self._io(issue)
+        user, tokens = await run_in_pool(self._io_pool, issue)
         if user is None:
             raise InvalidGrant("Unknown or invalid refresh token.")
         if user.blocked:
@@ -448,7 +445,8 @@ class TokenService:
         assert api is not None
         scopes = grant_scopes(params.get("scope"), api, with_oidc=False)
         now = self._now()
-        access, lifetime = await self._io(
+        access, lifetime = await run_in_pool(
+            self._io_pool,
             self._minter.access_token,
             subject=f"{authenticated.client.client_id}@clients",
             client=authenticated.client,
@@ -472,7 +470,8 @@ class TokenService:
         token = params.get("token")
         if not token:
             raise InvalidRequest("Missing required parameter: token")
-        revocation = await self._io(
+        revocation = await run_in_pool(
+            self._io_pool,
             self._refresh.revoke,
             token,
             client_id=authenticated.client.client_id,

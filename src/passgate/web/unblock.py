@@ -22,8 +22,8 @@ from passgate.errors import InvalidRequest
 from passgate.oauth.request import parse_body
 from passgate.protection.notify import UNBLOCK_KIND
 from passgate.storage.counters import BlockAdmin
+from passgate.support.io_pool import RunIo
 from passgate.web.body import read_body
-from passgate.web.oauth_routes import RunIo
 from passgate.web.pages import message_page, page
 from passgate.web.token_endpoint import ConnectingIp
 

@@ -39,6 +39,7 @@ from passgate.protection.account_hooks import ProtectionAccountHooks
 from passgate.protection.guard import ProtectionGuard
 from passgate.protection.notify import MailNotifier
 from passgate.protection.subjects import login_key
+from passgate.protection.unblock import BlockReleases
 from passgate.settings import Settings
 from passgate.storage.applications import Applications
 from passgate.storage.backends import counters_from_settings
@@ -165,6 +166,14 @@ class Passgate:
         self.clients: TtlCache[str, Client | None] = record_cache(self.applications.get_client)
         self.apis: TtlCache[str, Api | None] = record_cache(self.applications.api_by_identifier)
         self.guard = guard
+        self.block_releases = BlockReleases(
+            counters=self.counters,
+            directory=self.directory,
+            policies=self.policies,
+            events=self.events,
+            clock=clock,
+            on_release=self.forget_refusals,
+        )
         self.accounts = Accounts(
             users=self.directory,
             hasher=self.hasher,
@@ -182,7 +191,7 @@ class Passgate:
                     policies=self.policies,
                     events=self.events,
                     clock=clock,
-                    on_release=self.forget_refusals,
+                    releases=self.block_releases,
                 ),
             ),
         )
@@ -381,13 +390,10 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
         ),
         *unblock_routes(
             tickets=passgate.tickets,
-            counters=passgate.counters,
-            events=passgate.events,
-            clock=passgate.clock,
+            releases=passgate.block_releases,
             connecting_ip=passgate.connecting_ip,
             run_io=passgate.run_io,
             max_body_bytes=passgate.settings.max_body_bytes,
-            on_release=passgate.forget_refusals,
         ),
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),

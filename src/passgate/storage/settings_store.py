@@ -1,5 +1,6 @@
-"""Tenant settings kept as JSON in ``tenant_settings``: the attack-protection policies and
-any other tenant-wide value.
+"""Tenant settings kept as JSON in ``tenant_settings`` (read and written through
+:class:`~passgate.storage.tenant.TenantStore`): the attack-protection policies and any
+other tenant-wide value.
 
 Reads are cached in the process for ``cache_ttl_s`` (1 s by default, on an injected clock),
 so the login path does not query the settings on every request. A change made through this
@@ -9,11 +10,9 @@ instance) takes effect here within ``cache_ttl_s``.
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from passgate.domain.clock import Clock, system_clock
 from passgate.domain.policy import (
@@ -23,7 +22,7 @@ from passgate.domain.policy import (
     SuspiciousIpPolicy,
 )
 from passgate.errors import StorageError
-from passgate.storage.schema import tenant_settings
+from passgate.storage.tenant import TenantStore, decode
 
 __all__ = [
     "BREACHED_PASSWORD_KEY",
@@ -36,7 +35,6 @@ BRUTE_FORCE_KEY = "brute_force_protection"
 SUSPICIOUS_IP_KEY = "suspicious_ip_throttling"
 BREACHED_PASSWORD_KEY = "breached_password_detection"
 
-_ts = tenant_settings
 _P = TypeVar("_P", BruteForcePolicy, SuspiciousIpPolicy, BreachedPasswordPolicy)
 
 
@@ -44,7 +42,7 @@ class SettingsStore:
     def __init__(
         self, engine: sa.Engine, *, clock: Clock = system_clock, cache_ttl_s: float = 1.0
     ) -> None:
-        self._engine = engine
+        self._tenant = TenantStore(engine)
         self._clock = clock
         self._ttl = cache_ttl_s
         # key -> (expires_at, stored JSON text or None); and parsed policies by key.
@@ -58,40 +56,17 @@ class SettingsStore:
         cached = self._texts.get(key)
         if cached is not None and now < cached[0]:
             return cached[1]
-        query = sa.select(_ts.c.value).where(_ts.c.key == key)
-        try:
-            with self._engine.connect() as connection:
-                text = connection.execute(query).scalar_one_or_none()
-        except sa.exc.SQLAlchemyError as exc:
-            raise StorageError(f"reading tenant setting {key!r} failed: {exc}") from exc
+        text = self._tenant.text(key)
         self._texts[key] = (now + self._ttl, text)
         return text
 
     def get_json(self, key: str) -> Any:
         """The stored value (a fresh copy), or None when the key was never set."""
         text = self._text(key)
-        if text is None:
-            return None
-        try:
-            return json.loads(text)
-        except ValueError as exc:
-            raise StorageError(f"tenant setting {key!r} is not valid JSON: {exc}") from exc
+        return None if text is None else decode(key, text)
 
     def set_json(self, key: str, value: Any) -> None:
-        text = json.dumps(value, separators=(",", ":"), sort_keys=True)
-        if self._engine.dialect.name == "postgresql":
-            pg = postgresql.insert(_ts).values(key=key, value=text)
-            stmt: sa.Executable = pg.on_conflict_do_update(
-                index_elements=[_ts.c.key], set_={"value": text}
-            )
-        else:
-            lite = sqlite.insert(_ts).values(key=key, value=text)
-            stmt = lite.on_conflict_do_update(index_elements=[_ts.c.key], set_={"value": text})
-        try:
-            with self._engine.begin() as connection:
-                connection.execute(stmt)
-        except sa.exc.SQLAlchemyError as exc:
-            raise StorageError(f"writing tenant setting {key!r} failed: {exc}") from exc
+        self._tenant.set(key, value)
         self.invalidate(key)
 
     def invalidate(self, key: str | None = None) -> None:

@@ -33,6 +33,7 @@ from passgate.keys.startup import open_key_ring
 from passgate.mail.mailer import Mailer, mailer_from_settings
 from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
 from passgate.oauth.minting import Minter
+from passgate.oauth.password_login import PasswordLogins
 from passgate.oauth.records import RequestRecords, record_cache
 from passgate.oauth.service import TokenService
 from passgate.protection.account_hooks import ProtectionAccountHooks
@@ -210,14 +211,18 @@ class Passgate:
             records=records,
             refresh_tokens=self.refresh_tokens,
             minter=self.minter,
-            hasher=self.hasher,
-            guard=guard,
+            logins=PasswordLogins(
+                directory=self.directory,
+                hasher=self.hasher,
+                guard=guard,
+                breached=self.breached,
+                hash_pool=self.hash_pool,
+                io_pool=self.io_pool,
+            ),
             events=self.events,
             clock=clock,
             resolve_ip=self._resolve_ip,
-            hash_pool=self.hash_pool,
             io_pool=self.io_pool,
-            breached=self.breached,
         )
 
     def _readiness(self) -> Readiness:

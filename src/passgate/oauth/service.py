@@ -18,7 +18,7 @@ from typing import Any
 
 from passgate.domain.clock import Clock
 from passgate.domain.events import Event, EventSink
-from passgate.domain.login import LoginAttempt, LoginGuard, RequestContext
+from passgate.domain.login import LoginAttempt, RequestContext
 from passgate.domain.models import PASSWORD_REALM, Api, User
 from passgate.errors import (
     AccessDenied,
@@ -39,7 +39,6 @@ from passgate.oauth.scopes import GrantedScopes, grant_scopes, split_scope
 from passgate.storage.directory import Directory
 from passgate.storage.tokens import RefreshTokens, Revocation, RotateOutcome
 from passgate.support.io_pool import run_in_pool
-from passgate.support.passwords import PasswordHasher
 
 __all__ = ["BreachedGate", "ConnectionFacts", "TokenService"]
 
@@ -98,33 +97,23 @@ class TokenService:
         records: RequestRecords,
         refresh_tokens: RefreshTokens,
         minter: Minter,
-        hasher: PasswordHasher,
-        guard: LoginGuard,
+        logins: PasswordLogins,
         events: EventSink,
         clock: Clock,
         resolve_ip: ResolveIp,
-        hash_pool: ThreadPoolExecutor,
         io_pool: ThreadPoolExecutor,
-        breached: BreachedGate | None = None,
     ) -> None:
         self._directory = directory
         self._authenticator = authenticator
         self._records = records
         self._refresh = refresh_tokens
         self._minter = minter
-        self.guard = guard
+        #: The password grant's logins, with their guard, hashing pool and breached gate.
+        self.logins = logins
         self._events = events
         self._clock = clock
         self._resolve_ip = resolve_ip
         self._io_pool = io_pool
-        self.logins = PasswordLogins(
-            directory=directory,
-            hasher=hasher,
-            guard=guard,
-            breached=breached or BreachedGate(),
-            hash_pool=hash_pool,
-            io_pool=io_pool,
-        )
 
     # -- entry point ---------------------------------------------------------------
     async def token(
@@ -310,7 +299,7 @@ class TokenService:
         attempt = LoginAttempt(
             identifier=username, connection=connection.name, context=call.context
         )
-        refusal = self.guard.refuse_early(attempt)
+        refusal = self.logins.guard.refuse_early(attempt)
         if refusal is not None:
             raise refusal
 

@@ -1,13 +1,12 @@
-"""The time-to-live cache that keeps clients, APIs and connections between requests."""
+"""The time-to-live cache: the records a token request names, protection's remembered
+refusals and upstream range answers all go through it."""
 
 from __future__ import annotations
 
 import threading
-from types import SimpleNamespace
 
 import pytest
 
-import passgate.support.cache as cache
 from passgate.support.cache import MISS, TtlCache
 
 
@@ -20,10 +19,8 @@ class Clock:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(cache, "time", SimpleNamespace(monotonic=fake))
-    return fake
+def clock() -> Clock:
+    return Clock()
 
 
 def test_an_answer_is_kept_for_the_ttl_then_loaded_again(clock: Clock) -> None:
@@ -34,7 +31,7 @@ def test_an_answer_is_kept_for_the_ttl_then_loaded_again(clock: Clock) -> None:
         loads.append(key)
         return store.get(key)
 
-    cached = TtlCache(load, ttl=5.0)
+    cached = TtlCache(load, ttl=5.0, clock=clock)
     assert cached.get("a") == 1
     store["a"] = 2
     clock.now += 4.9
@@ -50,7 +47,7 @@ def test_a_missing_record_is_remembered_too(clock: Clock) -> None:
     def load(key: str) -> None:
         loads.append(key)
 
-    cached: TtlCache[str, None] = TtlCache(load, ttl=5.0)
+    cached: TtlCache[str, None] = TtlCache(load, ttl=5.0, clock=clock)
     assert cached.get("nobody") is None
     assert cached.get("nobody") is None
     assert loads == ["nobody"]
@@ -63,7 +60,7 @@ def test_beyond_its_size_the_oldest_loaded_goes_first(clock: Clock) -> None:
         loads.append(key)
         return key * 10
 
-    cached = TtlCache(load, ttl=60.0, size=2)
+    cached = TtlCache(load, ttl=60.0, size=2, clock=clock)
     cached.get(1)
     cached.get(2)
     cached.get(3)  # 1 goes
@@ -84,7 +81,7 @@ def test_clear_forgets_everything(clock: Clock) -> None:
         loads.append(key)
         return key
 
-    cached = TtlCache(load, ttl=60.0)
+    cached = TtlCache(load, ttl=60.0, clock=clock)
     cached.get("a")
     cached.clear()
     cached.get("a")
@@ -117,7 +114,7 @@ def test_a_missing_record_is_forgotten_after_the_negative_ttl(clock: Clock) -> N
         loads.append(key)
         return store.get(key)
 
-    cached = TtlCache(load, ttl=60.0, negative_ttl=1.0)
+    cached = TtlCache(load, ttl=60.0, negative_ttl=1.0, clock=clock)
     assert cached.get("new") is None
     store["new"] = 7  # created by another process
     clock.now += 0.9
@@ -136,7 +133,7 @@ def test_unknown_keys_never_evict_known_ones(clock: Clock) -> None:
         loads.append(key)
         return key.upper() if key.startswith("known") else None
 
-    cached = TtlCache(load, ttl=60.0, size=3, negative_size=2)
+    cached = TtlCache(load, ttl=60.0, size=3, negative_size=2, clock=clock)
     for name in ("known1", "known2", "known3"):
         cached.get(name)
     for n in range(1000):  # a flood of random unknown keys
@@ -163,7 +160,7 @@ def test_peek_answers_from_the_cache_only(clock: Clock) -> None:
         loads.append(key)
         return 1 if key == "a" else None
 
-    cached = TtlCache(load, ttl=5.0, negative_ttl=1.0)
+    cached = TtlCache(load, ttl=5.0, negative_ttl=1.0, clock=clock)
     assert cached.peek("a") is MISS
     assert cached.peek("b") is MISS
     assert loads == []
@@ -181,7 +178,7 @@ def test_peek_answers_from_the_cache_only(clock: Clock) -> None:
 
 def test_a_record_that_appears_or_goes_moves_between_the_stores(clock: Clock) -> None:
     store: dict[str, int] = {}
-    cached = TtlCache(store.get, ttl=1.0, size=10, negative_size=10)
+    cached = TtlCache(store.get, ttl=1.0, size=10, negative_size=10, clock=clock)
     assert cached.get("k") is None
     store["k"] = 1
     clock.now += 1.1
@@ -192,3 +189,64 @@ def test_a_record_that_appears_or_goes_moves_between_the_stores(clock: Clock) ->
     assert cached.peek("k") is None
     cached.clear()
     assert cached.peek("k") is MISS
+
+
+def test_put_keeps_an_answer_until_the_time_given(clock: Clock) -> None:
+    cached: TtlCache[str, str] = TtlCache(ttl=60.0, clock=clock)
+    cached.put("ip:a", "refused", until=clock.now + 0.5)
+    cached.put("ip:b", "refused")  # the cache's own time to live
+    clock.now += 0.4
+    assert cached.peek("ip:a") == "refused"
+    clock.now += 0.1
+    assert cached.peek("ip:a") is MISS  # kept until then, not after
+    assert cached.peek("ip:b") == "refused"
+    clock.now += 60
+    assert cached.peek("ip:b") is MISS
+    assert len(cached) == 2  # expired answers stay stored until replaced or evicted
+
+
+def test_without_a_load_function_get_refuses(clock: Clock) -> None:
+    cached: TtlCache[str, int] = TtlCache(clock=clock)
+    with pytest.raises(TypeError, match="peek and put"):
+        cached.get("a")
+
+
+def test_keep_recently_used_evicts_the_least_recently_used(clock: Clock) -> None:
+    loads: list[str] = []
+
+    def load(key: str) -> str:
+        loads.append(key)
+        return key
+
+    cached = TtlCache(load, ttl=60.0, size=2, keep_recently_used=True, clock=clock)
+    cached.get("a")
+    cached.get("b")
+    assert cached.peek("a") == "a"  # a use: "b" is now the least recently used
+    cached.get("c")  # "b" goes
+    assert cached.peek("b") is MISS
+    assert [cached.get(key) for key in ("a", "c")] == ["a", "c"]
+    assert loads == ["a", "b", "c"]
+
+
+def test_a_negative_size_of_zero_keeps_no_missing_answer(clock: Clock) -> None:
+    loads: list[str] = []
+
+    def load(key: str) -> int | None:
+        loads.append(key)
+        return None
+
+    cached = TtlCache(load, ttl=60.0, negative_size=0, clock=clock)
+    assert cached.get("down") is None
+    assert cached.get("down") is None
+    assert loads == ["down", "down"]
+    assert len(cached) == 0
+
+
+def test_an_error_of_the_load_function_keeps_nothing(clock: Clock) -> None:
+    def load(key: str) -> int:
+        raise ConnectionError("database gone")
+
+    cached = TtlCache(load, ttl=60.0, clock=clock)
+    with pytest.raises(ConnectionError):
+        cached.get("a")
+    assert cached.peek("a") is MISS

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import sys
@@ -35,12 +34,14 @@ from passgate.mail.mailer import Mailer, mailer_from_settings
 from passgate.management.client_grants import ClientGrantsService
 from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
 from passgate.oauth.minting import Minter
+from passgate.oauth.password_login import PasswordLogins
 from passgate.oauth.records import RequestRecords, grant_cache, record_cache
 from passgate.oauth.service import TokenService
 from passgate.protection.account_hooks import ProtectionAccountHooks
 from passgate.protection.guard import ProtectionGuard
 from passgate.protection.notify import MailNotifier
 from passgate.protection.subjects import login_key
+from passgate.protection.unblock import BlockReleases
 from passgate.settings import Settings
 from passgate.storage.applications import Applications
 from passgate.storage.backends import counters_from_settings
@@ -61,6 +62,7 @@ from passgate.storage.tokens import RefreshTokens
 from passgate.support.background import Periodic
 from passgate.support.cache import TtlCache
 from passgate.support.hash_slots import HashSlots
+from passgate.support.io_pool import run_in_pool
 from passgate.support.passwords import PasswordHasher
 from passgate.web.readiness import Readiness, breached_probe, database_probe, redis_probe
 from passgate.web.responses import JSONResponse
@@ -177,6 +179,14 @@ class Passgate:
             applications=self.applications, grants=grants, on_change=grants_by_client.clear
         )
         self.guard = guard
+        self.block_releases = BlockReleases(
+            counters=self.counters,
+            directory=self.directory,
+            policies=self.policies,
+            events=self.events,
+            clock=clock,
+            on_release=self.forget_refusals,
+        )
         self.accounts = Accounts(
             users=self.directory,
             hasher=self.hasher,
@@ -194,7 +204,7 @@ class Passgate:
                     policies=self.policies,
                     events=self.events,
                     clock=clock,
-                    on_release=self.forget_refusals,
+                    releases=self.block_releases,
                 ),
             ),
         )
@@ -214,14 +224,18 @@ class Passgate:
             records=records,
             refresh_tokens=self.refresh_tokens,
             minter=self.minter,
-            hasher=self.hasher,
-            guard=guard,
+            logins=PasswordLogins(
+                directory=self.directory,
+                hasher=self.hasher,
+                guard=guard,
+                breached=self.breached,
+                hash_pool=self.hash_pool,
+                io_pool=self.io_pool,
+            ),
             events=self.events,
             clock=clock,
             resolve_ip=self._resolve_ip,
-            hash_pool=self.hash_pool,
             io_pool=self.io_pool,
-            breached=self.breached,
         )
 
     def _readiness(self) -> Readiness:
@@ -327,8 +341,9 @@ class Passgate:
         )
         return resolution.ip, resolution.note
 
-    async def run_io(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.io_pool, fn, *args)
+    async def run_io(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run a blocking call in the I/O pool and await it (what routes get as ``RunIo``)."""
+        return await run_in_pool(self.io_pool, fn, *args, **kwargs)
 
     def close(self) -> None:
         self.hash_pool.shutdown(wait=True)
@@ -400,13 +415,10 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
         ),
         *unblock_routes(
             tickets=passgate.tickets,
-            counters=passgate.counters,
-            events=passgate.events,
-            clock=passgate.clock,
+            releases=passgate.block_releases,
             connecting_ip=passgate.connecting_ip,
             run_io=passgate.run_io,
             max_body_bytes=passgate.settings.max_body_bytes,
-            on_release=passgate.forget_refusals,
         ),
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 
 from passgate.domain.events import Event
 from passgate.domain.models import SigningKey
-from passgate.errors import InvalidClient
+from passgate.errors import InvalidClient, StorageError
 from passgate.oauth.client_auth import ClientAuthenticator
 from passgate.oauth.request import BasicCredentials
 from passgate.storage.applications import Applications, InvalidConfiguration
@@ -18,6 +20,8 @@ from passgate.storage.directory import (
     UnknownConnection,
 )
 from passgate.storage.event_log import BufferedEventSink, EventLog
+from passgate.storage.schema import tenant_settings
+from passgate.storage.settings_store import BRUTE_FORCE_KEY, SettingsStore
 from passgate.storage.tenant import TenantStore
 from passgate.storage.tokens import SigningKeys
 from passgate.support.crypto import constant_time_equal
@@ -360,6 +364,36 @@ def test_tenant_settings(engine: sa.Engine) -> None:
     assert tenant.set_default("issuer", "https://c.example/") == "https://b.example/"
     assert tenant.set_default("policy", {"max": 3}) == {"max": 3}
     assert tenant.get("policy") == {"max": 3}
+
+
+def test_tenant_settings_and_policies_share_one_store(engine: sa.Engine) -> None:
+    """One table, one store: what SettingsStore writes TenantStore reads, and back."""
+    tenant, policies = TenantStore(engine), SettingsStore(engine)
+    policies.set_json("admin_emails", ["sec@example.com"])
+    assert tenant.get("admin_emails") == ["sec@example.com"]
+    tenant.set(BRUTE_FORCE_KEY, {"max_attempts": 4})
+    assert SettingsStore(engine).get_brute_force().max_attempts == 4
+    assert tenant.text(BRUTE_FORCE_KEY) == '{"max_attempts":4}'
+
+
+def test_a_corrupt_or_unreadable_tenant_setting_is_a_storage_error(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    with engine.begin() as connection:
+        connection.execute(tenant_settings.insert().values(key="issuer", value="{"))
+    with pytest.raises(StorageError, match="'issuer' is not valid JSON"):
+        TenantStore(engine).get("issuer")
+    broken = sa.create_engine(f"sqlite:///{tmp_path}/missing/dir/x.db")
+    try:
+        for call in (
+            lambda: TenantStore(broken).get("issuer"),
+            lambda: TenantStore(broken).set("issuer", "x"),
+            lambda: TenantStore(broken).digest_key(),
+        ):
+            with pytest.raises(StorageError, match="tenant setting"):
+                call()
+    finally:
+        broken.dispose()
 
 
 def test_digest_key_is_stable_across_instances(engine: sa.Engine, sql_url: str) -> None:

@@ -123,7 +123,7 @@ class Accounts:
         self._clients = clients
         self.public_url = public_url.rstrip("/")
         self._clock = clock
-        #: Replaceable after construction, like ``TokenService.guard``.
+        #: Replaceable after construction, like ``PasswordLogins.guard``.
         self.hooks: AccountHooks = hooks if hooks is not None else NoAccountHooks()
         self.policy = policy if policy is not None else PasswordPolicy()
         self._marks = mail_marks

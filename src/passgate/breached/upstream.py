@@ -4,8 +4,9 @@ Only the first 5 hex digits of a password's SHA-1 leave the process: ``GET {url}
 with ``Add-Padding: true`` (so the size of the answer reveals nothing either); the answer's
 ``SUFFIX:COUNT`` lines are matched locally, count-0 lines (padding) ignored.
 
-Answers are cached per prefix in a bounded LRU with a time to live (one entry holds the
-real lines of one answer as a single string, ~40 KB for the full Pwned Passwords corpus).
+Answers are cached per prefix in a bounded LRU with a time to live (a
+:class:`~passgate.support.cache.TtlCache`; one entry holds the real lines of one answer as
+a single string, ~40 KB for the full Pwned Passwords corpus).
 Requests have a timeout. When the upstream cannot answer (connection refused, timeout,
 non-200 status, unparsable body), ``on_unavailable`` decides:
 
@@ -23,17 +24,16 @@ upstream costs one timeout, not one per login. The clock is injected; tests neve
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Literal
 
 import httpx
 
 from passgate.breached.errors import BreachedUpstreamUnavailable
+from passgate.support.cache import TtlCache
 
-__all__ = ["OnUnavailable", "RangeCache", "RangeClient", "parse_range_body"]
+__all__ = ["OnUnavailable", "RangeClient", "parse_range_body"]
 
 OnUnavailable = Literal["refuse", "allow"]
 _HEX = frozenset("0123456789ABCDEF")
@@ -61,11 +61,10 @@ def parse_range_body(text: str) -> dict[str, int]:
 class _Answer:
     """The real lines of one range answer, packed as ``"\\nSUFFIX:COUNT\\n..."``."""
 
-    __slots__ = ("expires", "text")
+    __slots__ = ("text",)
 
-    def __init__(self, found: dict[str, int], expires: float) -> None:
+    def __init__(self, found: dict[str, int]) -> None:
         self.text = "\n" + "".join(f"{suffix}:{count}\n" for suffix, count in found.items())
-        self.expires = expires
 
     def count(self, suffix: str) -> int | None:
         at = self.text.find(f"\n{suffix}:")
@@ -73,40 +72,6 @@ class _Answer:
             return None
         start = at + 37
         return int(self.text[start : self.text.index("\n", start)])
-
-
-class RangeCache:
-    """A bounded LRU of range answers per prefix, each kept for ``ttl`` seconds."""
-
-    def __init__(self, size: int, ttl: float, clock: Callable[[], float]) -> None:
-        self.size = size
-        self.ttl = ttl
-        self.clock = clock
-        self._entries: OrderedDict[str, _Answer] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def get(self, prefix: str) -> _Answer | None:
-        with self._lock:
-            answer = self._entries.get(prefix)
-            if answer is None:
-                return None
-            if answer.expires <= self.clock():
-                del self._entries[prefix]
-                return None
-            self._entries.move_to_end(prefix)
-            return answer
-
-    def put(self, prefix: str, found: dict[str, int]) -> _Answer:
-        answer = _Answer(found, self.clock() + self.ttl)
-        with self._lock:
-            self._entries[prefix] = answer
-            self._entries.move_to_end(prefix)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-        return answer
 
 
 class RangeClient:
@@ -130,7 +95,15 @@ class RangeClient:
         self.on_unavailable: OnUnavailable = on_unavailable
         self.retry_after = retry_after
         self.clock = clock
-        self.cache = RangeCache(cache_size, cache_ttl, clock)
+        # An unavailable upstream's "nothing found" (None) is never kept.
+        self.cache: TtlCache[str, _Answer | None] = TtlCache(
+            self._fetch,
+            ttl=cache_ttl,
+            size=cache_size,
+            negative_size=0,
+            keep_recently_used=True,
+            clock=clock,
+        )
         self._down_until = float("-inf")
         self._client = httpx.Client(
             timeout=timeout, transport=transport, headers={"Add-Padding": "true"}
@@ -150,11 +123,7 @@ class RangeClient:
         hexdigest = sha1_digest.hex().upper()
         prefix, suffix = hexdigest[:5], hexdigest[5:]
         answer = self.cache.get(prefix)
-        if answer is None:
-            answer = self._fetch(prefix)
-            if answer is None:
-                return None
-        return answer.count(suffix)
+        return None if answer is None else answer.count(suffix)
 
     def _fetch(self, prefix: str) -> _Answer | None:
         if self.clock() < self._down_until:
@@ -167,7 +136,7 @@ class RangeClient:
         except (httpx.HTTPError, ValueError) as exc:
             self._down_until = self.clock() + self.retry_after
             return self._unavailable(f"{type(exc).__name__}: {exc}")
-        return self.cache.put(prefix, found)
+        return _Answer(found)
 
     def _unavailable(self, reason: str) -> _Answer | None:
         """Apply the policy: raise ("refuse"), or answer "nothing found" ("allow")."""

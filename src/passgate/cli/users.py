@@ -31,7 +31,7 @@ from passgate.domain.clock import system_clock
 from passgate.domain.events import Event
 from passgate.domain.identifiers import is_valid_username
 from passgate.domain.models import User
-from passgate.protection.account_hooks import ProtectionAccountHooks
+from passgate.protection.unblock import PASSWORD_CHANGE, BlockReleases, ReleasedBy
 from passgate.storage.directory import DEFAULT_CONNECTION, check_user_fields
 from passgate.storage.settings_store import SettingsStore
 
@@ -278,12 +278,13 @@ def set_password(user: str, connection: str | None, password_stdin: bool, as_jso
         stores.directory.set_password(found.id, stores.hasher().hash(password))
         updated = stores.directory.get_user(found.id) or found
         with configured_counters(stores.settings, stores.engine) as counters:
-            ProtectionAccountHooks(
+            BlockReleases(
                 counters=counters,
+                directory=stores.directory,
                 policies=SettingsStore(stores.engine),
                 events=stores.events,
                 clock=system_clock,
-            ).release_account_blocks(updated, released_by=f"password change ({REQUESTED_BY})")
+            ).release_account(updated, ReleasedBy(f"{PASSWORD_CHANGE} ({REQUESTED_BY})"))
     emit(
         as_json,
         user_json(updated),

@@ -45,6 +45,7 @@ from passgate.errors import (
 from passgate.oauth.minting import TokenSet
 from passgate.storage.directory import Directory
 from passgate.support.background import Job, Worker
+from passgate.support.io_pool import run_in_pool
 from passgate.support.passwords import PasswordHasher
 
 __all__ = ["BreachedGate", "LoginOutcome", "PasswordLogins"]
@@ -216,7 +217,7 @@ class PasswordLogins:
         if minted is None:
             return LoginOutcome(user, refusal, None)
         if not minted.done():  # rare: signing takes far less than a verification
-            await asyncio.get_running_loop().run_in_executor(self._io_pool, minted.wait)
+            await run_in_pool(self._io_pool, minted.wait)
         tokens = minted.result()
         timings["sign"] = (time.perf_counter() - resumed) * 1000
         return LoginOutcome(user, None, tokens)

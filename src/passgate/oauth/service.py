@@ -9,17 +9,16 @@ revocation that revokes a client's token writes ``srrt``.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import math
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 from passgate.domain.clock import Clock
 from passgate.domain.events import Event, EventSink
-from passgate.domain.login import LoginAttempt, LoginGuard, RequestContext
+from passgate.domain.login import LoginAttempt, RequestContext
 from passgate.domain.models import PASSWORD_REALM, Api, User
 from passgate.errors import (
     AccessDenied,
@@ -38,12 +37,11 @@ from passgate.oauth.request import BasicCredentials, without_blank_options
 from passgate.oauth.scopes import GrantedScopes, client_grant_scopes, grant_scopes, split_scope
 from passgate.storage.directory import Directory
 from passgate.storage.tokens import RefreshTokens, Revocation, RotateOutcome
-from passgate.support.passwords import PasswordHasher
+from passgate.support.io_pool import run_in_pool
 
 __all__ = ["BreachedGate", "ConnectionFacts", "TokenService"]
 
 logger = logging.getLogger("passgate.token")
-T = TypeVar("T")
 
 REFRESH_TOKEN_LIFETIME = 30 * 24 * 3600
 _MAX_IDENTIFIER = 320
@@ -100,36 +98,22 @@ class TokenService:
         records: RequestRecords,
         refresh_tokens: RefreshTokens,
         minter: Minter,
-        hasher: PasswordHasher,
-        guard: LoginGuard,
+        logins: PasswordLogins,
         events: EventSink,
         clock: Clock,
         resolve_ip: ResolveIp,
-        hash_pool: ThreadPoolExecutor,
         io_pool: ThreadPoolExecutor,
-        breached: BreachedGate | None = None,
     ) -> None:
         self._authenticator = authenticator
         self._records = records
         self._refresh = refresh_tokens
         self._minter = minter
-        self.guard = guard
+        #: The password grant's logins, with their guard, hashing pool and breached gate.
+        self.logins = logins
         self._events = events
         self._clock = clock
         self._resolve_ip = resolve_ip
         self._io_pool = io_pool
-        self.logins = PasswordLogins(
-            directory=directory,
-            hasher=hasher,
-            guard=guard,
-            breached=breached or BreachedGate(),
-            hash_pool=hash_pool,
-            io_pool=io_pool,
-        )
-
-    async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._io_pool, lambda: fn(*args, **kwargs))
 
     # -- entry point ---------------------------------------------------------------
     async def token(
@@ -243,7 +227,7 @@ class TokenService:
         presented = self._authenticator.presented(params, basic)
         wanted = Wanted.of(grant, params, presented.client_id)
         if (records := self._records.cached(wanted)) is None:
-            records = await self._io(self._records.load, wanted)
+            records = await run_in_pool(self._io_pool, self._records.load, wanted)
         return self._authenticator.authenticate(presented, records.client), records
 
     def _now(self) -> int:
@@ -314,7 +298,7 @@ class TokenService:
         attempt = LoginAttempt(
             identifier=username, connection=connection.name, context=call.context
         )
-        refusal = self.guard.refuse_early(attempt)
+        refusal = self.logins.guard.refuse_early(attempt)
         if refusal is not None:
             raise refusal
 
@@ -340,7 +324,8 @@ class TokenService:
         assert user is not None
         assert tokens is not None
         if self._wants_refresh(authenticated, api, scopes):
-            refresh = await self._io(
+            refresh = await run_in_pool(
+                self._io_pool,
                 self._refresh.issue,
                 client_id=authenticated.client.client_id,
                 user_id=user.id,
@@ -366,7 +351,7 @@ class TokenService:
             # Decide before rotating: a refused request must not consume the token (its
             # rightful retry would then look like a reuse and revoke the whole family).
             # A family's scope never changes, so this check cannot go stale.
-            found = await self._io(self._refresh.find, token)
+            found = await run_in_pool(self._io_pool, self._refresh.find, token)
             if (
                 found is not None
                 and found.client_id == authenticated.client.client_id
@@ -374,7 +359,8 @@ class TokenService:
             ):
                 raise InvalidScope("The requested scope exceeds the refresh token's scope")
         now = self._now()
-        rotation, successor = await self._io(
+        rotation, successor = await run_in_pool(
+            self._io_pool,
             self._refresh.rotate,
             token,
             client_id=authenticated.client.client_id,
@@ -415,7 +401,7 @@ class TokenService:
                 now=now,
             )
 
-        tokens = await self._io(issue)
+        tokens = await run_in_pool(self._io_pool, issue)
         call.fields["connection"] = user.connection
         call.fields["user_name"] = user.email
         return tokens
@@ -440,7 +426,8 @@ class TokenService:
         client_id = authenticated.client.client_id
         scopes = client_grant_scopes(params.get("scope"), api, records.client_grant, client_id)
         now = self._now()
-        access, lifetime = await self._io(
+        access, lifetime = await run_in_pool(
+            self._io_pool,
             self._minter.access_token,
             subject=f"{client_id}@clients",
             client=authenticated.client,
@@ -464,7 +451,8 @@ class TokenService:
         token = params.get("token")
         if not token:
             raise InvalidRequest("Missing required parameter: token")
-        revocation = await self._io(
+        revocation = await run_in_pool(
+            self._io_pool,
             self._refresh.revoke,
             token,
             client_id=authenticated.client.client_id,

@@ -18,7 +18,6 @@ backend operation. A backend fault (Redis down without fallback) refuses the log
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
@@ -52,6 +51,7 @@ from passgate.errors import (
     TooManyAttempts,
 )
 from passgate.storage.counters import AttackCounters, AttemptKey
+from passgate.support.cache import MISS, TtlCache
 
 __all__ = ["SUL_CAPACITY", "SUL_MESSAGE", "Notifier", "PolicySource", "ProtectionGuard"]
 
@@ -65,6 +65,8 @@ SUL_MESSAGE = "Too many logins for this user from this IP address. Please try ag
 NOTIFY_EVERY_S = 3600.0
 #: How long a process remembers a refusal, so a flood is refused without any I/O.
 REFUSAL_MEMORY_S = 1.0
+#: How many refusals a process remembers at most (the newest).
+REFUSALS_KEPT = 100_000
 
 
 class PolicySource(Protocol):
@@ -134,9 +136,10 @@ class ProtectionGuard:
         # they stop being trusted. The state that protects accounts stays in the backend:
         # this only saves I/O while a flood repeats a known refusal, and a release made
         # by another process (an administrator, an unblock link) shows here within
-        # REFUSAL_MEMORY_S.
-        self._refusals: dict[str, tuple[float, object, str]] = {}
-        self._refusals_lock = threading.Lock()
+        # REFUSAL_MEMORY_S. At most REFUSALS_KEPT of them (the newest).
+        self._refusals: TtlCache[str, tuple[object, str]] = TtlCache(
+            ttl=REFUSAL_MEMORY_S, size=REFUSALS_KEPT, clock=clock
+        )
 
     # -- helpers -------------------------------------------------------------------
     @staticmethod
@@ -162,25 +165,21 @@ class ProtectionGuard:
         )
 
     def _remember(self, key: str, policy: object, message: str, until: float) -> None:
-        with self._refusals_lock:
-            if len(self._refusals) > 100_000:
-                self._refusals.clear()
-            self._refusals[key] = (until, policy, message)
+        self._refusals.put(key, (policy, message), until=until)
 
     def _remembered(self, key: str, policy: object) -> str | None:
-        hit = self._refusals.get(key)
-        if hit is None or hit[1] is not policy or hit[0] <= self._clock():
+        hit = self._refusals.peek(key)
+        if hit is MISS or hit[0] is not policy:
             return None
-        return hit[2]
+        return hit[1]
 
     def forget_refusals(self) -> None:
         """Drop remembered refusals (after a release made in this process)."""
-        with self._refusals_lock:
-            self._refusals.clear()
+        self._refusals.clear()
 
     # -- LoginGuard ----------------------------------------------------------------
     def refuse_early(self, attempt: LoginAttempt) -> OAuthError | None:
-        if not self._refusals:
+        if len(self._refusals) == 0:
             return None
         ip = attempt.context.ip
         message = self._remembered("ip:" + ip, self._policies.get_suspicious_ip())

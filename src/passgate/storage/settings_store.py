@@ -1,5 +1,6 @@
-"""Tenant settings kept as JSON in ``tenant_settings``: the attack-protection policies and
-any other tenant-wide value.
+"""Tenant settings kept as JSON in ``tenant_settings`` (read and written through
+:class:`~passgate.storage.tenant.TenantStore`): the attack-protection policies and any
+other tenant-wide value.
 
 :class:`SettingsStore` reads on demand (the CLI), cached in the process for ``cache_ttl_s``
 (1 s by default, on an injected clock). A change made through it is seen at once by it; a
@@ -13,13 +14,11 @@ the database for them (on the event loop or anywhere else).
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import threading
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from passgate.domain.clock import Clock, system_clock
 from passgate.domain.policy import (
@@ -29,7 +28,7 @@ from passgate.domain.policy import (
     SuspiciousIpPolicy,
 )
 from passgate.errors import StorageError
-from passgate.storage.schema import tenant_settings
+from passgate.storage.tenant import TenantStore, decode
 
 __all__ = [
     "BREACHED_PASSWORD_KEY",
@@ -51,20 +50,12 @@ BREACHED_PASSWORD_KEY = "breached_password_detection"
 #: within about this long, well inside the second the CLI promises).
 POLICY_RELOAD_INTERVAL_S = 0.5
 
-_ts = tenant_settings
 _P = TypeVar("_P", BruteForcePolicy, SuspiciousIpPolicy, BreachedPasswordPolicy)
-
-
-def _loads(key: str, text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise StorageError(f"tenant setting {key!r} is not valid JSON: {exc}") from exc
 
 
 def _parse(key: str, kind: type[_P], text: str | None) -> _P:
     """The policy stored as ``text``; the default when it was never set."""
-    value = None if text is None else _loads(key, text)
+    value = None if text is None else decode(key, text)
     try:
         return kind() if value is None else kind.from_json(value)
     except PolicyError as exc:
@@ -84,7 +75,7 @@ class SettingsStore:
     def __init__(
         self, engine: sa.Engine, *, clock: Clock = system_clock, cache_ttl_s: float = 1.0
     ) -> None:
-        self._engine = engine
+        self._tenant = TenantStore(engine)
         self._clock = clock
         self._ttl = cache_ttl_s
         # key -> (expires_at, stored JSON text or None); and parsed policies by key.
@@ -98,35 +89,17 @@ class SettingsStore:
         cached = self._texts.get(key)
         if cached is not None and now < cached[0]:
             return cached[1]
-        query = sa.select(_ts.c.value).where(_ts.c.key == key)
-        try:
-            with self._engine.connect() as connection:
-                text = connection.execute(query).scalar_one_or_none()
-        except sa.exc.SQLAlchemyError as exc:
-            raise StorageError(f"reading tenant setting {key!r} failed: {exc}") from exc
+        text = self._tenant.text(key)
         self._texts[key] = (now + self._ttl, text)
         return text
 
     def get_json(self, key: str) -> Any:
         """The stored value (a fresh copy), or None when the key was never set."""
         text = self._text(key)
-        return None if text is None else _loads(key, text)
+        return None if text is None else decode(key, text)
 
     def set_json(self, key: str, value: Any) -> None:
-        text = json.dumps(value, separators=(",", ":"), sort_keys=True)
-        if self._engine.dialect.name == "postgresql":
-            pg = postgresql.insert(_ts).values(key=key, value=text)
-            stmt: sa.Executable = pg.on_conflict_do_update(
-                index_elements=[_ts.c.key], set_={"value": text}
-            )
-        else:
-            lite = sqlite.insert(_ts).values(key=key, value=text)
-            stmt = lite.on_conflict_do_update(index_elements=[_ts.c.key], set_={"value": text})
-        try:
-            with self._engine.begin() as connection:
-                connection.execute(stmt)
-        except sa.exc.SQLAlchemyError as exc:
-            raise StorageError(f"writing tenant setting {key!r} failed: {exc}") from exc
+        self._tenant.set(key, value)
         self.invalidate(key)
 
     def invalidate(self, key: str | None = None) -> None:
@@ -152,12 +125,7 @@ class SettingsStore:
     def read_policies(self) -> Policies:
         """The three policies as stored now, in one query past the cache."""
         keys = (BRUTE_FORCE_KEY, SUSPICIOUS_IP_KEY, BREACHED_PASSWORD_KEY)
-        query = sa.select(_ts.c.key, _ts.c.value).where(_ts.c.key.in_(keys))
-        try:
-            with self._engine.connect() as connection:
-                texts: dict[str, str] = {key: text for key, text in connection.execute(query)}
-        except sa.exc.SQLAlchemyError as exc:
-            raise StorageError(f"reading the protection policies failed: {exc}") from exc
+        texts = self._tenant.texts(keys)
         return Policies(
             brute_force=_parse(BRUTE_FORCE_KEY, BruteForcePolicy, texts.get(BRUTE_FORCE_KEY)),
             suspicious_ip=_parse(

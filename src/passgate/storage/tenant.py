@@ -1,59 +1,98 @@
-"""Tenant-wide settings kept in the database (JSON values by key)."""
+"""Tenant-wide settings kept in the database: JSON values by key in ``tenant_settings``.
+
+This is the one store that reads and writes that table. It does not cache:
+:class:`~passgate.storage.settings_store.SettingsStore` keeps the attack-protection
+policies read through it for a moment, so logins do not query them every time.
+"""
 
 from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
+from passgate.errors import StorageError
 from passgate.storage.schema import tenant_settings
 
-__all__ = ["TenantStore"]
+__all__ = ["DEFAULT_DIRECTORY", "TenantStore", "decode"]
 
 _DIGEST_KEY = "digest_key"
 DEFAULT_DIRECTORY = "default_directory"
+
+_ts = tenant_settings
+
+
+def decode(key: str, text: str) -> Any:
+    """The value of a stored JSON text (a fresh copy each time)."""
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise StorageError(f"tenant setting {key!r} is not valid JSON: {exc}") from exc
 
 
 class TenantStore:
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
 
+    def text(self, key: str) -> str | None:
+        """The stored JSON text of ``key``, None when the key was never set."""
+        query = sa.select(_ts.c.value).where(_ts.c.key == key)
+        try:
+            with self._engine.connect() as connection:
+                value: str | None = connection.execute(query).scalar_one_or_none()
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(f"reading tenant setting {key!r} failed: {exc}") from exc
+        return value
+
+    def texts(self, keys: Iterable[str]) -> dict[str, str]:
+        """The stored JSON texts of those of ``keys`` that are set, in one query."""
+        query = sa.select(_ts.c.key, _ts.c.value).where(_ts.c.key.in_(list(keys)))
+        try:
+            with self._engine.connect() as connection:
+                return {key: text for key, text in connection.execute(query)}
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(f"reading tenant settings failed: {exc}") from exc
+
     def get(self, key: str, default: Any = None) -> Any:
-        with self._engine.connect() as connection:
-            value = connection.execute(
-                sa.select(tenant_settings.c.value).where(tenant_settings.c.key == key)
-            ).scalar_one_or_none()
-        return default if value is None else json.loads(value)
+        text = self.text(key)
+        return default if text is None else decode(key, text)
 
     def set(self, key: str, value: Any) -> None:
-        encoded = json.dumps(value)
-        with self._engine.begin() as connection:
-            updated = connection.execute(
-                tenant_settings.update().where(tenant_settings.c.key == key).values(value=encoded)
-            ).rowcount
-            if not updated:
-                connection.execute(tenant_settings.insert().values(key=key, value=encoded))
+        """Store ``value`` under ``key``, replacing what was there (one statement)."""
+        text = _encode(value)
+        insert = self._insert().values(key=key, value=text)
+        statement = insert.on_conflict_do_update(index_elements=[_ts.c.key], set_={"value": text})
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(statement)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(f"writing tenant setting {key!r} failed: {exc}") from exc
 
     def set_default(self, key: str, value: Any) -> Any:
         """Store ``value`` unless the key is set already; return what is stored (race-safe)."""
-        encoded = json.dumps(value)
-        with self._engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-                statement: Any = pg_insert(tenant_settings).on_conflict_do_nothing()
-            else:
-                from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-                statement = sqlite_insert(tenant_settings).on_conflict_do_nothing()
-            connection.execute(statement.values(key=key, value=encoded))
-            stored = connection.execute(
-                sa.select(tenant_settings.c.value).where(tenant_settings.c.key == key)
-            ).scalar_one()
-        return json.loads(stored)
+        statement = self._insert().values(key=key, value=_encode(value)).on_conflict_do_nothing()
+        query = sa.select(_ts.c.value).where(_ts.c.key == key)
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(statement)
+                stored: str = connection.execute(query).scalar_one()
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(f"writing tenant setting {key!r} failed: {exc}") from exc
+        return decode(key, stored)
 
     def digest_key(self) -> bytes:
         """The key of every keyed digest (client secrets, refresh tokens, links)."""
         return bytes.fromhex(self.set_default(_DIGEST_KEY, secrets.token_hex(32)))
+
+    def _insert(self) -> postgresql.Insert | sqlite.Insert:
+        if self._engine.dialect.name == "postgresql":
+            return postgresql.insert(_ts)
+        return sqlite.insert(_ts)
+
+
+def _encode(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)

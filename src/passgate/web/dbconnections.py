@@ -10,13 +10,10 @@ travels back in the form body.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
 from html import escape
-from typing import Any, TypeVar
 
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -35,6 +32,7 @@ from passgate.accounts.service import (
 from passgate.domain.login import RequestContext
 from passgate.errors import InvalidRequest
 from passgate.oauth.request import parse_body, parse_json_object
+from passgate.support.io_pool import run_in_pool
 from passgate.web.body import read_body
 from passgate.web.pages import message_page, page, template
 from passgate.web.responses import NO_STORE, JSONResponse
@@ -42,7 +40,6 @@ from passgate.web.responses import NO_STORE, JSONResponse
 __all__ = ["dbconnections_routes"]
 
 logger = logging.getLogger("passgate.web")
-T = TypeVar("T")
 
 ConnectingIp = Callable[[str | None, list[str]], str]
 
@@ -121,10 +118,6 @@ def dbconnections_routes(
     loop's default executor when not given).
     """
 
-    async def run(pool: Executor | None, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(pool, functools.partial(fn, *args))
-
     def context_of(request: Request) -> RequestContext:
         peer = request.client.host if request.client else None
         if connecting_ip is not None:
@@ -145,10 +138,10 @@ def dbconnections_routes(
             fields = await fields_of(request)
         except InvalidRequest as exc:
             error = _body_error(exc)
-            await run(io_pool, accounts.record_failure, "fs", error, context)
+            await run_in_pool(io_pool, accounts.record_failure, "fs", error, context)
             return _error_response(error)
         try:
-            result = await run(hash_pool, accounts.signup, fields, context)
+            result = await run_in_pool(hash_pool, accounts.signup, fields, context)
         except AccountError as exc:
             return _error_response(exc)
         return JSONResponse(result.body(), headers=NO_STORE)
@@ -165,22 +158,24 @@ def dbconnections_routes(
             fields = await fields_of(request)
         except InvalidRequest as exc:
             error = _body_error(exc)
-            await run(io_pool, accounts.record_failure, "fcpr", error, context)
+            await run_in_pool(io_pool, accounts.record_failure, "fcpr", error, context)
             return _error_response(error)
         try:
-            pending = await run(io_pool, accounts.request_password_reset, fields, context)
+            pending = await run_in_pool(io_pool, accounts.request_password_reset, fields, context)
         except AccountError as exc:
             return _error_response(exc)
         # Delivered after the answer is sent: a real and an unknown address get the same
         # answer in the same time.
-        task = BackgroundTask(run, io_pool, deliver, pending) if pending is not None else None
+        task = (
+            BackgroundTask(run_in_pool, io_pool, deliver, pending) if pending is not None else None
+        )
         return PlainTextResponse(RESET_REQUESTED_MESSAGE, headers=NO_STORE, background=task)
 
     async def reset_page(request: Request) -> Response:
         ticket = request.query_params.get("ticket", "")
         if not ticket:
             return _invalid_link("This link is incomplete. Open the link from the email again.")
-        form = await run(io_pool, accounts.reset_form, ticket)
+        form = await run_in_pool(io_pool, accounts.reset_form, ticket)
         if form is None:
             return _invalid_link()
         return _form_page(accounts, form)
@@ -197,18 +192,20 @@ def dbconnections_routes(
         if not isinstance(ticket, str) or not ticket:
             return _invalid_link("This link is incomplete. Open the link from the email again.")
         if not isinstance(password, str) or not isinstance(confirmation, str) or not password:
-            form = await run(io_pool, accounts.reset_form, ticket)
+            form = await run_in_pool(io_pool, accounts.reset_form, ticket)
             if form is None:
                 return _invalid_link()
             return _form_page(
                 accounts, form, error="Enter the new password twice.", status_code=400
             )
         try:
-            await run(hash_pool, accounts.reset_password, ticket, password, confirmation, context)
+            await run_in_pool(
+                hash_pool, accounts.reset_password, ticket, password, confirmation, context
+            )
         except ResetTicketInvalid:
             return _invalid_link()
         except AccountError as exc:
-            form = await run(io_pool, accounts.reset_form, ticket)
+            form = await run_in_pool(io_pool, accounts.reset_form, ticket)
             if form is None:
                 return _invalid_link()
             return _form_page(accounts, form, error=exc.description, status_code=exc.status_code)

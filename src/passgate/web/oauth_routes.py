@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -18,14 +17,12 @@ from passgate.oauth.request import parse_basic, parse_body
 from passgate.oauth.scopes import split_scope
 from passgate.oauth.service import ConnectionFacts, TokenService
 from passgate.storage.directory import Directory
+from passgate.support.io_pool import RunIo
 from passgate.web.body import read_body
 from passgate.web.responses import NO_STORE, JSONResponse, error_response
 from passgate.web.token_endpoint import ConnectingIp, TokenEndpoint
 
-__all__ = ["RunIo", "oauth_routes"]
-
-#: Runs a blocking call in the I/O pool and awaits it: ``Passgate.run_io``.
-RunIo = Callable[..., Awaitable[Any]]
+__all__ = ["oauth_routes"]
 
 logger = logging.getLogger("passgate.web")
 

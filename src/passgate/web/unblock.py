@@ -1,13 +1,12 @@
 """``GET``/``POST /unblock``: the single-use link that a brute-force block emails.
 
 ``GET`` only shows a button: mail scanners that fetch links must not spend the ticket.
-``POST`` redeems the ticket once, releases the block of that identifier (and IP) and logs
-``ublkdu``.
+``POST`` redeems the ticket once and releases the block of that identifier (and IP)
+through :class:`~passgate.protection.unblock.BlockReleases`, which logs ``ublkdu``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from html import escape
 
 from starlette.requests import Request
@@ -15,15 +14,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from passgate.accounts.tickets import Tickets
-from passgate.domain.clock import Clock
-from passgate.domain.events import Event, EventSink
-from passgate.domain.identifiers import identifier_subjects
+from passgate.domain.login import RequestContext
 from passgate.errors import InvalidRequest
 from passgate.oauth.request import parse_body
 from passgate.protection.notify import UNBLOCK_KIND
-from passgate.storage.counters import BlockAdmin
+from passgate.protection.unblock import UNBLOCK_LINK, BlockReleases, ReleasedBy
+from passgate.support.io_pool import RunIo
 from passgate.web.body import read_body
-from passgate.web.oauth_routes import RunIo
 from passgate.web.pages import message_page, page
 from passgate.web.token_endpoint import ConnectingIp
 
@@ -35,13 +32,10 @@ _INVALID = "This unblock link is invalid, was used already, or has expired."
 def unblock_routes(
     *,
     tickets: Tickets,
-    counters: BlockAdmin,
-    events: EventSink,
-    clock: Clock,
+    releases: BlockReleases,
     connecting_ip: ConnectingIp,
     run_io: RunIo,
     max_body_bytes: int,
-    on_release: Callable[[], None],
 ) -> list[Route]:
     _io = run_io
 
@@ -63,29 +57,8 @@ def unblock_routes(
         payload = tickets.redeem(UNBLOCK_KIND, ticket)
         if payload is None:
             return False
-        connection = str(payload.get("connection") or "")
-        subjects = (
-            {str(payload["subject"])}
-            if payload.get("subject")
-            else identifier_subjects(  # a link emailed before counters had subjects
-                connection, [str(payload.get("identifier") or "")], payload.get("user_id")
-            )
-        )
-        counters.remove_blocks(subjects, payload.get("ip"), connection=connection or None)
-        on_release()
-        events.emit(
-            Event(
-                type="ublkdu",
-                date=clock(),
-                ip=payload.get("ip") or client_ip,
-                client_ip=client_ip,
-                connection=payload.get("connection"),
-                user_id=payload.get("user_id"),
-                user_name=payload.get("identifier"),
-                user_agent=user_agent,
-                details={"released_by": "unblock link"},
-            )
-        )
+        request = RequestContext(ip=client_ip, client_ip=client_ip, user_agent=user_agent)
+        releases.release_link(payload, ReleasedBy(UNBLOCK_LINK, request))
         return True
 
     async def release(request: Request) -> Response:

@@ -19,7 +19,8 @@ from passgate.oauth.scopes import split_scope
 from passgate.oauth.service import ConnectionFacts, TokenService
 from passgate.storage.directory import Directory
 from passgate.web.body import read_body
-from passgate.web.responses import NO_STORE, JSONResponse, error_response
+from passgate.web.errors import error_response
+from passgate.web.responses import NO_STORE, JSONResponse
 from passgate.web.token_endpoint import ConnectingIp, TokenEndpoint
 
 __all__ = ["RunIo", "oauth_routes"]

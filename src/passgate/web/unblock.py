@@ -23,6 +23,7 @@ from passgate.oauth.request import parse_body
 from passgate.protection.notify import UNBLOCK_KIND
 from passgate.storage.counters import BlockAdmin
 from passgate.web.body import read_body
+from passgate.web.errors import error_status
 from passgate.web.oauth_routes import RunIo
 from passgate.web.pages import message_page, page
 from passgate.web.token_endpoint import ConnectingIp
@@ -93,7 +94,7 @@ def unblock_routes(
             body = await read_body(request, max_body_bytes)
             ticket = parse_body(request.headers.get("content-type"), body).get("ticket", "")
         except InvalidRequest as exc:
-            return message_page("Bad request", exc.description, exc.status_code)
+            return message_page("Bad request", exc.description, error_status(exc))
         peer = request.client.host if request.client else None
         client_ip = connecting_ip(peer, request.headers.getlist("x-forwarded-for"))
         released = bool(ticket) and await _io(

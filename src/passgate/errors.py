@@ -22,6 +22,10 @@ PassgateError                        (never raised itself)
  +-- InvalidIdentifier               storage/directory: could name another account
  +-- DuplicateUser                   storage/directory: the email or username is taken
  +-- UnknownConnection               storage/directory: no database connection has the name
+ +-- TokenError                      a bearer token was refused (never raised itself)
+ |    +-- MissingToken               no bearer token was presented
+ |    +-- InvalidToken               malformed, badly signed, expired, for someone else, or
+ |                                   its user is gone or blocked
  +-- OAuthError                      an OAuth error: its ``error`` code and description
  |    +-- InvalidRequest             invalid_request
  |    |    +-- BodyTooLarge          the request body is over the size limit
@@ -68,11 +72,14 @@ __all__ = [
     "InvalidGrant",
     "InvalidRequest",
     "InvalidScope",
+    "InvalidToken",
+    "MissingToken",
     "OAuthError",
     "PassgateError",
     "PasswordLeaked",
     "ServiceUnavailable",
     "StorageError",
+    "TokenError",
     "TooManyAttempts",
     "Unauthorized",
     "UnauthorizedClient",
@@ -106,6 +113,20 @@ class StorageError(PassgateError):
 
 class ConfigurationError(PassgateError):
     """Settings were refused, or an unsafe combination was asked for."""
+
+
+# -- bearer tokens ---------------------------------------------------------------------
+class TokenError(PassgateError):
+    """A bearer token was refused; never raised directly."""
+
+
+class MissingToken(TokenError):
+    """No bearer token was presented."""
+
+
+class InvalidToken(TokenError):
+    """A JWT that is malformed, badly signed, expired or for someone else, or whose user
+    is gone or blocked."""
 
 
 # -- OAuth protocol errors -------------------------------------------------------------

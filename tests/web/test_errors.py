@@ -28,11 +28,14 @@ from passgate.errors import (
     InvalidGrant,
     InvalidRequest,
     InvalidScope,
+    InvalidToken,
+    MissingToken,
     OAuthError,
     PassgateError,
     PasswordLeaked,
     ServiceUnavailable,
     StorageError,
+    TokenError,
     TooManyAttempts,
     Unauthorized,
     UnauthorizedClient,
@@ -103,6 +106,24 @@ def test_only_a_basic_invalid_client_carries_a_challenge() -> None:
 @pytest.mark.parametrize("error", [StorageError("x"), ConfigurationError("x")])
 def test_an_error_with_no_answer_of_its_own_is_the_servers_fault(error: PassgateError) -> None:
     assert error_status(error) == 500
+
+
+# -- bearer tokens ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("error", "challenge"),
+    [
+        (MissingToken(), "Bearer"),
+        (InvalidToken("the token has expired"), 'Bearer error="invalid_token"'),
+    ],
+    ids=["missing", "invalid"],
+)
+def test_a_refused_bearer_token_is_an_empty_401_with_its_challenge(
+    error: TokenError, challenge: str
+) -> None:
+    response = error_response(error)
+    assert response.status_code == error_status(error) == 401
+    assert response.body == b""
+    assert dict(response.headers) == {"www-authenticate": challenge, "content-length": "0"}
 
 
 # -- the /dbconnections shape ----------------------------------------------------------

@@ -10,7 +10,9 @@ Every route answers a refusal through :func:`error_status`, :func:`error_headers
   ``{"name", "code", "description", "statusCode", "error", "error_description"}`` (the
   reference's field names too, so clients reading either form find the code); a refusal
   it carries (a hook's, the body reader's) gives the status, but a leaked password is a
-  400 at sign-up and password change (SPEC §5), not the login's 401.
+  400 at sign-up and password change (SPEC §5), not the login's 401;
+- a :class:`~passgate.errors.TokenError` as an empty 401 with a ``Bearer`` challenge
+  (RFC 6750 §3), not marked no-store.
 
 The HTML pages (password reset, unblock) take the status from :func:`error_status` too.
 """
@@ -35,10 +37,12 @@ from passgate.errors import (
     InvalidGrant,
     InvalidRequest,
     InvalidScope,
+    MissingToken,
     OAuthError,
     PassgateError,
     PasswordLeaked,
     ServiceUnavailable,
+    TokenError,
     TooManyAttempts,
     Unauthorized,
     UnauthorizedClient,
@@ -64,10 +68,13 @@ STATUSES: dict[type[PassgateError], int] = {
     ServiceUnavailable: 503,
     AccountError: 400,
     ResetTicketInvalid: 410,
+    TokenError: 401,
 }
 #: Anything else is the server's fault.
 _SERVER_ERROR = 500
 _BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="passgate"'}
+_BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+_INVALID_TOKEN_CHALLENGE = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 
 
 def error_status(error: PassgateError) -> int:
@@ -90,6 +97,10 @@ def error_headers(error: PassgateError) -> dict[str, str]:
         return error_headers(error.refusal)
     if isinstance(error, InvalidClient) and error.basic:
         return dict(_BASIC_CHALLENGE)
+    if isinstance(error, MissingToken):
+        return dict(_BEARER_CHALLENGE)
+    if isinstance(error, TokenError):
+        return dict(_INVALID_TOKEN_CHALLENGE)
     return {}
 
 
@@ -119,7 +130,10 @@ def error_body(error: OAuthError | AccountError) -> dict[str, Any]:
     }
 
 
-def error_response(error: OAuthError | AccountError) -> Response:
-    """The whole answer to ``error``: its JSON body, never cached."""
+def error_response(error: OAuthError | AccountError | TokenError) -> Response:
+    """The whole answer to ``error``: its JSON body, never cached (a refused bearer token
+    has only its status and challenge)."""
+    if isinstance(error, TokenError):
+        return Response(status_code=error_status(error), headers=error_headers(error))
     headers = {**NO_STORE, **error_headers(error)}
     return JSONResponse(error_body(error), status_code=error_status(error), headers=headers)

@@ -16,12 +16,15 @@ PassgateError                        (never raised itself)
  |                                   wrong key-encryption key
  +-- StorageError                    a backend fault (database, Redis, a stored value)
  +-- MailError                       mail/mailer: a message could not be handed over
- +-- ValueTooLong                    storage/limits: longer than the column it goes to
- +-- ProfileError                    domain/profiles: a profile field breaks a rule
- +-- InvalidConfiguration            storage/applications: an application's or API's setting
- +-- InvalidIdentifier               storage/directory: could name another account
- +-- DuplicateUser                   storage/directory: the email or username is taken
- +-- UnknownConnection               storage/directory: no database connection has the name
+ +-- InvalidValue                    a value given was refused; nothing changed (never raised
+ |    |                              itself; also a ValueError)
+ |    +-- ValueTooLong               storage/limits: longer than the column it goes to
+ |    +-- ProfileError               domain/profiles: a profile field breaks a rule
+ |    +-- PolicyError                domain/policy: a policy document or patch
+ |    +-- InvalidConfiguration       storage/applications: an application's or API's setting
+ |    +-- InvalidIdentifier          storage/directory: could name another account
+ |    +-- DuplicateUser              storage/directory: the email or username is taken
+ |    +-- UnknownConnection          storage/directory: no database connection has the name
  +-- TokenError                      a bearer token was refused (never raised itself)
  |    +-- MissingToken               no bearer token was presented
  |    +-- InvalidToken               malformed, badly signed, expired, for someone else, or
@@ -73,6 +76,7 @@ __all__ = [
     "InvalidRequest",
     "InvalidScope",
     "InvalidToken",
+    "InvalidValue",
     "MissingToken",
     "OAuthError",
     "PassgateError",
@@ -113,6 +117,11 @@ class StorageError(PassgateError):
 
 class ConfigurationError(PassgateError):
     """Settings were refused, or an unsafe combination was asked for."""
+
+
+class InvalidValue(PassgateError, ValueError):
+    """A value given was refused (malformed, too long, taken, naming nothing); nothing was
+    changed. The message names the value. Never raised directly."""
 
 
 # -- bearer tokens ---------------------------------------------------------------------

@@ -39,6 +39,7 @@ from passgate.storage.directory import DEFAULT_CONNECTION, Directory
 from passgate.storage.tenant import TenantStore
 from passgate.support.passwords import PasswordHasher
 from passgate.testing import CapturedEvents, ManualClock
+from passgate.web.errors import error_body, error_status
 
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "a brand new passphrase"
@@ -253,7 +254,7 @@ def test_a_taken_email_is_an_invalid_signup_that_says_no_more(h: Harness, email:
     h.accounts.signup(h.signup_fields(), CONTEXT)
     with pytest.raises(InvalidSignup) as caught:
         h.accounts.signup(h.signup_fields(email=email), CONTEXT)
-    assert caught.value.body() == {
+    assert error_body(caught.value) == {
         "name": "BadRequestError",
         "code": "invalid_signup",
         "description": "Invalid sign up",
@@ -285,7 +286,7 @@ def test_the_password_policy_refuses_with_a_clear_message(
 ) -> None:
     with pytest.raises(InvalidPassword) as caught:
         h.accounts.signup(h.signup_fields(password=password), CONTEXT)
-    body = caught.value.body()
+    body = error_body(caught.value)
     assert body["code"] == "invalid_password"
     assert body["name"] == "PasswordStrengthError"
     assert body["statusCode"] == 400
@@ -350,7 +351,7 @@ def test_an_unknown_client_is_refused(h: Harness) -> None:
 def test_an_unknown_connection_is_refused(h: Harness) -> None:
     with pytest.raises(BadConnection) as caught:
         h.accounts.signup(h.signup_fields(connection="Other-DB"), CONTEXT)
-    assert caught.value.body()["code"] == "bad.connection"
+    assert caught.value.code == "bad.connection"
     assert not h.hooks.called
 
 
@@ -367,8 +368,8 @@ def test_a_throttled_signup_is_a_429_and_creates_nothing(h: Harness) -> None:
     h.hooks.refuse_signup = TooManyAttempts("We have detected suspicious login behavior.")
     with pytest.raises(HookRefused) as caught:
         h.accounts.signup(h.signup_fields(), CONTEXT)
-    assert caught.value.status_code == 429
-    assert caught.value.body()["code"] == "too_many_attempts"
+    assert error_status(caught.value) == 429
+    assert error_body(caught.value)["code"] == "too_many_attempts"
     assert h.directory.find_by_email(DEFAULT_CONNECTION, "ada@example.com") is None
     assert h.events.of_type("fs")[0].details["error"]["code"] == "too_many_attempts"
 
@@ -377,8 +378,8 @@ def test_a_breached_password_at_signup_is_a_400_password_leaked(h: Harness) -> N
     h.hooks.refuse_signup = PasswordLeaked()
     with pytest.raises(HookRefused) as caught:
         h.accounts.signup(h.signup_fields(), CONTEXT)
-    assert caught.value.status_code == 400
-    assert caught.value.body()["code"] == "password_leaked"
+    assert error_status(caught.value) == 400
+    assert error_body(caught.value)["code"] == "password_leaked"
     assert caught.value.description == BREACHED_PASSWORD_MESSAGE
     assert h.directory.find_by_email(DEFAULT_CONNECTION, "ada@example.com") is None
 
@@ -537,7 +538,7 @@ def test_a_breached_new_password_is_refused_and_keeps_the_ticket(h: Harness) -> 
     h.hooks.refuse_change = PasswordLeaked()
     with pytest.raises(HookRefused) as caught:
         h.accounts.reset_password(ticket, NEW_PASSWORD, NEW_PASSWORD, CONTEXT)
-    assert (caught.value.status_code, caught.value.code) == (400, "password_leaked")
+    assert (error_status(caught.value), caught.value.code) == (400, "password_leaked")
     assert h.can_log_in("ada@example.com", PASSWORD)
     assert h.hooks.afters == []
     h.hooks.refuse_change = None

@@ -1,24 +1,64 @@
-"""The passgate error tree.
+"""The passgate error tree: what went wrong, never how it is answered.
 
-PassgateError                      (never raised itself)
- +-- OAuthError                    (rendered as {"error", "error_description"})
- |    +-- InvalidRequest           400 invalid_request
- |    +-- UnsupportedGrantType     400 unsupported_grant_type
- |    +-- InvalidScope             400 invalid_scope
- |    +-- InvalidClient            401 invalid_client
- |    +-- Unauthorized             401 unauthorized   (administrator blocked the user)
- |    +-- PasswordLeaked           401 password_leaked
- |    +-- UnauthorizedClient       403 unauthorized_client
- |    +-- InvalidGrant             403 invalid_grant
- |    +-- AccessDenied             403 access_denied
- |    +-- TooManyAttempts          429 too_many_attempts
- |    +-- ServiceUnavailable       503 temporarily_unavailable
- +-- ManagementError               (rendered as {"statusCode", "error", "message", "errorCode"})
- |    +-- BadRequest               400 invalid_body / invalid_query_string
- |    +-- NotFound                 404 inexistent_<what>
- |    +-- Conflict                 409 conflict
- +-- StorageError                  a backend fault (database, Redis)
- +-- ConfigurationError            refused settings or an unsafe combination
+Every error passgate raises derives from :class:`PassgateError`. An error carries its
+meaning (its class) and its data (an OAuth ``error`` code and description, the field a
+value was refused for); it holds no status code, header or response body. How an error is
+answered is decided in one place per interface: :mod:`passgate.web.errors` (status,
+headers and Auth0's bodies) and :func:`passgate.cli.support.refusals` (message and exit
+code). This module imports nothing of passgate, so every layer can raise these.
+
+Branches are defined here; leaves that belong to one owner live beside it (the path is
+given), all under this one root.
+
+PassgateError                        (never raised itself)
+ +-- ConfigurationError              refused settings or an unsafe combination
+ |    +-- KeyEncryptionError         support/key_encryption: a missing, malformed, unsafe or
+ |                                   wrong key-encryption key
+ +-- StorageError                    a backend fault (database, Redis, a stored value)
+ +-- MailError                       mail/mailer: a message could not be handed over
+ +-- InvalidValue                    a value given was refused; nothing changed (never raised
+ |    |                              itself; also a ValueError)
+ |    +-- ValueTooLong               storage/limits: longer than the column it goes to
+ |    +-- ProfileError               domain/profiles: a profile field breaks a rule
+ |    +-- PolicyError                domain/policy: a policy document or patch
+ |    +-- InvalidConfiguration       storage/applications: an application's or API's setting
+ |    +-- InvalidIdentifier          storage/directory: could name another account
+ |    +-- DuplicateUser              storage/directory: the email or username is taken
+ |    +-- UnknownConnection          storage/directory: no database connection has the name
+ +-- TokenError                      a bearer token was refused (never raised itself)
+ |    +-- MissingToken               no bearer token was presented
+ |    +-- InvalidToken               malformed, badly signed, expired, for someone else, or
+ |                                   its user is gone or blocked
+ +-- OAuthError                      an OAuth error: its ``error`` code and description
+ |    +-- InvalidRequest             invalid_request
+ |    |    +-- BodyTooLarge          the request body is over the size limit
+ |    +-- UnsupportedGrantType       unsupported_grant_type
+ |    +-- InvalidScope               invalid_scope
+ |    +-- InvalidClient              invalid_client (``basic``: the client used HTTP Basic)
+ |    +-- Unauthorized               unauthorized (an administrator blocked the user)
+ |    +-- PasswordLeaked             password_leaked
+ |    +-- UnauthorizedClient         unauthorized_client
+ |    +-- InvalidGrant               invalid_grant
+ |    +-- AccessDenied               access_denied
+ |    +-- TooManyAttempts            too_many_attempts
+ |    +-- ServiceUnavailable         temporarily_unavailable
+ |         +-- BreachedUpstreamUnavailable  (also a BreachedError, below)
+ +-- AccountError                    accounts/model: a sign-up, password change or reset was
+ |    |                              refused (Auth0's ``code`` and a description)
+ |    +-- InvalidBody                invalid_body: a missing, mistyped or malformed field
+ |    |    +-- UnreadableBody        the body itself was refused (carries that InvalidRequest)
+ |    +-- UnknownClient              invalid_client
+ |    +-- BadConnection              bad.connection
+ |    +-- InvalidSignup              invalid_signup (a taken email or username)
+ |    +-- InvalidPassword            invalid_password (the policy and the rules it failed)
+ |    +-- HookRefused                a hook's OAuthError (carried) at sign-up or change
+ |    +-- ResetTicketInvalid         invalid_ticket
+ |    +-- ResetRefused               invalid_password (the reset form is shown again)
+ +-- BreachedError                   breached/errors: the breached-password corpus
+      +-- BreachedImportError        bad input: names the file and the line
+      +-- BreachedIndexError         an index file that is missing, foreign or damaged
+      +-- BreachedRangeUnavailable   no range companion was imported (--with-range)
+      +-- BreachedUpstreamUnavailable  the upstream range API could not answer
 """
 
 from __future__ import annotations
@@ -30,19 +70,24 @@ __all__ = [
     "WRONG_CREDENTIALS_MESSAGE",
     "AccessDenied",
     "BadRequest",
+    "BodyTooLarge",
     "ConfigurationError",
     "Conflict",
     "InvalidClient",
     "InvalidGrant",
     "InvalidRequest",
     "InvalidScope",
+    "InvalidToken",
+    "InvalidValue",
     "ManagementError",
+    "MissingToken",
     "NotFound",
     "OAuthError",
     "PassgateError",
     "PasswordLeaked",
     "ServiceUnavailable",
     "StorageError",
+    "TokenError",
     "TooManyAttempts",
     "Unauthorized",
     "UnauthorizedClient",
@@ -78,133 +123,125 @@ class ConfigurationError(PassgateError):
     """Settings were refused, or an unsafe combination was asked for."""
 
 
+class InvalidValue(PassgateError, ValueError):
+    """A value given was refused (malformed, too long, taken, naming nothing); nothing was
+    changed. The message names the value. Never raised directly."""
+
+
+# -- bearer tokens ---------------------------------------------------------------------
+class TokenError(PassgateError):
+    """A bearer token was refused; never raised directly."""
+
+
+class MissingToken(TokenError):
+    """No bearer token was presented."""
+
+
+class InvalidToken(TokenError):
+    """A JWT that is malformed, badly signed, expired or for someone else, or whose user
+    is gone or blocked."""
+
+
+# -- OAuth protocol errors -------------------------------------------------------------
 class OAuthError(PassgateError):
-    """An error answered to the client as ``{"error", "error_description"}``."""
+    """An OAuth error: its ``error`` code and a description, both told to the client."""
 
     error: str = "server_error"
-    status_code: int = 500
     default_description: str = ""
 
     def __init__(self, description: str | None = None) -> None:
         self.description = description if description is not None else self.default_description
         super().__init__(self.description)
 
-    def headers(self) -> dict[str, str]:
-        return {}
-
-    def body(self) -> dict[str, str]:
-        return {"error": self.error, "error_description": self.description}
-
 
 class InvalidRequest(OAuthError):
     error = "invalid_request"
-    status_code = 400
+
+
+class BodyTooLarge(InvalidRequest):
+    """The request body is larger than the configured limit (declared or sent)."""
 
 
 class UnsupportedGrantType(OAuthError):
     error = "unsupported_grant_type"
-    status_code = 400
 
 
 class InvalidScope(OAuthError):
     error = "invalid_scope"
-    status_code = 400
 
 
 class InvalidClient(OAuthError):
+    """Client authentication failed; ``basic`` says the client tried HTTP Basic, which the
+    answer then names (RFC 6749 §5.2)."""
+
     error = "invalid_client"
-    status_code = 401
     default_description = "Client authentication failed."
 
     def __init__(self, description: str | None = None, *, basic: bool = False) -> None:
         super().__init__(description)
         self.basic = basic
 
-    def headers(self) -> dict[str, str]:
-        return {"WWW-Authenticate": 'Basic realm="passgate"'} if self.basic else {}
-
 
 class Unauthorized(OAuthError):
     error = "unauthorized"
-    status_code = 401
     default_description = "user is blocked"
 
 
 class PasswordLeaked(OAuthError):
     error = "password_leaked"
-    status_code = 401
     default_description = PASSWORD_LEAKED_MESSAGE
 
 
 class UnauthorizedClient(OAuthError):
     error = "unauthorized_client"
-    status_code = 403
 
 
 class InvalidGrant(OAuthError):
     error = "invalid_grant"
-    status_code = 403
     default_description = WRONG_CREDENTIALS_MESSAGE
 
 
 class AccessDenied(OAuthError):
     error = "access_denied"
-    status_code = 403
 
 
 class TooManyAttempts(OAuthError):
     error = "too_many_attempts"
-    status_code = 429
     default_description = BRUTE_FORCE_MESSAGE
 
 
 class ServiceUnavailable(OAuthError):
     error = "temporarily_unavailable"
-    status_code = 503
     default_description = "The service is temporarily unavailable. Try again later."
 
 
 class ManagementError(PassgateError):
-    """A refusal of the Management API, answered as Auth0 does: ``{"statusCode", "error",
-    "message", "errorCode"}``. The CLI shows ``message``."""
+    """A refused Management API call: ``message`` says what is wrong in words (naming the
+    field or parameter), ``error_code`` is Auth0's stable ``errorCode``. The CLI shows
+    ``message``; :mod:`passgate.web.errors` gives the status and Auth0's error body."""
 
-    status_code: int = 500
-    error: str = "Internal Server Error"
-    default_code: str = "internal_error"
+    default_code: str = "invalid_request"
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
         self.message = message
         self.error_code = code or self.default_code
-        super().__init__(message)
-
-    def body(self) -> dict[str, object]:
-        return {
-            "statusCode": self.status_code,
-            "error": self.error,
-            "message": self.message,
-            "errorCode": self.error_code,
-        }
 
 
 class BadRequest(ManagementError):
-    """A body (``invalid_body``) or query (``invalid_query_string``) that is refused."""
+    """A body (``invalid_body``), query (``invalid_query_string``) or path parameter that
+    is refused."""
 
-    status_code = 400
-    error = "Bad Request"
     default_code = "invalid_body"
 
 
 class NotFound(ManagementError):
     """The object named does not exist (``inexistent_client_grant``, ``inexistent_client``…)."""
 
-    status_code = 404
-    error = "Not Found"
     default_code = "not_found"
 
 
 class Conflict(ManagementError):
     """The object would duplicate one that exists."""
 
-    status_code = 409
-    error = "Conflict"
     default_code = "conflict"

@@ -16,6 +16,7 @@ from passgate.breached.importer import import_corpus
 from passgate.breached.upstream import RangeClient, parse_range_body
 from passgate.errors import ServiceUnavailable
 from passgate.testing import ManualClock
+from passgate.web.errors import error_status
 from tests.breached.helpers import (
     free_port,
     hash_lines,
@@ -121,7 +122,7 @@ def test_unavailable_policies() -> None:
     ):
         client.count(sha1_digest("password"))
     assert isinstance(caught.value, ServiceUnavailable)
-    assert caught.value.status_code == 503
+    assert error_status(caught.value) == 503
 
 
 def test_a_dead_upstream_is_not_retried_on_every_login() -> None:

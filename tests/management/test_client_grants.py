@@ -18,6 +18,7 @@ from passgate.management.client_grants import (
 )
 from passgate.storage.applications import Applications
 from passgate.storage.client_grants import ClientGrants
+from passgate.web.errors import management_body
 
 ORDERS = "https://orders.example/"
 SCOPES = ("read:orders", "write:orders")
@@ -57,7 +58,7 @@ def world(engine: sa.Engine) -> World:
 
 
 def refusal(error: ManagementError, status: int, code: str) -> dict[str, object]:
-    body = error.body()
+    body = management_body(error)
     assert set(body) == {"statusCode", "error", "message", "errorCode"}
     assert (body["statusCode"], body["errorCode"]) == (status, code), body
     return body

@@ -17,6 +17,7 @@ from passgate.domain.client_ip import (
     resolve_end_user_ip,
 )
 from passgate.errors import InvalidRequest
+from passgate.web.errors import error_status
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8"))
 APP_SERVER = "198.51.100.10"
@@ -148,7 +149,7 @@ def test_a_trusted_client_must_send_exactly_one_address(values: list[str]) -> No
     with pytest.raises(InvalidRequest) as raised:
         resolve(values)
     assert FORWARDED_FOR_HEADER in raised.value.description
-    assert raised.value.status_code == 400
+    assert error_status(raised.value) == 400
 
 
 @pytest.mark.parametrize("stray", STRAY)

@@ -13,7 +13,13 @@ from passgate.domain.identifiers import is_valid_username
 from passgate.domain.login import RequestContext
 from passgate.domain.models import Client, Connection, User, UserProfile
 from passgate.domain.profiles import ProfileError, check_text, read_profile
-from passgate.errors import PASSWORD_LEAKED_MESSAGE, OAuthError, PassgateError, PasswordLeaked
+from passgate.errors import (
+    PASSWORD_LEAKED_MESSAGE,
+    InvalidRequest,
+    OAuthError,
+    PassgateError,
+    PasswordLeaked,
+)
 from passgate.storage.directory import check_user_fields
 from passgate.storage.limits import ValueTooLong, max_length
 from passgate.storage.schema import users
@@ -32,42 +38,17 @@ _EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f<>()\[\],;:\"\\]+@[^@\s\x00-\x1f\x7f<>()
 
 # -- errors ----------------------------------------------------------------------------
 class AccountError(PassgateError):
-    """A refusal, answered as ``{"name", "code", "description", "statusCode"}``.
-
-    The body also carries ``error``/``error_description`` (the reference's field names),
-    so clients reading either form find the code. ``reason`` goes to the event only.
-    """
+    """A refusal of a sign-up, a password change or a reset: Auth0's ``code`` and a
+    description, both told to the client (:mod:`passgate.web.errors` answers it in the
+    ``/dbconnections`` shape). ``reason`` goes to the event only."""
 
     code: str = "invalid_body"
-    error_name: str = "BadRequestError"
-    status_code: int = 400
     default_description: str = "Invalid request body"
 
-    def __init__(
-        self,
-        description: str | None = None,
-        *,
-        reason: str | None = None,
-        status_code: int | None = None,
-    ) -> None:
+    def __init__(self, description: str | None = None, *, reason: str | None = None) -> None:
         self.description = description if description is not None else self.default_description
         self.reason = reason
-        if status_code is not None:
-            self.status_code = status_code
         super().__init__(self.description)
-
-    def headers(self) -> dict[str, str]:
-        return {}
-
-    def body(self) -> dict[str, Any]:
-        return {
-            "name": self.error_name,
-            "code": self.code,
-            "description": self.description,
-            "statusCode": self.status_code,
-            "error": self.code,
-            "error_description": self.description,
-        }
 
     def event_details(self) -> dict[str, Any]:
         details: dict[str, Any] = {"error": {"code": self.code, "message": self.description}}
@@ -78,6 +59,15 @@ class AccountError(PassgateError):
 
 class InvalidBody(AccountError):
     """A missing, mistyped or malformed parameter."""
+
+
+class UnreadableBody(InvalidBody):
+    """The body itself was refused (too large, not JSON or a form, another charset):
+    ``refusal`` is the body reader's :class:`~passgate.errors.InvalidRequest`."""
+
+    def __init__(self, refusal: InvalidRequest) -> None:
+        super().__init__(refusal.description)
+        self.refusal = refusal
 
 
 class UnknownClient(AccountError):
@@ -98,10 +88,10 @@ class InvalidSignup(AccountError):
 
 
 class InvalidPassword(AccountError):
-    """The password policy refused the password (Auth0's ``PasswordStrengthError``)."""
+    """The password policy refused the password (Auth0's ``PasswordStrengthError``):
+    ``policy`` and the rules it ``failed`` are told to the client."""
 
     code = "invalid_password"
-    error_name = "PasswordStrengthError"
     default_description = "Password is too weak"
 
     def __init__(self, policy: PasswordPolicy, failed: list[dict[str, Any]], message: str) -> None:
@@ -109,49 +99,29 @@ class InvalidPassword(AccountError):
         self.policy = policy
         self.failed = failed
 
-    def body(self) -> dict[str, Any]:
-        return {
-            "name": self.error_name,
-            "message": self.default_description,
-            "code": self.code,
-            "description": {"rules": self.policy.rules(failed=self.failed), "verified": False},
-            "policy": self.policy.summary(),
-            "statusCode": self.status_code,
-            "error": self.code,
-            "error_description": self.description,
-        }
-
 
 class HookRefused(AccountError):
-    """A hook refused (attack protection, breached password); carries its code and status."""
+    """A hook refused (attack protection, breached password) with ``refusal``, an
+    :class:`~passgate.errors.OAuthError` whose code and description this one carries."""
 
-    def __init__(
-        self, code: str, description: str, status_code: int, headers: dict[str, str]
-    ) -> None:
-        super().__init__(description, status_code=status_code)
-        self.code = code
-        self._headers = headers
+    def __init__(self, refusal: OAuthError, description: str) -> None:
+        super().__init__(description)
+        self.code = refusal.error
+        self.refusal = refusal
 
     @classmethod
     def from_oauth(cls, error: OAuthError) -> HookRefused:
-        if isinstance(error, PasswordLeaked):
-            # SPEC §5: refused with status 400 at sign-up and password change. The login
-            # wording ("this login attempt") would be wrong here.
-            description = error.description
-            if description == PASSWORD_LEAKED_MESSAGE:
-                description = BREACHED_PASSWORD_MESSAGE
-            return cls(error.error, description, 400, {})
-        return cls(error.error, error.description, error.status_code, error.headers())
-
-    def headers(self) -> dict[str, str]:
-        return dict(self._headers)
+        description = error.description
+        if isinstance(error, PasswordLeaked) and description == PASSWORD_LEAKED_MESSAGE:
+            # The login wording ("this login attempt") would be wrong here.
+            description = BREACHED_PASSWORD_MESSAGE
+        return cls(error, description)
 
 
 class ResetTicketInvalid(AccountError):
     """The reset link is unknown, used, expired, or older than the current password."""
 
     code = "invalid_ticket"
-    status_code = 410
     default_description = "This link is invalid or has expired. Ask for a new password reset email."
 
 

@@ -3,13 +3,14 @@
 The web layer (:mod:`passgate.web.dbconnections`) hands over parsed body fields and a
 :class:`~passgate.domain.login.RequestContext`; this module decides, does, and writes the
 events (``ss``/``fs``, ``scpr``/``fcpr``, ``scp``/``fcp``). Refusals are
-:class:`AccountError` values rendered in Auth0's ``/dbconnections`` shape. Every method is
-synchronous and may hash a password or touch the database: call it from a worker thread.
+:class:`AccountError` values (:mod:`passgate.web.errors` answers them in Auth0's
+``/dbconnections`` shape). Every method is synchronous and may hash a password or touch
+the database: call it from a worker thread.
 
 Attack protection and breached-password detection plug in through :class:`AccountHooks`
-(the default does nothing). A hook refuses by raising an
-:class:`~passgate.errors.OAuthError` (``TooManyAttempts`` 429, ``PasswordLeaked`` answered
-as 400 at these stages, SPEC §5) or an :class:`AccountError`.
+(the default does nothing). A hook refuses by raising an :class:`AccountError` or an
+:class:`~passgate.errors.OAuthError` (``TooManyAttempts``, ``PasswordLeaked``), which
+reaches the caller as a :class:`HookRefused` carrying it.
 
 Password reset: ``request_password_reset`` answers the same for every address (no
 enumeration) and returns a :class:`PendingReset` for a real user; ``deliver_password_reset``
@@ -48,6 +49,7 @@ from passgate.accounts.model import (
     ResetTicketInvalid,
     SignupResult,
     UnknownClient,
+    UnreadableBody,
     UserStore,
     _Audit,
     _check_email,
@@ -90,6 +92,7 @@ __all__ = [
     "ResetTicketInvalid",
     "SignupResult",
     "UnknownClient",
+    "UnreadableBody",
     "UserStore",
 ]
 

@@ -6,8 +6,8 @@ PassgateError                          (passgate.errors, never raised itself)
       +-- BreachedIndexError           an index file that is missing, foreign or damaged
       +-- BreachedRangeUnavailable     no range companion was imported (--with-range)
       +-- BreachedUpstreamUnavailable  the upstream range API could not answer
-           (also a ServiceUnavailable: the web layer renders it as 503
-            temporarily_unavailable when the policy is "refuse")
+           (also a ServiceUnavailable: with the policy "refuse", a login or a new
+            password is refused as temporarily unavailable)
 """
 
 from __future__ import annotations

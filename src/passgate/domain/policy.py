@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 from passgate.domain.allowlist import Allowlist, parse_network
+from passgate.errors import InvalidValue
 
 __all__ = [
     "BreachedPasswordPolicy",
@@ -29,7 +30,7 @@ __all__ = [
 JsonObject = dict[str, Any]
 
 
-class PolicyError(ValueError):
+class PolicyError(InvalidValue):
     """A policy document or patch was refused; the message names the field."""
 
 

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from passgate.domain.models import UserProfile
-from passgate.errors import PassgateError
+from passgate.errors import InvalidValue
 
 __all__ = [
     "METADATA_MAX_NAME",
@@ -45,7 +45,7 @@ METADATA_MAX_VALUE = 500
 _NOT_IN_A_URL = re.compile(r'[\x00-\x20\x7f-\x9f\s"<>\\^`{|}]')
 
 
-class ProfileError(PassgateError, ValueError):
+class ProfileError(InvalidValue):
     """A profile field breaks a rule; the message names the parameter and the rule."""
 
 

@@ -27,10 +27,11 @@ from joserfc.jwk import ECKey, KeySet, RSAKey
 
 from passgate.domain.clock import Clock, system_clock
 from passgate.domain.models import SigningKey
+from passgate.errors import InvalidToken
 from passgate.storage.tokens import SigningKeys
 from passgate.support.key_encryption import KeyEncryptionError, KeyEncryptionKeys
 
-__all__ = ["ALGORITHMS", "InvalidToken", "KeyRing"]
+__all__ = ["ALGORITHMS", "KeyRing"]
 
 logger = logging.getLogger("passgate.keys")
 
@@ -38,10 +39,6 @@ ALGORITHMS = ("RS256", "ES256")
 _RELOAD_SECONDS = 5.0
 #: Longest lifetime of anything we sign (an ID token lives 10 hours; API tokens up to 30 days).
 _MAX_LIFETIME = 2592000
-
-
-class InvalidToken(Exception):
-    """A JWT that is malformed, badly signed, expired or for someone else."""
 
 
 def _generate(alg: str) -> RSAKey | ECKey:

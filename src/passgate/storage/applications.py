@@ -25,7 +25,7 @@ from passgate.domain.models import (
     Api,
     Client,
 )
-from passgate.errors import PassgateError
+from passgate.errors import InvalidValue
 from passgate.storage.limits import check_length, shorten
 from passgate.storage.schema import apis, clients
 from passgate.support.crypto import keyed_digest, new_id, new_secret
@@ -44,7 +44,7 @@ def _new_client_id() -> str:
     return "".join(secrets.choice(_CLIENT_ID_ALPHABET) for _ in range(32))
 
 
-class InvalidConfiguration(PassgateError, ValueError):
+class InvalidConfiguration(InvalidValue):
     """An application or API setting was refused; nothing was changed."""
 
 

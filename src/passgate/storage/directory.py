@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from passgate.domain.identifiers import canonical_identifier, is_valid_username
 from passgate.domain.models import Connection, User, UserProfile
-from passgate.errors import PassgateError
+from passgate.errors import InvalidValue
 from passgate.storage.db import DriverSql
 from passgate.storage.limits import check_length
 from passgate.storage.schema import connections, users
@@ -30,15 +30,15 @@ __all__ = [
 DEFAULT_CONNECTION = "Username-Password-Authentication"
 
 
-class InvalidIdentifier(PassgateError):
+class InvalidIdentifier(InvalidValue):
     """A username or email that could name another account's identifier."""
 
 
-class DuplicateUser(PassgateError):
+class DuplicateUser(InvalidValue):
     """A user with that email or username already exists in the connection."""
 
 
-class UnknownConnection(PassgateError):
+class UnknownConnection(InvalidValue):
     """No database connection has that name."""
 
 

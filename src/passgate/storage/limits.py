@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from passgate.errors import PassgateError
+from passgate.errors import InvalidValue
 
 __all__ = ["MARKER", "ValueTooLong", "check_length", "max_length", "shorten"]
 
@@ -22,7 +22,7 @@ __all__ = ["MARKER", "ValueTooLong", "check_length", "max_length", "shorten"]
 MARKER = "…"
 
 
-class ValueTooLong(PassgateError, ValueError):
+class ValueTooLong(InvalidValue):
     """A value is longer than the column it goes to; nothing was stored.
 
     ``folded`` says the limit was passed by the value's case-folded form (its lookup

@@ -7,13 +7,9 @@ from collections.abc import Mapping
 from starlette.requests import Request
 from starlette.types import Receive
 
-from passgate.errors import InvalidRequest
+from passgate.errors import BodyTooLarge, InvalidRequest
 
-__all__ = ["BodyTooLarge", "read_asgi_body", "read_body"]
-
-
-class BodyTooLarge(InvalidRequest):
-    status_code = 413
+__all__ = ["read_asgi_body", "read_body"]
 
 
 async def read_asgi_body(headers: Mapping[str, str], receive: Receive, limit: int) -> bytes:

@@ -2,10 +2,10 @@
 password reset page (``GET``/``POST /reset-password``).
 
 The logic lives in :class:`~passgate.accounts.service.Accounts`; this module reads bodies (JSON or
-form, size-capped), renders refusals in Auth0's ``/dbconnections`` shape and serves the
-small reset page: server-rendered, every value HTML-escaped, no external assets, never
-cached, no referrer. The page needs no CSRF token: the reset ticket is the secret, and it
-travels back in the form body.
+form, size-capped), answers refusals in Auth0's ``/dbconnections`` shape (through
+:mod:`passgate.web.errors`) and serves the small reset page: server-rendered, every value
+HTML-escaped, no external assets, never cached, no referrer. The page needs no CSRF
+token: the reset ticket is the secret, and it travels back in the form body.
 """
 
 from __future__ import annotations
@@ -24,16 +24,17 @@ from passgate.accounts.service import (
     RESET_REQUESTED_MESSAGE,
     AccountError,
     Accounts,
-    InvalidBody,
     PendingReset,
     ResetForm,
     ResetTicketInvalid,
+    UnreadableBody,
 )
 from passgate.domain.login import RequestContext
 from passgate.errors import InvalidRequest
 from passgate.oauth.request import parse_body, parse_json_object
 from passgate.support.io_pool import run_in_pool
 from passgate.web.body import read_body
+from passgate.web.errors import error_response, error_status
 from passgate.web.pages import message_page, page, template
 from passgate.web.responses import NO_STORE, JSONResponse
 
@@ -72,11 +73,8 @@ def parse_fields(content_type: str | None, body: bytes) -> dict[str, object]:
 
 # -- pages -----------------------------------------------------------------------------
 def _invalid_link(message: str | None = None) -> HTMLResponse:
-    return message_page(
-        "Link invalid or expired",
-        message or ResetTicketInvalid.default_description,
-        ResetTicketInvalid.status_code,
-    )
+    error = ResetTicketInvalid(message)
+    return message_page("Link invalid or expired", error.description, error_status(error))
 
 
 def _form_page(
@@ -90,15 +88,6 @@ def _form_page(
         error=f'<p class="error" role="alert">{escape(error)}</p>' if error else "",
     )
     return page("Reset your password", content, status_code)
-
-
-def _error_response(error: AccountError) -> JSONResponse:
-    headers = {**NO_STORE, **error.headers()}
-    return JSONResponse(error.body(), status_code=error.status_code, headers=headers)
-
-
-def _body_error(exc: InvalidRequest) -> InvalidBody:
-    return InvalidBody(exc.description, status_code=exc.status_code)
 
 
 # -- routes ----------------------------------------------------------------------------
@@ -137,13 +126,13 @@ def dbconnections_routes(
         try:
             fields = await fields_of(request)
         except InvalidRequest as exc:
-            error = _body_error(exc)
+            error = UnreadableBody(exc)
             await run_in_pool(io_pool, accounts.record_failure, "fs", error, context)
-            return _error_response(error)
+            return error_response(error)
         try:
             result = await run_in_pool(hash_pool, accounts.signup, fields, context)
         except AccountError as exc:
-            return _error_response(exc)
+            return error_response(exc)
         return JSONResponse(result.body(), headers=NO_STORE)
 
     def deliver(pending: PendingReset) -> None:
@@ -157,13 +146,13 @@ def dbconnections_routes(
         try:
             fields = await fields_of(request)
         except InvalidRequest as exc:
-            error = _body_error(exc)
+            error = UnreadableBody(exc)
             await run_in_pool(io_pool, accounts.record_failure, "fcpr", error, context)
-            return _error_response(error)
+            return error_response(error)
         try:
             pending = await run_in_pool(io_pool, accounts.request_password_reset, fields, context)
         except AccountError as exc:
-            return _error_response(exc)
+            return error_response(exc)
         # Delivered after the answer is sent: a real and an unknown address get the same
         # answer in the same time.
         task = (
@@ -185,7 +174,7 @@ def dbconnections_routes(
         try:
             fields = await fields_of(request)
         except InvalidRequest as exc:
-            return message_page("Something went wrong", exc.description, exc.status_code)
+            return message_page("Something went wrong", exc.description, error_status(exc))
         ticket = fields.get("ticket")
         password = fields.get("password")
         confirmation = fields.get("password_confirm")
@@ -208,7 +197,7 @@ def dbconnections_routes(
             form = await run_in_pool(io_pool, accounts.reset_form, ticket)
             if form is None:
                 return _invalid_link()
-            return _form_page(accounts, form, error=exc.description, status_code=exc.status_code)
+            return _form_page(accounts, form, error=exc.description, status_code=error_status(exc))
         return message_page(
             "Password changed",
             "Your password has been changed. You can now log in with the new password.",

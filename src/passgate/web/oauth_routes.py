@@ -10,8 +10,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from passgate.domain.models import GRANT_TYPES, User
-from passgate.errors import OAuthError
-from passgate.keys.ring import InvalidToken, KeyRing
+from passgate.errors import InvalidToken, MissingToken, OAuthError, TokenError
+from passgate.keys.ring import KeyRing
 from passgate.oauth.minting import Minter, userinfo_claims
 from passgate.oauth.request import parse_basic, parse_body
 from passgate.oauth.scopes import split_scope
@@ -19,7 +19,8 @@ from passgate.oauth.service import ConnectionFacts, TokenService
 from passgate.storage.directory import Directory
 from passgate.support.io_pool import RunIo
 from passgate.web.body import read_body
-from passgate.web.responses import NO_STORE, JSONResponse, error_response
+from passgate.web.errors import error_response
+from passgate.web.responses import NO_STORE, JSONResponse
 from passgate.web.token_endpoint import ConnectingIp, TokenEndpoint
 
 __all__ = ["oauth_routes"]
@@ -55,26 +56,24 @@ def oauth_routes(
             return error_response(exc)
         return Response(status_code=200, headers=NO_STORE)
 
-    def token_user(token: str) -> tuple[User, dict[str, Any]] | None:
-        """The user of a valid access token and its claims (blocking: the keys may
-        reload, the user is read)."""
-        try:
-            claims = keys.verify(token, audience=minter.userinfo_audience, issuer=issuer)
-        except InvalidToken:
-            return None
+    def token_user(token: str) -> tuple[User, dict[str, Any]]:
+        """The user of a valid access token and its claims, or :class:`InvalidToken`
+        (blocking: the keys may reload, the user is read)."""
+        claims = keys.verify(token, audience=minter.userinfo_audience, issuer=issuer)
         user = directory.get_user(str(claims.get("sub")))
-        return None if user is None or user.blocked else (user, claims)
+        if user is None or user.blocked:
+            raise InvalidToken("the token's user is gone or blocked")
+        return user, claims
 
     async def userinfo(request: Request) -> Response:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
-        found = await run_io(token_user, token.strip())
-        if found is None:
-            challenge = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-            return Response(status_code=401, headers=challenge)
-        user, claims = found
+        try:
+            if scheme.lower() != "bearer" or not token.strip():
+                raise MissingToken()
+            user, claims = await run_io(token_user, token.strip())
+        except TokenError as exc:
+            return error_response(exc)
         scopes = split_scope(str(claims.get("scope", "")))
         return JSONResponse(userinfo_claims(user, scopes), headers=NO_STORE)
 

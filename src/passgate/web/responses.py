@@ -1,4 +1,4 @@
-"""JSON responses (orjson) and OAuth error rendering."""
+"""JSON responses (orjson) and the headers that keep an answer out of every cache."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from passgate.errors import OAuthError
-
-__all__ = ["NO_STORE", "JSONResponse", "error_response"]
+__all__ = ["NO_STORE", "JSONResponse"]
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -19,9 +17,3 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
-
-
-def error_response(error: OAuthError, *, no_store: bool = True) -> JSONResponse:
-    headers = dict(NO_STORE) if no_store else {}
-    headers.update(error.headers())
-    return JSONResponse(error.body(), status_code=error.status_code, headers=headers)

@@ -21,6 +21,7 @@ from passgate.errors import InvalidRequest, OAuthError
 from passgate.oauth.request import parse_basic, parse_body
 from passgate.oauth.service import ConnectionFacts, TokenService
 from passgate.web.body import read_asgi_body
+from passgate.web.errors import error_body, error_headers, error_status
 from passgate.web.responses import NO_STORE
 
 __all__ = ["ConnectingIp", "PassgateApp", "TokenEndpoint"]
@@ -104,9 +105,10 @@ class TokenEndpoint:
             tokens = await self._service.token(params, basic, facts, timings)
             status, content = 200, orjson.dumps(tokens.body())
         except OAuthError as exc:
-            status, content = exc.status_code, orjson.dumps(exc.body())
+            status, content = error_status(exc), orjson.dumps(error_body(exc))
             extra = [
-                (name.lower().encode(), value.encode()) for name, value in exc.headers().items()
+                (name.lower().encode(), value.encode())
+                for name, value in error_headers(exc).items()
             ]
         except Exception:
             logger.exception("the token endpoint failed")

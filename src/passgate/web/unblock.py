@@ -21,6 +21,7 @@ from passgate.protection.notify import UNBLOCK_KIND
 from passgate.protection.unblock import UNBLOCK_LINK, BlockReleases, ReleasedBy
 from passgate.support.io_pool import RunIo
 from passgate.web.body import read_body
+from passgate.web.errors import error_status
 from passgate.web.pages import message_page, page
 from passgate.web.token_endpoint import ConnectingIp
 
@@ -66,7 +67,7 @@ def unblock_routes(
             body = await read_body(request, max_body_bytes)
             ticket = parse_body(request.headers.get("content-type"), body).get("ticket", "")
         except InvalidRequest as exc:
-            return message_page("Bad request", exc.description, exc.status_code)
+            return message_page("Bad request", exc.description, error_status(exc))
         peer = request.client.host if request.client else None
         client_ip = connecting_ip(peer, request.headers.getlist("x-forwarded-for"))
         released = bool(ticket) and await _io(

@@ -5,11 +5,16 @@ Reads are cached in the process for ``cache_ttl_s`` (1 s by default, on an injec
 so the login path does not query the settings on every request. A change made through this
 store is seen at once by this store; a change made elsewhere (the CLI, another worker, another
 instance) takes effect here within ``cache_ttl_s``.
+
+A policy is changed with :meth:`SettingsStore.update_policy`, a compare-and-set on the
+stored text: two changes made at once (a PATCH and a CLI command, two PATCHes of different
+fields) both land, whichever process makes them.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -38,6 +43,18 @@ BREACHED_PASSWORD_KEY = "breached_password_detection"
 
 _ts = tenant_settings
 _P = TypeVar("_P", BruteForcePolicy, SuspiciousIpPolicy, BreachedPasswordPolicy)
+_POLICY_KEYS: dict[type, str] = {
+    BruteForcePolicy: BRUTE_FORCE_KEY,
+    SuspiciousIpPolicy: SUSPICIOUS_IP_KEY,
+    BreachedPasswordPolicy: BREACHED_PASSWORD_KEY,
+}
+#: Compare-and-set rounds before an update gives up (each loses only to a change made
+#: between its read and its write).
+_UPDATE_ATTEMPTS = 50
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
 class SettingsStore:
@@ -78,7 +95,7 @@ class SettingsStore:
             raise StorageError(f"tenant setting {key!r} is not valid JSON: {exc}") from exc
 
     def set_json(self, key: str, value: Any) -> None:
-        text = json.dumps(value, separators=(",", ":"), sort_keys=True)
+        text = _dumps(value)
         if self._engine.dialect.name == "postgresql":
             pg = postgresql.insert(_ts).values(key=key, value=text)
             stmt: sa.Executable = pg.on_conflict_do_update(
@@ -93,6 +110,47 @@ class SettingsStore:
         except sa.exc.SQLAlchemyError as exc:
             raise StorageError(f"writing tenant setting {key!r} failed: {exc}") from exc
         self.invalidate(key)
+
+    def _stored_text(self, key: str) -> str | None:
+        """The stored text, read now (not cached)."""
+        self._texts.pop(key, None)
+        return self._text(key)
+
+    def _swap(self, key: str, old: str | None, new: str) -> bool:
+        """Store ``new`` if the stored text is still ``old`` (absent when None)."""
+        statement: sa.Executable
+        if old is None:
+            insert = (
+                postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
+            )
+            statement = insert(_ts).values(key=key, value=new).on_conflict_do_nothing()
+        else:
+            statement = sa.update(_ts).where(_ts.c.key == key, _ts.c.value == old).values(value=new)
+        # RETURNING says whether a row was written (an insert's rowcount is -1 on psycopg).
+        statement = statement.returning(_ts.c.key)
+        try:
+            with self._engine.begin() as connection:
+                swapped = connection.execute(statement).first() is not None
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(f"writing tenant setting {key!r} failed: {exc}") from exc
+        self.invalidate(key)
+        return swapped
+
+    def update_json(self, key: str, change: Callable[[Any], Any]) -> tuple[Any, Any]:
+        """Store ``change(current)`` (``current`` None when never set) unless the stored
+        value changed meanwhile, then try again: no concurrent change is lost. ``change``
+        may run more than once; an exception from it stores nothing. Returns the value
+        before and after."""
+        for _ in range(_UPDATE_ATTEMPTS):
+            text = self._stored_text(key)
+            try:
+                current = None if text is None else json.loads(text)
+            except ValueError as exc:
+                raise StorageError(f"tenant setting {key!r} is not valid JSON: {exc}") from exc
+            updated = change(current)
+            if self._swap(key, text, _dumps(updated)):
+                return current, updated
+        raise StorageError(f"tenant setting {key!r} kept changing; nothing was written")
 
     def invalidate(self, key: str | None = None) -> None:
         """Forget cached values (one key, or all)."""
@@ -117,6 +175,28 @@ class SettingsStore:
             raise StorageError(f"tenant setting {key!r} is not a valid policy: {exc}") from exc
         self._policies[key] = (now + self._ttl, policy)
         return policy
+
+    def update_policy(self, kind: type[_P], change: Callable[[_P], _P]) -> tuple[_P, _P]:
+        """Replace the policy ``kind`` with ``change(current)`` atomically (see
+        :meth:`update_json`); an exception from ``change`` (a refused patch) stores
+        nothing. Returns the policy before and after."""
+
+        def parsed(value: Any) -> _P:
+            try:
+                return kind() if value is None else kind.from_json(value)
+            except PolicyError as exc:
+                raise StorageError(f"tenant setting is not a valid {kind.__name__}: {exc}") from exc
+
+        last: list[tuple[_P, _P]] = []  # (before, after) of the attempt that was stored
+
+        def changed(value: Any) -> Any:
+            before = parsed(value)
+            after = change(before)
+            last[:] = [(before, after)]
+            return after.to_json()
+
+        self.update_json(_POLICY_KEYS[kind], changed)
+        return last[0]
 
     def get_brute_force(self) -> BruteForcePolicy:
         return self._policy(BRUTE_FORCE_KEY, BruteForcePolicy)

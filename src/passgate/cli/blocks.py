@@ -9,49 +9,26 @@ nothing is not an error (exit 0, "no block found"), like ``DELETE /api/v2/user-b
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import click
 
 from passgate.cli.ip_blocks import ip_address
 from passgate.cli.protection import configured_counters
-from passgate.cli.support import Stores, emit, iso_time, json_option, open_stores, table
-from passgate.domain.brute_force import PER_IDENTIFIER_AND_IP, block_ends_at, visible_blocks
+from passgate.cli.support import emit, iso_time, json_option, open_stores, table
+from passgate.domain.brute_force import block_ends_at
 from passgate.domain.clock import system_clock
 from passgate.domain.events import Event
-from passgate.domain.identifiers import canonical_identifier, identifier_subjects
-from passgate.domain.models import User
-from passgate.domain.policy import BruteForcePolicy
-from passgate.storage.counters import AttackCounters, BlockRecord
+from passgate.domain.identifiers import canonical_identifier
+from passgate.management.user_blocks import blocks_enforced, current_blocks
+from passgate.protection.subjects import account_subjects
+from passgate.storage.counters import BlockRecord
 from passgate.storage.settings_store import SettingsStore
 
-__all__ = ["RELEASED_BY", "blocks", "subjects_of"]
+__all__ = ["RELEASED_BY", "blocks"]
 
 RELEASED_BY = "administrator (cli)"
-
-
-def subjects_of(
-    stores: Stores, identifier: str, *, connection: str | None = None
-) -> tuple[set[str], dict[str, User]]:
-    """The counter subjects ``identifier`` names (see the module's docstring), and the
-    account it names in each connection."""
-    directory = stores.directory
-    subjects: set[str] = set()
-    accounts: dict[str, User] = {}
-    by_id = directory.get_user(identifier)
-    if by_id is not None and connection in (None, by_id.connection):
-        accounts[by_id.connection] = by_id
-    for conn in directory.list_connections():
-        if connection not in (None, conn.name):
-            continue
-        found = directory.find_for_login(conn.id, identifier)
-        if found is not None:
-            accounts.setdefault(conn.name, found[0])
-        subjects |= identifier_subjects(conn.name, [identifier])
-    for name, user in accounts.items():
-        subjects |= identifier_subjects(name, [user.email, user.username], user.id)
-    return subjects, accounts
 
 
 def _block_json(record: BlockRecord) -> dict[str, Any]:
@@ -70,26 +47,6 @@ def _blocks_table(rows: Sequence[Mapping[str, Any]], empty: str) -> str:
     headers = ("IDENTIFIER", "IP", "CONNECTION", "FAILURES", "LAST_FAILURE", "BLOCKED_UNTIL")
     cells = [[row[h.lower()] for h in headers] for row in rows]
     return table(headers, cells, empty=empty)
-
-
-def _current_blocks(
-    counters: AttackCounters,
-    policy: BruteForcePolicy,
-    subjects: Collection[str] | None,
-    now: float,
-) -> list[BlockRecord]:
-    records = counters.list_blocks(
-        subjects,
-        max_attempts=policy.max_attempts,
-        now=now,
-        per_ip=policy.mode == PER_IDENTIFIER_AND_IP,
-    )
-    return visible_blocks(records, policy)
-
-
-def _enforced(policy: BruteForcePolicy) -> bool:
-    """Whether blocks are refused now (not disabled, not monitoring without ``block``)."""
-    return policy.enabled and "block" in policy.shields
 
 
 def _one_identifier(argument: str | None, option: str | None) -> str:
@@ -113,12 +70,14 @@ def list_blocks(identifier: str | None, as_json: bool) -> None:
     """List current blocks; each ends 30 days after its last failure."""
     now = system_clock()
     with open_stores() as stores:
-        wanted = subjects_of(stores, identifier)[0] if identifier is not None else None
+        wanted = (
+            account_subjects(stores.directory, identifier)[0] if identifier is not None else None
+        )
         policy = SettingsStore(stores.engine).get_brute_force()
         with configured_counters(stores.settings, stores.engine) as counters:
-            found = _current_blocks(counters, policy, wanted, now)
+            found = current_blocks(counters, policy, wanted, now)
     rows = [_block_json(record) for record in found]
-    enforced = _enforced(policy)
+    enforced = blocks_enforced(policy)
     if not as_json and rows and not enforced:
         click.echo(
             "note: brute-force protection is not blocking now (disabled or no block shield)",
@@ -156,12 +115,12 @@ def remove_blocks(
     now = system_clock()
     address = ip_address(ip) if ip is not None else None
     with open_stores() as stores:
-        subjects, accounts = subjects_of(stores, given, connection=connection)
+        subjects, accounts = account_subjects(stores.directory, given, connection=connection)
         policy = SettingsStore(stores.engine).get_brute_force()
         with configured_counters(stores.settings, stores.engine) as counters:
             released = [
                 record
-                for record in _current_blocks(counters, policy, subjects, now)
+                for record in current_blocks(counters, policy, subjects, now)
                 if address in (None, record.ip) and connection in (None, record.connection)
             ]
             reset = counters.remove_blocks(subjects, address, connection=connection)

@@ -171,7 +171,7 @@ def test_concurrent_updates_of_one_setting_lose_nothing(engine: sa.Engine) -> No
 
 
 def test_concurrent_patches_of_different_fields_all_land(engine: sa.Engine) -> None:
-    patches = [
+    patches: list[dict[str, object]] = [
         {"enabled": False},
         {"shields": ["block"]},
         {"allowlist": ["10.0.0.0/8"]},

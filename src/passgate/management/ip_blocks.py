@@ -70,11 +70,17 @@ class IpBlocks:
     ``ip`` is an address in normal form (``domain.client_ip.ip_text``)."""
 
     def __init__(
-        self, *, counters: IpBuckets, policy: Callable[[], SuspiciousIpPolicy], clock: Clock
+        self,
+        *,
+        counters: IpBuckets,
+        policy: Callable[[], SuspiciousIpPolicy],
+        clock: Clock,
+        on_release: Callable[[], None] = lambda: None,
     ) -> None:
         self._counters = counters
         self._policy = policy
         self._clock = clock
+        self._on_release = on_release
 
     def status(self, ip: str) -> IpStatus:
         policy, now = self._policy(), self._clock()
@@ -93,6 +99,10 @@ class IpBlocks:
         return IpStatus(ip=ip, mode=ip_throttle.throttle_mode(policy, ip), stages=stages)
 
     def unblock(self, ip: str) -> IpUnblock:
-        """Refill every bucket of ``ip`` (every stage)."""
+        """Refill every bucket of ``ip`` (every stage); this process stops refusing it
+        from memory at once (others within a second)."""
         throttled = self.status(ip).throttled_stages
-        return IpUnblock(ip=ip, throttled_stages=throttled, refilled=self._counters.refill(ip))
+        refilled = self._counters.refill(ip)
+        if refilled:
+            self._on_release()
+        return IpUnblock(ip=ip, throttled_stages=throttled, refilled=refilled)

@@ -243,6 +243,12 @@ async def test_a_storage_fault_is_503_and_a_bug_is_500(
     response = await admin.call("GET", BRUTE)
     assert_api_error(response, 503, "temporarily_unavailable")
 
+    monkeypatch.setattr(RateLimiter, "take", bug)
+    with caplog.at_level(logging.ERROR, logger="passgate.web"):
+        response = await admin.call("GET", BRUTE)
+    assert_api_error(response, 500, "server_error", "An internal server error occurred")
+    assert "checking a Management API token failed" in caplog.text
+
 
 async def test_no_secret_reaches_an_event(admin: Admin) -> None:
     await admin.call("PATCH", BRUTE, json={"max_attempts": 4})
@@ -295,7 +301,7 @@ async def test_the_openapi_document_describes_what_is_served(admin: Admin) -> No
             {"bearerAuth": scopes},
             {"oAuth2ClientCredentials": scopes},
         ]
-        for status in ("401", "403", "429", "503"):
+        for status in ("400", "401", "403", "429", "503"):
             assert status in operation["responses"], (method, path)
         declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
         assert declared == {part[1:-1] for part in path.split("/") if part.startswith("{")}
@@ -361,3 +367,19 @@ def _conforms(value: Any, schema: dict[str, Any]) -> None:
         assert isinstance(value, str)
         if "enum" in schema:
             assert value in schema["enum"]
+
+
+async def test_every_endpoint_refuses_unknown_query_parameters(admin: Admin) -> None:
+    for method, path in (
+        ("GET", BRUTE),
+        ("PATCH", BRUTE),
+        ("DELETE", "/anomaly/blocks/ips/192.0.2.1"),
+    ):
+        kwargs: dict[str, Any] = {"json": {}} if method == "PATCH" else {}
+        response = await admin.call(method, path, params={"fields": "x"}, **kwargs)
+        assert_api_error(
+            response,
+            400,
+            "invalid_query_string",
+            "Query validation error: 'Additional properties not allowed: fields'.",
+        )

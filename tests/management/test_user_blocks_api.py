@@ -161,6 +161,12 @@ async def test_a_bad_query_is_400(admin: Admin, params: object, message: str | N
     assert body["message"].startswith("Query validation error: ")
 
 
+async def test_a_nul_in_the_user_id_is_400(admin: Admin) -> None:
+    for method in ("GET", "DELETE"):
+        response = await admin.call(method, "/user-blocks/auth0%7Cx%00y")
+        assert_api_error(response, 400, "invalid_uri")
+
+
 async def test_the_identifier_length_limit_is_inclusive(admin: Admin) -> None:
     assert await _blocks(admin, "a" * 2048) == []
     too_long = "a" * 2049

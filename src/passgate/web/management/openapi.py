@@ -3,8 +3,8 @@
 Every path, method, parameter, body schema, answer and scope comes from the same
 :class:`~passgate.web.management.operations.Operation` declarations the router serves,
 so the document says what passgate serves and nothing else. Each operation documents the
-errors it can answer (400 when it reads parameters or a body, 404 when its path names
-something, 413 when it takes a body; 401, 403, 429 and 503 always) in Auth0's error body,
+errors it can answer (404 when its path names something, 413 when it takes a body; 400,
+401, 403, 429 and 503 always) in Auth0's error body,
 and the ``x-ratelimit-*`` headers on every authenticated answer.
 """
 
@@ -110,10 +110,8 @@ def _responses(operation: Operation) -> dict[str, Any]:
     if answer.schema is not None:
         success["content"] = {"application/json": {"schema": dict(answer.schema)}}
     responses: dict[str, Any] = {str(answer.status): success}
-    if operation.query or operation.path_params or operation.body is not None:
-        responses["400"] = _error_answer(
-            "A parameter or the body is refused (the message says which)."
-        )
+    # Every operation refuses unknown or repeated query parameters and unwanted bodies.
+    responses["400"] = _error_answer("A parameter or the body is refused (the message says which).")
     responses["401"] = _error_answer(_ALWAYS[401], limited=False)
     responses["403"] = _error_answer(_ALWAYS[403])
     if operation.not_found is not None:

@@ -125,6 +125,9 @@ class _Dispatcher:
             return _error(exc)
         except StorageError as exc:
             return _error(_unavailable(exc))
+        except Exception:
+            logger.exception("checking a Management API token failed")
+            return _error(_server_error())
         headers = {**_NO_STORE, **limit.headers()}
         if not limit.allowed:
             refused = ManagementError(
@@ -159,9 +162,7 @@ class _Dispatcher:
             return _Outcome(503, _error(refused, headers), error=refused.message)
         except Exception:
             logger.exception("%s %s failed", operation.method, operation.path)
-            failed = ManagementError(
-                "An internal server error occurred", error_code="server_error", status_code=500
-            )
+            failed = _server_error()
             return _Outcome(500, _error(failed, headers), error=failed.message)
         if reply.body is None:
             response = Response(status_code=reply.status, headers=headers)
@@ -243,6 +244,12 @@ def _unavailable(exc: StorageError) -> ManagementError:
         "The service is temporarily unavailable. Try again later.",
         error_code="temporarily_unavailable",
         status_code=503,
+    )
+
+
+def _server_error() -> ManagementError:
+    return ManagementError(
+        "An internal server error occurred", error_code="server_error", status_code=500
     )
 
 

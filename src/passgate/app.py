@@ -31,7 +31,12 @@ from passgate.errors import StorageError
 from passgate.keys.issuer import tenant_issuer
 from passgate.keys.startup import open_key_ring
 from passgate.mail.mailer import Mailer, mailer_from_settings
+from passgate.management.access import ManagementAccess
+from passgate.management.attack_protection import AttackProtection
 from passgate.management.client_grants import ClientGrantsService
+from passgate.management.ip_blocks import IpBlocks
+from passgate.management.rate_limit import RateLimiter
+from passgate.management.user_blocks import UserBlocks
 from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
 from passgate.oauth.minting import Minter
 from passgate.oauth.password_login import PasswordLogins
@@ -218,6 +223,7 @@ class Passgate:
             ),
         )
         self.readiness = self._readiness()
+        self._management(settings, clock)
         self.tokens = TokenService(
             directory=self.directory,
             authenticator=ClientAuthenticator(self.applications.secret_digest),
@@ -236,6 +242,31 @@ class Passgate:
             clock=clock,
             resolve_ip=self._resolve_ip,
             io_pool=self.io_pool,
+        )
+
+    def _management(self, settings: Settings, clock: Clock) -> None:
+        """The Management API's services (``/api/v2`` and the CLI use the same ones)."""
+        self.management_access = ManagementAccess(
+            keys=self.keys, issuer=self.issuer, clients=self.clients.get, clock=clock
+        )
+        self.management_limiter = RateLimiter(
+            self.counters, per_minute=settings.management_rate_limit, clock=clock
+        )
+        self.attack_protection = AttackProtection(
+            self.policies.store, on_change=self.policies.reload
+        )
+        self.user_blocks = UserBlocks(
+            directory=self.directory,
+            counters=self.counters,
+            policy=self.policies.get_brute_force,
+            releases=self.block_releases,
+            clock=clock,
+        )
+        self.ip_blocks = IpBlocks(
+            counters=self.counters,
+            policy=self.policies.get_suspicious_ip,
+            clock=clock,
+            on_release=self.forget_refusals,
         )
 
     def _readiness(self) -> Readiness:
@@ -361,6 +392,10 @@ class Passgate:
 def create_app(passgate: Passgate | None = None, settings: Settings | None = None) -> Starlette:
     """The ASGI application. Builds a :class:`Passgate` from settings unless given one."""
     from passgate.web.dbconnections import dbconnections_routes
+    from passgate.web.management.anomaly import anomaly_operations
+    from passgate.web.management.attack_protection import attack_protection_operations
+    from passgate.web.management.routes import management_routes
+    from passgate.web.management.user_blocks import user_blocks_operations
     from passgate.web.oauth_routes import oauth_routes
     from passgate.web.token_endpoint import PassgateApp, TokenEndpoint
     from passgate.web.unblock import unblock_routes
@@ -419,6 +454,21 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
             connecting_ip=passgate.connecting_ip,
             run_io=passgate.run_io,
             max_body_bytes=passgate.settings.max_body_bytes,
+        ),
+        *management_routes(
+            [
+                *attack_protection_operations(passgate.attack_protection),
+                *user_blocks_operations(passgate.user_blocks),
+                *anomaly_operations(passgate.ip_blocks),
+            ],
+            access=passgate.management_access,
+            limiter=passgate.management_limiter,
+            events=passgate.events,
+            clock=passgate.clock,
+            run_io=passgate.run_io,
+            connecting_ip=passgate.connecting_ip,
+            max_body_bytes=passgate.settings.max_body_bytes,
+            issuer=passgate.issuer,
         ),
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),

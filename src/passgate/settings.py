@@ -223,6 +223,16 @@ class Settings(BaseSettings):
         "events are deleted by the purge that runs every purge_interval_s. 0 keeps events "
         "forever; at most 3650.",
     )
+    management_rate_limit: int = Field(
+        default=600,
+        ge=1,
+        le=1_000_000,
+        description="Management API calls per minute for each access token: a token's "
+        "bucket holds this many calls and refills completely in a minute (one call back "
+        "every 60/N seconds), shared by every worker and instance (it is kept with the "
+        "attack-protection counters). Answers carry x-ratelimit-limit, "
+        "x-ratelimit-remaining and x-ratelimit-reset; past the limit they are 429.",
+    )
     log_level: LogLevel = Field(
         default="info", description="Level of the server's log lines (any letter case)."
     )

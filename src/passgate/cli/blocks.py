@@ -21,13 +21,13 @@ from passgate.cli.support import emit, iso_time, json_option, open_stores, table
 from passgate.domain.brute_force import block_ends_at
 from passgate.domain.clock import system_clock
 from passgate.domain.identifiers import canonical_identifier
-from passgate.domain.policy import BruteForcePolicy
+from passgate.protection.subjects import account_subjects
 from passgate.protection.unblock import (
     ADMINISTRATOR_CLI,
     BlockReleases,
     ReleasedBy,
+    blocks_enforced,
     current_blocks,
-    subjects_of,
 )
 from passgate.storage.counters import BlockRecord
 from passgate.storage.settings_store import SettingsStore
@@ -53,11 +53,6 @@ def _blocks_table(rows: Sequence[Mapping[str, Any]], empty: str) -> str:
     return table(headers, cells, empty=empty)
 
 
-def _enforced(policy: BruteForcePolicy) -> bool:
-    """Whether blocks are refused now (not disabled, not monitoring without ``block``)."""
-    return policy.enabled and "block" in policy.shields
-
-
 def _one_identifier(argument: str | None, option: str | None) -> str:
     if argument is not None and option is not None and argument != option:
         raise click.UsageError("give the identifier once (IDENTIFIER or --identifier)")
@@ -79,12 +74,14 @@ def list_blocks(identifier: str | None, as_json: bool) -> None:
     """List current blocks; each ends 30 days after its last failure."""
     now = system_clock()
     with open_stores() as stores:
-        wanted = subjects_of(stores.directory, identifier)[0] if identifier is not None else None
+        wanted = (
+            account_subjects(stores.directory, identifier)[0] if identifier is not None else None
+        )
         policy = SettingsStore(stores.engine).get_brute_force()
         with configured_counters(stores.settings, stores.engine) as counters:
             found = current_blocks(counters, policy, wanted, now)
     rows = [_block_json(record) for record in found]
-    enforced = _enforced(policy)
+    enforced = blocks_enforced(policy)
     if not as_json and rows and not enforced:
         click.echo(
             "note: brute-force protection is not blocking now (disabled or no block shield)",

@@ -6,28 +6,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import contextlib
+from collections.abc import Iterator
 
 import click
 
 from passgate.cli.protection import configured_counters, yes_no
-from passgate.cli.support import (
-    emit,
-    json_option,
-    open_stores,
-    table,
-)
+from passgate.cli.support import Stores, emit, json_option, open_stores, table
 from passgate.domain import ip_throttle
 from passgate.domain.client_ip import parse_ip
 from passgate.domain.clock import system_clock
-from passgate.domain.policy import (
-    SuspiciousIpPolicy,
-)
-from passgate.storage.counters import AttackCounters
-from passgate.storage.settings_store import (
-    SettingsStore,
-)
+from passgate.management.ip_blocks import IpBlocks, IpStatus
+from passgate.storage.settings_store import SettingsStore
 
 __all__ = ["ip_address", "ip_blocks"]
 
@@ -43,28 +33,6 @@ def ip_address(text: str) -> str:
     return str(address)
 
 
-def _buckets(
-    counters: AttackCounters, policy: SuspiciousIpPolicy, ip: str, now: float
-) -> dict[str, dict[str, Any]]:
-    """Each stage's bucket for ``ip`` at ``now``: throttled, tokens left, retry-after (s)."""
-    stages: dict[str, dict[str, Any]] = {}
-    for stage in ip_throttle.STAGES:
-        settings = ip_throttle.stage_settings(policy, stage)
-        capacity, rate_s = settings.max_attempts, ip_throttle.rate_seconds(settings.rate)
-        tat = counters.bucket_tat(ip, stage)
-        stages[stage] = {
-            "throttled": not ip_throttle.has_token(tat, now, capacity, rate_s),
-            "remaining": ip_throttle.remaining_tokens(tat, now, capacity, rate_s),
-            "max_attempts": capacity,
-            "retry_after": round(ip_throttle.retry_after(tat, now, capacity, rate_s), 3),
-        }
-    return stages
-
-
-def _throttled(stages: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    return [stage for stage, bucket in stages.items() if bucket["throttled"]]
-
-
 _MODE_NOTES = {
     ip_throttle.ThrottleMode.ENFORCE: "",
     ip_throttle.ThrottleMode.MONITOR: " (monitoring only: the block shield is off)",
@@ -72,21 +40,30 @@ _MODE_NOTES = {
 }
 
 
-def _ip_text(
-    ip: str, blocked: bool, mode: ip_throttle.ThrottleMode, stages: Mapping[str, Mapping[str, Any]]
-) -> str:
-    state = "blocked" if blocked else "not blocked"
+def _ip_text(status: IpStatus) -> str:
+    state = "blocked" if status.blocked else "not blocked"
     rows = [
         (
             stage,
-            yes_no(bucket["throttled"]),
-            f"{bucket['remaining']}/{bucket['max_attempts']}",
-            f"{bucket['retry_after']} s" if bucket["throttled"] else None,
+            yes_no(bucket.throttled),
+            f"{bucket.remaining}/{bucket.max_attempts}",
+            f"{round(bucket.retry_after, 3)} s" if bucket.throttled else None,
         )
-        for stage, bucket in stages.items()
+        for stage, bucket in status.stages.items()
     ]
     headers = ("STAGE", "THROTTLED", "TOKENS", "RETRY_AFTER")
-    return f"{ip}: {state}{_MODE_NOTES[mode]}\n\n{table(headers, rows, empty='')}"
+    return f"{status.ip}: {state}{_MODE_NOTES[status.mode]}\n\n{table(headers, rows, empty='')}"
+
+
+@contextlib.contextmanager
+def _ip_blocks(stores: Stores) -> Iterator[IpBlocks]:
+    """The IP-blocks service over the configured counters and the stored policy."""
+    with configured_counters(stores.settings, stores.engine) as counters:
+        yield IpBlocks(
+            counters=counters,
+            policy=SettingsStore(stores.engine).get_suspicious_ip,
+            clock=system_clock,
+        )
 
 
 @click.group("ip-blocks")
@@ -103,19 +80,16 @@ def show_ip(ip: str, as_json: bool) -> None:
     ``blocked`` is true when a stage's bucket is empty and throttling blocks this IP (it
     is enabled, has the block shield, and the IP is not allowlisted). Exits 0 either way.
     """
-    now = system_clock()
     address = ip_address(ip)
-    with open_stores() as stores:
-        policy = SettingsStore(stores.engine).get_suspicious_ip()
-        with configured_counters(stores.settings, stores.engine) as counters:
-            stages = _buckets(counters, policy, address, now)
-    mode = ip_throttle.throttle_mode(policy, address)
-    blocked = mode is ip_throttle.ThrottleMode.ENFORCE and bool(_throttled(stages))
-    emit(
-        as_json,
-        {"ip": address, "blocked": blocked, "throttling": mode.value, "stages": stages},
-        lambda: _ip_text(address, blocked, mode, stages),
-    )
+    with open_stores() as stores, _ip_blocks(stores) as service:
+        status = service.status(address)
+    document = {
+        "ip": address,
+        "blocked": status.blocked,
+        "throttling": status.mode.value,
+        "stages": {stage: bucket.to_json() for stage, bucket in status.stages.items()},
+    }
+    emit(as_json, document, lambda: _ip_text(status))
 
 
 @ip_blocks.command("remove")
@@ -123,13 +97,10 @@ def show_ip(ip: str, as_json: bool) -> None:
 @json_option
 def remove_ip(ip: str, as_json: bool) -> None:
     """Refill IP's buckets (every stage, and its per-user login rate limits)."""
-    now = system_clock()
     address = ip_address(ip)
-    with open_stores() as stores:
-        policy = SettingsStore(stores.engine).get_suspicious_ip()
-        with configured_counters(stores.settings, stores.engine) as counters:
-            throttled = _throttled(_buckets(counters, policy, address, now))
-            refilled = counters.refill(address)
+    with open_stores() as stores, _ip_blocks(stores) as service:
+        done = service.unblock(address)
+    throttled, refilled = done.throttled_stages, done.refilled
     if throttled:
         text = f"refilled the buckets of {address}; it was throttled for {', '.join(throttled)}"
     elif refilled:

@@ -33,12 +33,17 @@ from passgate.cli.support import (
 )
 from passgate.domain.identifiers import canonical_identifier
 from passgate.domain.policy import (
-    BreachedPasswordPolicy,
     BruteForcePolicy,
-    Policy,
     PolicyError,
     SuspiciousIpPolicy,
-    merge_patch,
+)
+from passgate.management.attack_protection import (
+    BREACHED_PASSWORD,
+    BRUTE_FORCE,
+    SECTIONS,
+    SUSPICIOUS_IP,
+    AnyPolicy,
+    AttackProtection,
 )
 from passgate.settings import Settings
 from passgate.storage.backends import counters_from_settings
@@ -56,7 +61,12 @@ __all__ = ["ADMIN_EMAILS_KEY", "configured_counters", "protection", "yes_no"]
 ADMIN_EMAILS_KEY = "admin_emails"
 _MAX_EMAIL = 320
 
-AnyPolicy = BruteForcePolicy | SuspiciousIpPolicy | BreachedPasswordPolicy
+#: ``protection set`` subcommands -> the Management API's sections.
+_SECTIONS = {
+    "brute-force": BRUTE_FORCE,
+    "suspicious-ip": SUSPICIOUS_IP,
+    "breached-password": BREACHED_PASSWORD,
+}
 
 
 @contextlib.contextmanager
@@ -144,12 +154,8 @@ def protection() -> None:
 def show_protection(as_json: bool) -> None:
     """Show the three policies (Management API shapes) and the administrator emails."""
     with open_stores() as stores:
-        store = SettingsStore(stores.engine)
-        policies: list[AnyPolicy] = [
-            store.get_brute_force(),
-            store.get_suspicious_ip(),
-            store.get_breached_password(),
-        ]
+        service = AttackProtection(SettingsStore(stores.engine))
+        policies = [service.get(section) for section in SECTIONS]
         admins = _admin_emails(stores)
     document: dict[str, Any] = {
         key: policy.to_json()
@@ -225,27 +231,14 @@ def _apply(section: str, options: _Patch, patch_text: str | None, as_json: bool)
             f"(see passgate protection set {section} --help)"
         )
     patch = _read_patch(patch_text) if patch_text is not None else options.document
-
-    def merged(current: Policy) -> Policy:
+    with open_stores() as stores:
+        service = AttackProtection(SettingsStore(stores.engine, cache_ttl_s=0))
         try:
-            return merge_patch(current, patch)
+            policy = service.update(_SECTIONS[section], patch).policy
         except PolicyError as exc:
             option = options.option_for(str(exc))
             hint = f" ({option})" if option else ""
             raise click.ClickException(f"{section}: {exc}{hint}; nothing changed") from None
-
-    policy: AnyPolicy
-    with open_stores() as stores:
-        store = SettingsStore(stores.engine, cache_ttl_s=0)
-        if section == "brute-force":
-            policy = bf = merged(store.get_brute_force())
-            store.set_brute_force(bf)
-        elif section == "suspicious-ip":
-            policy = sip = merged(store.get_suspicious_ip())
-            store.set_suspicious_ip(sip)
-        else:
-            policy = bp = merged(store.get_breached_password())
-            store.set_breached_password(bp)
     emit(as_json, policy.to_json(), lambda: _policy_text(policy))
 
 

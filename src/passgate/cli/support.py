@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from passgate.domain.models import Api, Client, User
 from passgate.errors import ConfigurationError, ManagementError, PassgateError
-from passgate.keys.issuer import ISSUER_KEY
+from passgate.keys.issuer import ISSUER_KEY, tenant_issuer
 from passgate.management.client_grants import ClientGrantsService
 from passgate.settings import Settings, read_settings
 from passgate.storage.applications import Applications
@@ -105,6 +105,10 @@ class Stores:
         """The client grants, with the Management API present once the issuer is fixed
         (a server's start makes it; a command run before the upgraded server starts too)."""
         issuer = self.tenant.get(ISSUER_KEY)
+        if issuer is None and self.settings.issuer is not None:
+            # PASSGATE_ISSUER fixes it as the first start would.
+            configured = self.settings.issuer
+            issuer, _ = tenant_issuer(self.tenant, configured=configured, first_address=configured)
         if issuer:
             self.applications.ensure_management_api(str(issuer))
         return ClientGrantsService(applications=self.applications, grants=ClientGrants(self.engine))

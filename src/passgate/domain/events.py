@@ -39,6 +39,8 @@ DESCRIPTIONS: Mapping[str, str] = {
     "fcp": "Failed change password",
     "scpr": "Successful change password request",
     "fcpr": "Failed change password request",
+    "sapi": "Success API Operation",
+    "fapi": "Failed API Operation",
 }
 
 

@@ -18,6 +18,15 @@ from passgate.domain.allowlist import Allowlist, parse_network
 from passgate.errors import InvalidValue
 
 __all__ = [
+    "ADMIN_FREQUENCIES",
+    "BREACHED_METHODS",
+    "BREACHED_SHIELDS",
+    "BREACHED_STAGE_SHIELDS",
+    "BRUTE_FORCE_MODES",
+    "BRUTE_FORCE_SHIELDS",
+    "MAX_ATTEMPTS_RANGE",
+    "STAGE_LIMITS",
+    "THROTTLE_SHIELDS",
     "BreachedPasswordPolicy",
     "BruteForcePolicy",
     "Policy",
@@ -96,6 +105,8 @@ def _ip_list(value: object, path: str) -> tuple[str, ...]:
 
 BRUTE_FORCE_SHIELDS = ("block", "user_notification")
 BRUTE_FORCE_MODES = ("count_per_identifier_and_ip", "count_per_identifier")
+#: ``max_attempts`` bounds, inclusive.
+MAX_ATTEMPTS_RANGE = (1, 100)
 
 
 @dataclass(frozen=True)
@@ -113,7 +124,7 @@ class BruteForcePolicy:
         object.__setattr__(self, "shields", _choices(self.shields, "shields", BRUTE_FORCE_SHIELDS))
         object.__setattr__(self, "allowlist", _ip_list(self.allowlist, "allowlist"))
         _choice(self.mode, "mode", BRUTE_FORCE_MODES)
-        _int(self.max_attempts, "max_attempts", 1, 100)
+        _int(self.max_attempts, "max_attempts", *MAX_ATTEMPTS_RANGE)
 
     @cached_property
     def ip_allowlist(self) -> Allowlist:
@@ -137,8 +148,8 @@ class BruteForcePolicy:
 # --- suspicious IP throttling -------------------------------------------------------
 
 THROTTLE_SHIELDS = ("block", "admin_notification")
-_STAGE_LIMITS = {
-    # stage: (max_attempts range, rate range in ms)
+#: stage: (max_attempts bounds, rate bounds in ms), inclusive.
+STAGE_LIMITS = {
     "pre-login": ((1, 2500), (34560, 86400000)),
     "pre-user-registration": ((1, 72000), (1200, 86400000)),
 }
@@ -159,7 +170,7 @@ def _stage(value: object, path: str, default: ThrottleStage) -> ThrottleStage:
     if isinstance(value, ThrottleStage):
         value = value.to_json()
     body = _object(value, path, ("max_attempts", "rate"))
-    (low_n, high_n), (low_r, high_r) = _STAGE_LIMITS[path.rsplit(".", 1)[-1]]
+    (low_n, high_n), (low_r, high_r) = STAGE_LIMITS[path.rsplit(".", 1)[-1]]
     return ThrottleStage(
         max_attempts=_int(
             body.get("max_attempts", default.max_attempts), f"{path}.max_attempts", low_n, high_n

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc import jwt
-from joserfc.errors import JoseError
+from joserfc.errors import BadSignatureError, JoseError
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
 from passgate.domain.clock import Clock, system_clock
@@ -31,7 +31,7 @@ from passgate.errors import InvalidToken
 from passgate.storage.tokens import SigningKeys
 from passgate.support.key_encryption import KeyEncryptionError, KeyEncryptionKeys
 
-__all__ = ["ALGORITHMS", "KeyRing"]
+__all__ = ["ALGORITHMS", "BadSignature", "KeyRing"]
 
 logger = logging.getLogger("passgate.keys")
 
@@ -39,6 +39,10 @@ ALGORITHMS = ("RS256", "ES256")
 _RELOAD_SECONDS = 5.0
 #: Longest lifetime of anything we sign (an ID token lives 10 hours; API tokens up to 30 days).
 _MAX_LIFETIME = 2592000
+
+
+class BadSignature(InvalidToken):
+    """A well-formed JWT naming one of our keys whose signature does not match."""
 
 
 def _generate(alg: str) -> RSAKey | ECKey:
@@ -226,14 +230,24 @@ class KeyRing:
             keys.append(public)
         return {"keys": keys}
 
-    def verify(self, token: str, *, audience: str, issuer: str) -> dict[str, Any]:
-        """Check signature, ``iss``, ``aud`` and ``exp``; return the claims."""
+    def signed_claims(self, token: str) -> dict[str, Any]:
+        """The claims of a JWT signed by one of our published keys (RS256 or ES256 only);
+        :class:`InvalidToken` otherwise. No claim is checked: the caller checks what its
+        audience needs. Blocking: the keys may be reloaded from the store."""
         self._fresh()
         try:
             decoded = jwt.decode(token, self._key_set, algorithms=list(ALGORITHMS))
+        except BadSignatureError as exc:
+            raise BadSignature("the token could not be verified: bad signature") from exc
         except (JoseError, ValueError, KeyError, TypeError) as exc:
             raise InvalidToken("the token could not be verified") from exc
-        claims = decoded.claims
+        if not isinstance(decoded.claims, dict):
+            raise InvalidToken("the token's claims are not an object")
+        return dict(decoded.claims)
+
+    def verify(self, token: str, *, audience: str, issuer: str) -> dict[str, Any]:
+        """Check signature, ``iss``, ``aud`` and ``exp``; return the claims."""
+        claims = self.signed_claims(token)
         audiences = claims.get("aud")
         audiences = [audiences] if isinstance(audiences, str) else audiences
         if (

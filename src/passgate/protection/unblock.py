@@ -26,6 +26,7 @@ from passgate.domain.identifiers import identifier_subjects
 from passgate.domain.login import RequestContext
 from passgate.domain.models import User
 from passgate.domain.policy import BruteForcePolicy
+from passgate.protection.subjects import account_subjects, user_subjects
 from passgate.storage.counters import BlockAdmin, BlockRecord
 from passgate.storage.directory import Directory
 
@@ -36,8 +37,8 @@ __all__ = [
     "BlockReleases",
     "Released",
     "ReleasedBy",
+    "blocks_enforced",
     "current_blocks",
-    "subjects_of",
 ]
 
 #: What ``details.released_by`` says for each way a block is released.
@@ -69,28 +70,6 @@ class Released:
     reset: int
 
 
-def subjects_of(
-    directory: Directory, identifier: str, *, connection: str | None = None
-) -> tuple[set[str], dict[str, User]]:
-    """The counter subjects ``identifier`` names (see the module's docstring), and the
-    account it names in each connection (all of them, or only ``connection``)."""
-    subjects: set[str] = set()
-    accounts: dict[str, User] = {}
-    by_id = directory.get_user(identifier)
-    if by_id is not None and connection in (None, by_id.connection):
-        accounts[by_id.connection] = by_id
-    for conn in directory.list_connections():
-        if connection not in (None, conn.name):
-            continue
-        found = directory.find_for_login(conn.id, identifier)
-        if found is not None:
-            accounts.setdefault(conn.name, found[0])
-        subjects |= identifier_subjects(conn.name, [identifier])
-    for name, user in accounts.items():
-        subjects |= identifier_subjects(name, [user.email, user.username], user.id)
-    return subjects, accounts
-
-
 def current_blocks(
     counters: BlockAdmin,
     policy: BruteForcePolicy,
@@ -105,6 +84,11 @@ def current_blocks(
         per_ip=policy.mode == PER_IDENTIFIER_AND_IP,
     )
     return visible_blocks(records, policy)
+
+
+def blocks_enforced(policy: BruteForcePolicy) -> bool:
+    """Whether blocks are refused now (not disabled, not monitoring without ``block``)."""
+    return policy.enabled and "block" in policy.shields
 
 
 class BlockReleases:
@@ -142,8 +126,24 @@ class BlockReleases:
         """Release the blocks of ``identifier`` (an email, a username, any spelling of
         them, or a user id), only those of ``ip`` / ``connection`` when given. One event
         per block in force that ended; failures below the threshold are reset too."""
+        subjects, accounts = account_subjects(self._directory, identifier, connection=connection)
+        return self._release(subjects, accounts, by, ip=ip, connection=connection)
+
+    def release_user(self, user: User, by: ReleasedBy) -> Released:
+        """Release the blocks of one account (the Management API's ``user-blocks/{id}``):
+        one event per block in force that ended."""
+        return self._release(user_subjects(user), {user.connection: user}, by)
+
+    def _release(
+        self,
+        subjects: Collection[str],
+        accounts: Mapping[str, User],
+        by: ReleasedBy,
+        *,
+        ip: str | None = None,
+        connection: str | None = None,
+    ) -> Released:
         now = self._clock()
-        subjects, accounts = subjects_of(self._directory, identifier, connection=connection)
         policy = self._policies.get_brute_force()
         ended = [
             record
@@ -167,8 +167,7 @@ class BlockReleases:
         """Release every block of the user's account (a new password ends them); one
         event when any of its keys had failures. Return how many keys had failures."""
         now = self._clock()
-        subjects = identifier_subjects(user.connection, [user.email, user.username], user.id)
-        reset = self._remove(subjects, None, None)
+        reset = self._remove(user_subjects(user), None, None)
         if reset:
             self._log(
                 by,

@@ -9,6 +9,10 @@ change made elsewhere (the CLI, another worker, another instance) within ``cache
 :class:`LivePolicies` is what a server's requests read: the policies in memory, reloaded
 every :data:`POLICY_RELOAD_INTERVAL_S` by a background thread, so no request ever waits on
 the database for them (on the event loop or anywhere else).
+
+A policy is changed with :meth:`SettingsStore.update_policy`, a compare-and-set on the
+stored text: two changes made at once (a PATCH and a CLI command, two PATCHes of different
+fields) both land, whichever process makes them.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -51,6 +56,14 @@ BREACHED_PASSWORD_KEY = "breached_password_detection"
 POLICY_RELOAD_INTERVAL_S = 0.5
 
 _P = TypeVar("_P", BruteForcePolicy, SuspiciousIpPolicy, BreachedPasswordPolicy)
+_POLICY_KEYS: dict[type, str] = {
+    BruteForcePolicy: BRUTE_FORCE_KEY,
+    SuspiciousIpPolicy: SUSPICIOUS_IP_KEY,
+    BreachedPasswordPolicy: BREACHED_PASSWORD_KEY,
+}
+#: Compare-and-set rounds before an update gives up (each loses only to a change made
+#: between its read and its write).
+_UPDATE_ATTEMPTS = 50
 
 
 def _parse(key: str, kind: type[_P], text: str | None) -> _P:
@@ -102,6 +115,21 @@ class SettingsStore:
         self._tenant.set(key, value)
         self.invalidate(key)
 
+    def update_json(self, key: str, change: Callable[[Any], Any]) -> tuple[Any, Any]:
+        """Store ``change(current)`` (``current`` None when never set) unless the stored
+        value changed meanwhile, then try again: no concurrent change is lost. ``change``
+        may run more than once; an exception from it stores nothing. Returns the value
+        before and after."""
+        for _ in range(_UPDATE_ATTEMPTS):
+            text = self._tenant.text(key)
+            current = None if text is None else decode(key, text)
+            updated = change(current)
+            swapped = self._tenant.swap(key, text, updated)
+            self.invalidate(key)
+            if swapped:
+                return current, updated
+        raise StorageError(f"tenant setting {key!r} kept changing; nothing was written")
+
     def invalidate(self, key: str | None = None) -> None:
         """Forget cached values (one key, or all)."""
         if key is None:
@@ -125,7 +153,10 @@ class SettingsStore:
     def read_policies(self) -> Policies:
         """The three policies as stored now, in one query past the cache."""
         keys = (BRUTE_FORCE_KEY, SUSPICIOUS_IP_KEY, BREACHED_PASSWORD_KEY)
-        texts = self._tenant.texts(keys)
+        try:
+            texts = self._tenant.texts(keys)
+        except StorageError as exc:
+            raise StorageError(f"reading the protection policies failed: {exc}") from exc
         return Policies(
             brute_force=_parse(BRUTE_FORCE_KEY, BruteForcePolicy, texts.get(BRUTE_FORCE_KEY)),
             suspicious_ip=_parse(
@@ -135,6 +166,28 @@ class SettingsStore:
                 BREACHED_PASSWORD_KEY, BreachedPasswordPolicy, texts.get(BREACHED_PASSWORD_KEY)
             ),
         )
+
+    def update_policy(self, kind: type[_P], change: Callable[[_P], _P]) -> tuple[_P, _P]:
+        """Replace the policy ``kind`` with ``change(current)`` atomically (see
+        :meth:`update_json`); an exception from ``change`` (a refused patch) stores
+        nothing. Returns the policy before and after."""
+
+        def parsed(value: Any) -> _P:
+            try:
+                return kind() if value is None else kind.from_json(value)
+            except PolicyError as exc:
+                raise StorageError(f"tenant setting is not a valid {kind.__name__}: {exc}") from exc
+
+        last: list[tuple[_P, _P]] = []  # (before, after) of the attempt that was stored
+
+        def changed(value: Any) -> Any:
+            before = parsed(value)
+            after = change(before)
+            last[:] = [(before, after)]
+            return after.to_json()
+
+        self.update_json(_POLICY_KEYS[kind], changed)
+        return last[0]
 
     def get_brute_force(self) -> BruteForcePolicy:
         return self._policy(BRUTE_FORCE_KEY, BruteForcePolicy)
@@ -194,6 +247,11 @@ class LivePolicies:
         self._applied = 0
         self._failing = False
         self.reload()
+
+    @property
+    def store(self) -> SettingsStore:
+        """The store the policies are read from (and changed through)."""
+        return self._store
 
     def reload(self) -> None:
         with self._lock:

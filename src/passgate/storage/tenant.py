@@ -72,6 +72,25 @@ class TenantStore:
         except sa.exc.SQLAlchemyError as exc:
             raise StorageError(f"writing tenant setting {key!r} failed: {exc}") from exc
 
+    def swap(self, key: str, old: str | None, value: Any) -> bool:
+        """Store ``value`` only if the stored text is still ``old`` (the key absent when
+        None): a compare-and-set. Returns whether it was stored."""
+        text = _encode(value)
+        statement: sa.Executable
+        if old is None:
+            statement = self._insert().values(key=key, value=text).on_conflict_do_nothing()
+        else:
+            statement = (
+                sa.update(_ts).where(_ts.c.key == key, _ts.c.value == old).values(value=text)
+            )
+        # RETURNING says whether a row was written (an insert's rowcount is -1 on psycopg).
+        statement = statement.returning(_ts.c.key)
+        try:
+            with self._engine.begin() as connection:
+                return connection.execute(statement).first() is not None
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(f"writing tenant setting {key!r} failed: {exc}") from exc
+
     def set_default(self, key: str, value: Any) -> Any:
         """Store ``value`` unless the key is set already; return what is stored (race-safe)."""
         statement = self._insert().values(key=key, value=_encode(value)).on_conflict_do_nothing()

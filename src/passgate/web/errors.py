@@ -54,6 +54,7 @@ from passgate.errors import (
     UnauthorizedClient,
     UnsupportedGrantType,
 )
+from passgate.management.errors import InsufficientScope, PayloadTooLarge, Unauthenticated
 from passgate.web.responses import NO_STORE, JSONResponse
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "error_response",
     "error_status",
     "management_body",
+    "management_refusal",
 ]
 
 #: The status of each class; a subclass not listed takes its nearest listed ancestor's.
@@ -87,6 +89,9 @@ STATUSES: dict[type[PassgateError], int] = {
     BadRequest: 400,
     NotFound: 404,
     Conflict: 409,
+    PayloadTooLarge: 413,
+    Unauthenticated: 401,
+    InsufficientScope: 403,
 }
 #: Anything else is the server's fault.
 _SERVER_ERROR = 500
@@ -126,12 +131,16 @@ REASONS = {
 
 def management_body(error: ManagementError) -> dict[str, Any]:
     """Auth0's Management API error body of ``error``."""
-    status = error_status(error)
+    return management_refusal(error_status(error), error.message, error.error_code)
+
+
+def management_refusal(status: int, message: str, code: str) -> dict[str, Any]:
+    """Auth0's Management API error body: also for answers no error raised (405, 429…)."""
     return {
         "statusCode": status,
         "error": REASONS.get(status, "Error"),
-        "message": error.message,
-        "errorCode": error.error_code,
+        "message": message,
+        "errorCode": code,
     }
 
 
@@ -141,6 +150,14 @@ def error_headers(error: PassgateError) -> dict[str, str]:
         return error_headers(error.refusal)
     if isinstance(error, InvalidClient) and error.basic:
         return dict(_BASIC_CHALLENGE)
+    if isinstance(error, Unauthenticated):
+        # RFC 6750 §3: no error code when no token came.
+        if error.error_code != "invalid_token":
+            return dict(_BEARER_CHALLENGE)
+        description = error.message.replace("\\", "").replace('"', "'")
+        return {
+            "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{description}"'
+        }
     if isinstance(error, MissingToken):
         return dict(_BEARER_CHALLENGE)
     if isinstance(error, TokenError):

@@ -1,0 +1,121 @@
+"""What an ``/api/v2`` endpoint declares, and what its handler gets and gives back.
+
+An endpoint is an :class:`Operation`: method, path (relative to ``/api/v2``, with
+``{name}`` path parameters), the scopes that admit it (any of them), its query
+parameters, its body's JSON schema, its answer, and a blocking ``handler`` that the
+framework runs in the I/O pool once the call is authenticated, within its rate limit,
+authorized and parsed. The same declaration drives routing, validation of the query and
+the body's envelope, the audit events and ``GET /api/v2/openapi.json``; the handler
+validates the body's fields (with the services' own rules) and raises
+:class:`~passgate.management.errors.ManagementError` to refuse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from passgate.management.access import Caller
+
+__all__ = [
+    "CHANGING_METHODS",
+    "Answer",
+    "Call",
+    "Operation",
+    "PathParam",
+    "QueryParam",
+    "Reply",
+]
+
+Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+#: Methods whose calls change something: each writes ``sapi`` (or ``fapi`` when refused).
+CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+JsonSchema = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class QueryParam:
+    """A query-string parameter: sent at most once, checked before the handler runs."""
+
+    name: str
+    description: str
+    type: Literal["string", "boolean", "integer"] = "string"
+    required: bool = False
+    #: Strings: length bounds (characters).
+    min_length: int = 0
+    max_length: int | None = None
+    #: Integers: value bounds.
+    minimum: int | None = None
+    maximum: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PathParam:
+    """A ``{name}`` segment of the path; the handler validates its value (400
+    ``invalid_uri``), the schema documents it."""
+
+    name: str
+    description: str
+    schema: JsonSchema = field(default_factory=lambda: {"type": "string"})
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The successful answer: status, description, and the body's schema (None: none)."""
+
+    status: int
+    description: str
+    schema: JsonSchema | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One admitted call, as its handler sees it."""
+
+    caller: Caller
+    path: Mapping[str, str]
+    query: Mapping[str, str | bool | int]
+    #: The parsed JSON body (an object) of an operation that declares one, else None.
+    body: dict[str, Any] | None
+    #: The connecting IP and user agent (for events the handler writes).
+    ip: str
+    user_agent: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a handler answers: a JSON body (None for no body, e.g. 204) and, for calls
+    that change something, what changed (field -> new value; never a secret: values of
+    fields named like secrets are replaced in the event anyway)."""
+
+    body: Any = None
+    status: int = 200
+    changes: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One endpoint of the Management API (see the module's docstring)."""
+
+    method: Method
+    #: Relative to ``/api/v2``: ``/attack-protection/brute-force-protection``.
+    path: str
+    #: Any one of these admits the call (Auth0's "expected any of").
+    scopes: tuple[str, ...]
+    summary: str
+    operation_id: str
+    tag: str
+    handler: Callable[[Call], Reply]
+    answer: Answer
+    description: str = ""
+    path_params: tuple[PathParam, ...] = ()
+    query: tuple[QueryParam, ...] = ()
+    #: The JSON schema of the request body (an object); None: the call takes no body.
+    body: JsonSchema | None = None
+    #: When the path can name something that does not exist: what its 404 means.
+    not_found: str | None = None
+
+    @property
+    def changes_something(self) -> bool:
+        return self.method in CHANGING_METHODS

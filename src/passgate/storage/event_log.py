@@ -1,5 +1,11 @@
 """The event log in SQL, and a buffered sink that keeps writes off the request path.
 
+Events are numbered (``seq``) in the order their writes commit, so that a reader who has
+seen an event has seen every event numbered before it: checkpoint paging
+(:mod:`passgate.storage.event_search`) relies on it. SQLite lets one writer in at a time;
+on PostgreSQL, where numbers are drawn before commit, each write holds one transaction-level
+advisory lock (:data:`WRITE_LOCK_KEY`) from before its rows are numbered until it commits.
+
 An event is never lost for a long value: each string is cut to its column's length (read
 from :mod:`~passgate.storage.schema`), ending in "…". One that still cannot be stored (its
 details are not JSON, a value the driver cannot encode, a repeated ``log_id``) costs only
@@ -27,10 +33,19 @@ from passgate.storage.db import DriverSql, write_lock
 from passgate.storage.limits import max_length, shorten
 from passgate.storage.schema import events
 
-__all__ = ["BufferedEventSink", "EventFilter", "EventLog"]
+__all__ = [
+    "WRITE_LOCK_KEY",
+    "BufferedEventSink",
+    "EventFilter",
+    "EventLog",
+    "event_from_row",
+    "write_lock_sql",
+]
 
 logger = logging.getLogger("passgate.events")
 
+#: The PostgreSQL advisory lock that event writes take in turn ("pgevents" in ASCII).
+WRITE_LOCK_KEY = 0x7067_6576_656E_7473
 #: Events deleted per transaction by :meth:`EventLog.purge`, and the pause between them.
 PURGE_BATCH = 1000
 PURGE_PAUSE_S = 0.005
@@ -82,6 +97,14 @@ def _dropped(event: Event, error: BaseException) -> None:
     )
 
 
+def write_lock_sql(dialect: sa.Dialect) -> str | None:
+    """The statement that opens a write of events: on PostgreSQL, the advisory lock that
+    makes writes number their rows in the order they commit (SQLite needs none)."""
+    if dialect.name != "postgresql":
+        return None
+    return f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"
+
+
 def _insert_sql(dialect: sa.Dialect) -> str:
     """The driver-level INSERT, with positional parameters: for batches, SQLAlchemy's
     per-row parameter processing (and named parameters) cost more than the insert."""
@@ -126,7 +149,8 @@ def _filtered(statement: sa.Select[Any], types: Sequence[str], where: EventFilte
     return statement
 
 
-def _event(row: Any) -> Event:
+def event_from_row(row: Any) -> Event:
+    """The event a row of ``events`` holds."""
     return Event(**{name: getattr(row, name) for name in _FIELDS}, details=json.loads(row.details))
 
 
@@ -137,6 +161,7 @@ class EventLog:
         self._engine = engine
         self._driver = DriverSql(engine, shared=False)
         self._insert = _insert_sql(engine.dialect)
+        self._lock = write_lock_sql(engine.dialect)
         dbapi = engine.dialect.loaded_dbapi
         #: What one row can cause (a value refused, a text the driver cannot encode); a
         #: database that is unavailable raises something else, for the whole batch.
@@ -151,7 +176,7 @@ class EventLog:
 
     def _write(self, rows: Sequence[tuple[Any, ...]]) -> None:
         with write_lock(self._engine):
-            self._driver.run_many(self._insert, rows)
+            self._driver.run_many(self._insert, rows, first=self._lock)
 
     def append(self, batch: Sequence[Event]) -> None:
         """Write ``batch`` in one transaction. An event that cannot be stored is logged
@@ -211,7 +236,7 @@ class EventLog:
         statement = _filtered(sa.select(events), types, where or EventFilter())
         statement = statement.order_by(events.c.seq.desc()).limit(limit)
         with self._engine.connect() as db:
-            return [_event(row) for row in db.execute(statement)]
+            return [event_from_row(row) for row in db.execute(statement)]
 
     def last_seq(self) -> int:
         """The position of the newest event in the log (0 when it is empty)."""
@@ -247,13 +272,13 @@ class EventLog:
                 return [], []
             statement = _filtered(sa.select(events), types, where or EventFilter())
             statement = statement.where(later, events.c.seq <= positions[-1])
-            found = [_event(row) for row in db.execute(statement.order_by(events.c.seq))]
+            found = [event_from_row(row) for row in db.execute(statement.order_by(events.c.seq))]
         return positions, found
 
     def get(self, log_id: str) -> Event | None:
         with self._engine.connect() as db:
             row = db.execute(sa.select(events).where(events.c.log_id == log_id)).first()
-        return None if row is None else _event(row)
+        return None if row is None else event_from_row(row)
 
 
 class BufferedEventSink:

@@ -15,13 +15,12 @@ batch is written.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import queue
 import threading
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -36,7 +35,6 @@ from passgate.storage.schema import events
 __all__ = [
     "WRITE_LOCK_KEY",
     "BufferedEventSink",
-    "EventFilter",
     "EventLog",
     "event_from_row",
     "write_lock_sql",
@@ -114,39 +112,6 @@ def _insert_sql(dialect: sa.Dialect) -> str:
         f"INSERT INTO events ({', '.join(columns)}) "
         f"VALUES ({', '.join(placeholder for _ in columns)})"
     )
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class EventFilter:
-    """Which events to read; every given field must match.
-
-    ``ip`` is an address in normal form, matched against the end user's and the connecting
-    IP; ``user`` a user id, or a user name in any ASCII letter case; ``client`` a client id
-    or name."""
-
-    since: float | None = None
-    ip: str | None = None
-    user: str | None = None
-    client: str | None = None
-
-
-def _filtered(statement: sa.Select[Any], types: Sequence[str], where: EventFilter) -> Any:
-    c = events.c
-    if types:
-        statement = statement.where(c.type.in_(list(types)))
-    if where.since is not None:
-        statement = statement.where(c.date >= where.since)
-    if where.ip is not None:
-        statement = statement.where(sa.or_(c.ip == where.ip, c.client_ip == where.ip))
-    if where.user is not None:
-        statement = statement.where(
-            sa.or_(c.user_id == where.user, sa.func.lower(c.user_name) == where.user.lower())
-        )
-    if where.client is not None:
-        statement = statement.where(
-            sa.or_(c.client_id == where.client, c.client_name == where.client)
-        )
-    return statement
 
 
 def event_from_row(row: Any) -> Event:
@@ -229,51 +194,13 @@ class EventLog:
                 f"cannot purge events (after {removed}): {type(exc).__name__}"
             ) from exc
 
-    def recent(
-        self, *, types: Sequence[str] = (), limit: int = 50, where: EventFilter | None = None
-    ) -> list[Event]:
-        """Newest first; only ``types`` (all when empty) and what ``where`` lets through."""
-        statement = _filtered(sa.select(events), types, where or EventFilter())
-        statement = statement.order_by(events.c.seq.desc()).limit(limit)
+    def recent(self, *, types: Sequence[str] = (), limit: int = 50) -> list[Event]:
+        """Newest first; only ``types`` (all when empty)."""
+        statement = sa.select(events).order_by(events.c.seq.desc()).limit(limit)
+        if types:
+            statement = statement.where(events.c.type.in_(list(types)))
         with self._engine.connect() as db:
             return [event_from_row(row) for row in db.execute(statement)]
-
-    def last_seq(self) -> int:
-        """The position of the newest event in the log (0 when it is empty)."""
-        with self._engine.connect() as db:
-            return int(db.execute(sa.select(sa.func.max(events.c.seq))).scalar() or 0)
-
-    def after(
-        self,
-        seq: int,
-        *,
-        missing: Collection[int] = (),
-        types: Sequence[str] = (),
-        where: EventFilter | None = None,
-        limit: int = 1000,
-    ) -> tuple[list[int], list[Event]]:
-        """The log past position ``seq`` (and at the ``missing`` positions: numbers that
-        transactions had taken but not committed when last read), oldest first.
-
-        Returns the positions read, at most ``limit``, whether their events match or not
-        (the caller's next ``seq`` and ``missing``), and the matching events among them.
-        """
-        later = events.c.seq > seq
-        if missing:
-            later = sa.or_(later, events.c.seq.in_(sorted(missing)))
-        with self._engine.connect() as db:
-            positions = [
-                int(position)
-                for position in db.execute(
-                    sa.select(events.c.seq).where(later).order_by(events.c.seq).limit(limit)
-                ).scalars()
-            ]
-            if not positions:
-                return [], []
-            statement = _filtered(sa.select(events), types, where or EventFilter())
-            statement = statement.where(later, events.c.seq <= positions[-1])
-            found = [event_from_row(row) for row in db.execute(statement.order_by(events.c.seq))]
-        return positions, found
 
     def get(self, log_id: str) -> Event | None:
         with self._engine.connect() as db:

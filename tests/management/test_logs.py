@@ -193,7 +193,9 @@ def test_list_newest_first_by_pages(logs: LogService) -> None:
     assert logs.list_logs([("per_page", "0")]) == []
 
 
-def test_include_totals_counts_every_match(logs: LogService) -> None:
+def test_include_totals_counts_the_matches(
+    logs: LogService, monkeypatch: pytest.MonkeyPatch
+) -> None:
     found = logs.list_logs(
         [("q", "type:sepft"), ("page", "1"), ("per_page", "4"), ("include_totals", "true")]
     )
@@ -202,6 +204,11 @@ def test_include_totals_counts_every_match(logs: LogService) -> None:
         "start": 4, "limit": 4, "length": 4, "total": 10,
     }  # fmt: skip
     assert ids(found) == ["L015", "L012", "L009", "L006"]
+    with monkeypatch.context() as patched:
+        patched.setattr("passgate.management.logs.MAX_TOTAL", 7)
+        capped = logs.list_logs([("per_page", "2"), ("include_totals", "true")])
+    assert isinstance(capped, dict)
+    assert (capped["total"], capped["length"]) == (7, 2)  # counted up to MAX_TOTAL
     empty = logs.list_logs([("q", "type:nope"), ("include_totals", "true")])
     assert empty == {"start": 0, "limit": 50, "length": 0, "total": 0, "logs": []}
 

@@ -218,9 +218,11 @@ def test_pages_and_counts(search: EventSearch) -> None:
     ]
     assert pages == [["e4", "e3", "e2", "e1"], ["e0", "e5"], []]
     assert search.page(None, sort=Sort(), offset=0, limit=0) == []
-    assert search.count(None) == 6
-    assert search.count(parse_query("type:fepft OR type:ss")) == 3
-    assert search.count(parse_query("hostname:x")) == 0
+    assert search.count(None, up_to=100) == 6
+    assert search.count(None, up_to=4) == 4
+    assert search.count(parse_query("type:fepft OR type:ss"), up_to=100) == 3
+    assert search.count(parse_query("type:fepft OR type:ss"), up_to=3) == 3
+    assert search.count(parse_query("hostname:x"), up_to=100) == 0
 
 
 def test_get_and_positions(search: EventSearch) -> None:
@@ -350,4 +352,4 @@ _TREES = st.recursive(
 def test_any_tree_finds_what_a_plain_reading_finds(search: EventSearch, tree: Node) -> None:
     expected = [e.log_id for e in sorted(EVENTS, key=lambda e: -e.date) if reading(tree, e)]
     assert sorted(found(search, tree)) == sorted(expected)
-    assert search.count(tree) == len(expected)
+    assert search.count(tree, up_to=100) == len(expected)

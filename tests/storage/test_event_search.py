@@ -252,6 +252,29 @@ def test_checkpoints(search: EventSearch, engine: sa.Engine) -> None:
     assert [e.log_id for e in events] == ["late"]  # written later, dated earlier: still next
 
 
+@pytest.mark.parametrize("window", [1, 2, 20])
+@pytest.mark.parametrize("query", [None, "type:fepft", "NOT type:fepft", "log_id:e5", "hostname:x"])
+def test_checkpoints_read_in_order_past_the_window_too(
+    search: EventSearch, monkeypatch: pytest.MonkeyPatch, window: int, query: str | None
+) -> None:
+    """A read scans ``window`` pages' worth of positions in order, then the query's index:
+    either way the events come in the order they were written."""
+    monkeypatch.setattr("passgate.storage.event_search.CHECKPOINT_WINDOW", window)
+    tree = None if query is None else parse_query(query)
+    expected = (
+        [e.log_id for e in EVENTS if reading(tree, e)] if tree else [e.log_id for e in EVENTS]
+    )
+    for limit in (1, 2, 100):
+        seen: list[str] = []
+        position = 0
+        while True:
+            events, position = search.after(position, tree, limit=limit)
+            if not events:
+                break
+            seen += [e.log_id for e in events]
+        assert seen == expected, limit
+
+
 # -- any tree: as a plain reading of it ----------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""``passgate logs``: filters (--since, --ip, --user, --client), details as JSON, --follow."""
+"""``passgate logs``: filters (--since, --ip, --user, --client, --q), details as JSON, --follow."""
 
 from __future__ import annotations
 
@@ -146,6 +146,55 @@ def test_filters_combine(history: Cli) -> None:
     assert history.json("logs", "--type", "fepft", "--since", "1h") == []
 
 
+# -- --q: the Management API's search ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("type:fepft OR type:limit_wc", ["limit_wc", "fepft"]),
+        ("NOT type:fepft", ["limit_wc", "sepft"]),
+        ("client_name:*shop", ["limit_wc", "fepft"]),
+        ('client_name:"Web shop" AND user_name:alice*', ["fepft"]),  # case-sensitive
+        ("ip:2001:DB8::7", ["sepft"]),
+        ("details.error:wrong", ["fepft"]),
+        ("user_id:*", ["sepft"]),
+        ("date:[2000-01-01 TO *]", ["limit_wc", "sepft", "fepft"]),
+        ("", ["limit_wc", "sepft", "fepft"]),
+    ],
+)
+def test_q_searches_as_the_management_api_does(
+    history: Cli, query: str, expected: list[str]
+) -> None:
+    assert types(history.json("logs", "--q", query)) == expected
+
+
+def test_q_combines_with_the_other_filters(history: Cli) -> None:
+    assert types(history.json("logs", "--q", "NOT type:sepft", "--client", "cid-shop")) == [
+        "limit_wc", "fepft",
+    ]  # fmt: skip
+    assert types(history.json("logs", "--q", "type:fepft", "--since", "1d")) == []
+    assert types(history.json("logs", "--q", "type:limit_wc", "--user", "alice@example.com")) == [
+        "limit_wc",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("type:", "expected a value after 'type:' (at character 6)"),
+        ("foo:bar", "unknown field 'foo'"),
+        ("user_name:*sa", "at least 3 other characters"),
+    ],
+)
+def test_a_bad_q_says_where(history: Cli, query: str, message: str) -> None:
+    result = history.run("logs", "--q", query)
+    assert result.exit_code == 2
+    assert "--q" in result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
 def test_readable_lines_print_the_details_as_json(history: Cli) -> None:
     lines = history.run("logs").stdout.splitlines()
     assert [line.split()[1] for line in lines] == ["limit_wc", "sepft", "fepft"]
@@ -230,6 +279,24 @@ def test_follow_prints_new_events_as_they_come_and_ctrl_c_exits_0(
     assert status == 0
     assert "Traceback" not in stderr
     assert "KeyboardInterrupt" not in stderr
+
+
+def test_follow_with_q_prints_only_what_the_search_finds(
+    history: Cli, followers: list[Follower]
+) -> None:
+    follower = Follower(history, "--q", "type:s* AND NOT ip:192.0.2.9", "--json")
+    followers.append(follower)
+    assert json.loads(follower.line())["type"] == "sepft"
+    write(
+        history.url,
+        Event("sepft", date=time.time(), ip="192.0.2.9"),
+        Event("fepft", date=time.time(), ip="192.0.2.1"),
+        Event("ss", date=time.time(), ip="192.0.2.1", details={"n": 2}),
+    )
+    arrived = json.loads(follower.line())
+    assert (arrived["type"], arrived["details"]) == ("ss", {"n": 2})
+    status, stderr = follower.stop()
+    assert status == 0, stderr
 
 
 def test_follow_prints_readable_lines_oldest_first(history: Cli, followers: list[Follower]) -> None:

@@ -1,13 +1,16 @@
 """``passgate logs``: the event log, filtered, and followed as it grows.
 
-Readable lines carry the details as JSON; ``--json`` prints one JSON document (a list,
-newest first), or with ``--follow`` one JSON object per line (oldest first, as lines come).
-``--follow`` reads the log every second until interrupted; Ctrl-C ends it with status 0.
+The filters and ``--q`` (the Management API's search syntax) make one search, run by the
+same service as ``GET /api/v2/logs`` (:mod:`passgate.management.logs`). Readable lines
+carry the details as JSON; ``--json`` prints one JSON document (a list, newest first), or
+with ``--follow`` one JSON object per line (oldest first, as lines come). ``--follow``
+reads the log every second until interrupted; Ctrl-C ends it with status 0.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 import time
@@ -20,15 +23,23 @@ from passgate.cli.support import emit, iso_time, json_option, open_stores
 from passgate.domain.client_ip import ip_text
 from passgate.domain.clock import system_clock
 from passgate.domain.events import Event
-from passgate.storage.event_log import EventFilter, EventLog
+from passgate.domain.log_query import (
+    AnyCase,
+    DateSpan,
+    InvalidLogRequest,
+    Node,
+    Term,
+    all_of,
+    any_of,
+)
+from passgate.management.logs import LogService, parse_search
+from passgate.storage.event_search import EventSearch
 
 __all__ = ["logs", "parse_since"]
 
-#: How often ``--follow`` reads the log.
+#: How often ``--follow`` reads the log, and how many events at most at a time.
 POLL_S = 1.0
-#: How long a position that a transaction took may stay uncommitted and still be shown.
-LATE_S = 30.0
-_MAX_GAPS = 10_000
+FOLLOW_BATCH = 1000
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"([0-9]{1,9})([smhdw])", re.IGNORECASE)
 
@@ -90,50 +101,52 @@ def _print(event: Event, as_json: bool) -> None:
     click.echo(json.dumps(event.to_json(), ensure_ascii=False) if as_json else event_line(event))
 
 
-class _Tail:
-    """Where following the log has got to: the last position read, and positions below
-    it that transactions had taken but not committed (shown if they commit in time)."""
-
-    def __init__(self, seq: int) -> None:
-        self.seq = seq
-        self.gaps: dict[int, float] = {}
-
-    def read(
-        self, log: EventLog, types: Sequence[str], where: EventFilter, now: float
-    ) -> tuple[list[Event], bool]:
-        """New matching events, and whether more are waiting (a full read)."""
-        positions, found = log.after(self.seq, missing=self.gaps.keys(), types=types, where=where)
-        for position in positions:
-            self.gaps.pop(position, None)
-        newest = max(positions, default=self.seq)
-        if newest > self.seq:
-            present = set(positions)
-            for position in range(self.seq + 1, min(newest, self.seq + _MAX_GAPS)):
-                if position not in present:
-                    self.gaps[position] = now + LATE_S
-            self.seq = newest
-        self.gaps = {position: until for position, until in self.gaps.items() if until > now}
-        return found, len(positions) >= 1000
+def _where(
+    query: Node | None,
+    types: Sequence[str],
+    since: float | None,
+    ip: str | None,
+    user: str | None,
+    client: str | None,
+) -> Node | None:
+    """What the options ask for, as one search: every given option must match."""
+    return all_of(
+        query,
+        any_of(*(Term("type", code) for code in types)) if types else None,
+        None if since is None else DateSpan(math.floor(since * 1000), None),
+        None if ip is None else any_of(Term("ip", ip), Term("client_ip", ip)),
+        None if user is None else any_of(Term("user_id", user), AnyCase("user_name", user)),
+        None if client is None else any_of(Term("client_id", client), Term("client_name", client)),
+    )
 
 
-def _follow(
-    log: EventLog, types: Sequence[str], where: EventFilter, limit: int, as_json: bool
-) -> None:
-    tail = _Tail(log.last_seq())
-    shown = list(reversed(log.recent(types=types, limit=limit, where=where)))
+def _follow(logs: LogService, where: Node | None, limit: int, as_json: bool) -> None:
+    """The newest ``limit`` events, then each event as it is written. The log numbers
+    events in the order they commit, so reading on from the last position misses none."""
+    position = logs.end()
+    shown = list(reversed(logs.newest(where, limit)))
     for event in shown:
         _print(event, as_json)
     sys.stdout.flush()
     printed = {event.log_id for event in shown}
     while True:
-        found, more = tail.read(log, types, where, system_clock())
+        found, position = logs.after(position, where, FOLLOW_BATCH)
         for event in found:
             if event.log_id not in printed:
                 _print(event, as_json)
         sys.stdout.flush()
         printed.clear()  # only the first read can meet what was shown before it
-        if not more:
+        if len(found) < FOLLOW_BATCH:
             time.sleep(POLL_S)
+
+
+def _query_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Node | None:
+    if value is None:
+        return None
+    try:
+        return parse_search(value, "--q")
+    except InvalidLogRequest as exc:
+        raise click.BadParameter(str(exc).removeprefix("--q: ")) from None
 
 
 @click.command()
@@ -152,6 +165,14 @@ def _follow(
     "--user", default=None, help="Only events of this user id, or email/username (any case)."
 )
 @click.option("--client", default=None, help="Only events of this client id or name.")
+@click.option(
+    "--q",
+    "query",
+    callback=_query_option,
+    metavar="QUERY",
+    help="Only events this search finds, in the Management API's syntax (type:fepft AND "
+    'ip:"203.0.113.5", user_name:jo*, date:[2025-01-31 TO *]).',
+)
 @click.option("--follow", "-f", is_flag=True, help="Then print new events as they come.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
 @json_option
@@ -161,20 +182,22 @@ def logs(
     ip: str | None,
     user: str | None,
     client: str | None,
+    query: Node | None,
     follow: bool,
     limit: int,
     as_json: bool,
 ) -> None:
     """Show the event log, newest first (with --follow: oldest first, then new events
     until Ctrl-C; --json then prints one JSON object per line)."""
-    where = EventFilter(since=since, ip=ip, user=user, client=client)
+    where = _where(query, types, since, ip, user, client)
     with open_stores() as stores:
+        service = LogService(search=EventSearch(stores.engine))
         if follow:
             try:
-                _follow(stores.events, types, where, limit, as_json)
+                _follow(service, where, limit, as_json)
             except KeyboardInterrupt:
                 return
-        found = stores.events.recent(types=types, limit=limit, where=where)
+        found = service.newest(where, limit)
     emit(
         as_json,
         [event.to_json() for event in found],

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-__all__ = ["DESCRIPTIONS", "Event", "EventSink", "new_log_id"]
+__all__ = ["DESCRIPTIONS", "Event", "EventSink", "log_date", "new_log_id"]
 
 DESCRIPTIONS: Mapping[str, str] = {
     "sepft": "Successful exchange of password for access token",
@@ -93,10 +93,14 @@ class Event:
         """The Auth0 log shape: ``date`` as an ISO 8601 UTC string."""
         out = dataclasses.asdict(self)
         out["details"] = dict(self.details)
-        out["date"] = (
-            datetime.fromtimestamp(self.date, UTC).isoformat(timespec="milliseconds")
-        ).replace("+00:00", "Z")
+        out["date"] = log_date(self.date)
         return out
+
+
+def log_date(timestamp: float) -> str:
+    """A moment as Auth0 writes a log's date: ISO 8601 in UTC, to the millisecond, ``Z``."""
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class EventSink(Protocol):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -32,10 +33,19 @@ class GrantTargetGone(PassgateError):
     """The client or the API was deleted while the grant was being created."""
 
 
+_last_stamp = 0
+_stamp_lock = threading.Lock()
+
+
 def new_grant_id(now: float) -> str:
     """``cgr_`` then the time in milliseconds and 32 random bits, all hex: grants sort by
-    creation, so a list paged by id meets the grants created meanwhile at its end."""
-    return f"cgr_{int(now * 1000):011x}{secrets.token_hex(4)}"
+    creation, so a list paged by id meets the grants created meanwhile at its end. Within
+    a process the stamp only grows (two grants in one millisecond keep their order)."""
+    global _last_stamp
+    with _stamp_lock:
+        _last_stamp = max(int(now * 1000), _last_stamp + 1)
+        stamp = _last_stamp
+    return f"cgr_{stamp:011x}{secrets.token_hex(4)}"
 
 
 def _grant(row: Any) -> ClientGrant:

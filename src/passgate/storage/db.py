@@ -313,17 +313,27 @@ class DriverSql:
             return _run_statements(pooled.cursor(), prepared, stop_after_rows)
 
     def run_many(
-        self, sql: str, rows: Sequence[Sequence[Any]] | Sequence[Mapping[str, Any]]
+        self,
+        sql: str,
+        rows: Sequence[Sequence[Any]] | Sequence[Mapping[str, Any]],
+        *,
+        first: str | None = None,
     ) -> None:
-        """Run ``sql`` once per row of parameters, all in one transaction. Positional
-        parameters are the driver's own (``?`` for sqlite3, ``%s`` for psycopg)."""
+        """Run ``sql`` once per row of parameters, all in one transaction (after ``first``,
+        a statement without parameters, when given). Positional parameters are the
+        driver's own (``?`` for sqlite3, ``%s`` for psycopg)."""
         if self._sqlite_path is not None:
             sqlite = self._sqlite(self._sqlite_path)
             with sqlite.lock, _sqlite_transaction(sqlite.db, explicit=True):
+                if first is not None:
+                    sqlite.db.execute(first)
                 sqlite.db.executemany(sql, rows)
             return
         with self._pooled() as pooled:
-            pooled.cursor().executemany(self._sql(sql), rows)
+            cursor = pooled.cursor()
+            if first is not None:
+                cursor.execute(first)
+            cursor.executemany(self._sql(sql), rows)
 
     def rows(self, sql: str, params: Mapping[str, Any]) -> list[Any]:
         if self._sqlite_path is not None:

@@ -1,5 +1,11 @@
 """The event log in SQL, and a buffered sink that keeps writes off the request path.
 
+Events are numbered (``seq``) in the order their writes commit, so that a reader who has
+seen an event has seen every event numbered before it: checkpoint paging
+(:mod:`passgate.storage.event_search`) relies on it. SQLite lets one writer in at a time;
+on PostgreSQL, where numbers are drawn before commit, each write holds one transaction-level
+advisory lock (:data:`WRITE_LOCK_KEY`) from before its rows are numbered until it commits.
+
 An event is never lost for a long value: each string is cut to its column's length (read
 from :mod:`~passgate.storage.schema`), ending in "…". One that still cannot be stored (its
 details are not JSON, a value the driver cannot encode, a repeated ``log_id``) costs only
@@ -9,13 +15,12 @@ batch is written.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import queue
 import threading
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -27,10 +32,18 @@ from passgate.storage.db import DriverSql, write_lock
 from passgate.storage.limits import max_length, shorten
 from passgate.storage.schema import events
 
-__all__ = ["BufferedEventSink", "EventFilter", "EventLog"]
+__all__ = [
+    "WRITE_LOCK_KEY",
+    "BufferedEventSink",
+    "EventLog",
+    "event_from_row",
+    "write_lock_sql",
+]
 
 logger = logging.getLogger("passgate.events")
 
+#: The PostgreSQL advisory lock that event writes take in turn ("pgevents" in ASCII).
+WRITE_LOCK_KEY = 0x7067_6576_656E_7473
 #: Events deleted per transaction by :meth:`EventLog.purge`, and the pause between them.
 PURGE_BATCH = 1000
 PURGE_PAUSE_S = 0.005
@@ -82,6 +95,14 @@ def _dropped(event: Event, error: BaseException) -> None:
     )
 
 
+def write_lock_sql(dialect: sa.Dialect) -> str | None:
+    """The statement that opens a write of events: on PostgreSQL, the advisory lock that
+    makes writes number their rows in the order they commit (SQLite needs none)."""
+    if dialect.name != "postgresql":
+        return None
+    return f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"
+
+
 def _insert_sql(dialect: sa.Dialect) -> str:
     """The driver-level INSERT, with positional parameters: for batches, SQLAlchemy's
     per-row parameter processing (and named parameters) cost more than the insert."""
@@ -93,40 +114,8 @@ def _insert_sql(dialect: sa.Dialect) -> str:
     )
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class EventFilter:
-    """Which events to read; every given field must match.
-
-    ``ip`` is an address in normal form, matched against the end user's and the connecting
-    IP; ``user`` a user id, or a user name in any ASCII letter case; ``client`` a client id
-    or name."""
-
-    since: float | None = None
-    ip: str | None = None
-    user: str | None = None
-    client: str | None = None
-
-
-def _filtered(statement: sa.Select[Any], types: Sequence[str], where: EventFilter) -> Any:
-    c = events.c
-    if types:
-        statement = statement.where(c.type.in_(list(types)))
-    if where.since is not None:
-        statement = statement.where(c.date >= where.since)
-    if where.ip is not None:
-        statement = statement.where(sa.or_(c.ip == where.ip, c.client_ip == where.ip))
-    if where.user is not None:
-        statement = statement.where(
-            sa.or_(c.user_id == where.user, sa.func.lower(c.user_name) == where.user.lower())
-        )
-    if where.client is not None:
-        statement = statement.where(
-            sa.or_(c.client_id == where.client, c.client_name == where.client)
-        )
-    return statement
-
-
-def _event(row: Any) -> Event:
+def event_from_row(row: Any) -> Event:
+    """The event a row of ``events`` holds."""
     return Event(**{name: getattr(row, name) for name in _FIELDS}, details=json.loads(row.details))
 
 
@@ -137,6 +126,7 @@ class EventLog:
         self._engine = engine
         self._driver = DriverSql(engine, shared=False)
         self._insert = _insert_sql(engine.dialect)
+        self._lock = write_lock_sql(engine.dialect)
         dbapi = engine.dialect.loaded_dbapi
         #: What one row can cause (a value refused, a text the driver cannot encode); a
         #: database that is unavailable raises something else, for the whole batch.
@@ -151,7 +141,7 @@ class EventLog:
 
     def _write(self, rows: Sequence[tuple[Any, ...]]) -> None:
         with write_lock(self._engine):
-            self._driver.run_many(self._insert, rows)
+            self._driver.run_many(self._insert, rows, first=self._lock)
 
     def append(self, batch: Sequence[Event]) -> None:
         """Write ``batch`` in one transaction. An event that cannot be stored is logged
@@ -204,56 +194,18 @@ class EventLog:
                 f"cannot purge events (after {removed}): {type(exc).__name__}"
             ) from exc
 
-    def recent(
-        self, *, types: Sequence[str] = (), limit: int = 50, where: EventFilter | None = None
-    ) -> list[Event]:
-        """Newest first; only ``types`` (all when empty) and what ``where`` lets through."""
-        statement = _filtered(sa.select(events), types, where or EventFilter())
-        statement = statement.order_by(events.c.seq.desc()).limit(limit)
+    def recent(self, *, types: Sequence[str] = (), limit: int = 50) -> list[Event]:
+        """Newest first; only ``types`` (all when empty)."""
+        statement = sa.select(events).order_by(events.c.seq.desc()).limit(limit)
+        if types:
+            statement = statement.where(events.c.type.in_(list(types)))
         with self._engine.connect() as db:
-            return [_event(row) for row in db.execute(statement)]
-
-    def last_seq(self) -> int:
-        """The position of the newest event in the log (0 when it is empty)."""
-        with self._engine.connect() as db:
-            return int(db.execute(sa.select(sa.func.max(events.c.seq))).scalar() or 0)
-
-    def after(
-        self,
-        seq: int,
-        *,
-        missing: Collection[int] = (),
-        types: Sequence[str] = (),
-        where: EventFilter | None = None,
-        limit: int = 1000,
-    ) -> tuple[list[int], list[Event]]:
-        """The log past position ``seq`` (and at the ``missing`` positions: numbers that
-        transactions had taken but not committed when last read), oldest first.
-
-        Returns the positions read, at most ``limit``, whether their events match or not
-        (the caller's next ``seq`` and ``missing``), and the matching events among them.
-        """
-        later = events.c.seq > seq
-        if missing:
-            later = sa.or_(later, events.c.seq.in_(sorted(missing)))
-        with self._engine.connect() as db:
-            positions = [
-                int(position)
-                for position in db.execute(
-                    sa.select(events.c.seq).where(later).order_by(events.c.seq).limit(limit)
-                ).scalars()
-            ]
-            if not positions:
-                return [], []
-            statement = _filtered(sa.select(events), types, where or EventFilter())
-            statement = statement.where(later, events.c.seq <= positions[-1])
-            found = [_event(row) for row in db.execute(statement.order_by(events.c.seq))]
-        return positions, found
+            return [event_from_row(row) for row in db.execute(statement)]
 
     def get(self, log_id: str) -> Event | None:
         with self._engine.connect() as db:
             row = db.execute(sa.select(events).where(events.c.log_id == log_id)).first()
-        return None if row is None else _event(row)
+        return None if row is None else event_from_row(row)
 
 
 class BufferedEventSink:

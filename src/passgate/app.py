@@ -391,9 +391,12 @@ class Passgate:
 
 def create_app(passgate: Passgate | None = None, settings: Settings | None = None) -> Starlette:
     """The ASGI application. Builds a :class:`Passgate` from settings unless given one."""
+    from passgate.management.logs import LogService
+    from passgate.storage.event_search import EventSearch
     from passgate.web.dbconnections import dbconnections_routes
     from passgate.web.management.anomaly import anomaly_operations
     from passgate.web.management.attack_protection import attack_protection_operations
+    from passgate.web.management.logs import logs_operations
     from passgate.web.management.routes import management_routes
     from passgate.web.management.user_blocks import user_blocks_operations
     from passgate.web.oauth_routes import oauth_routes
@@ -460,6 +463,7 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
                 *attack_protection_operations(passgate.attack_protection),
                 *user_blocks_operations(passgate.user_blocks),
                 *anomaly_operations(passgate.ip_blocks),
+                *logs_operations(LogService(search=EventSearch(passgate.engine))),
             ],
             access=passgate.management_access,
             limiter=passgate.management_limiter,

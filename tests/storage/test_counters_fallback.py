@@ -132,3 +132,29 @@ def test_redis_down_still_releases_in_sql_with_a_warning(
     finally:
         down.close()
         engine.dispose()
+
+
+def test_redis_down_still_purges_the_sql_side(tmp_path: Path) -> None:
+    """The purge runs on both backends: what was counted in SQL during an outage is
+    purged even while Redis cannot be reached (before, Redis' error skipped SQL)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'counters.db'}")
+    migrate(engine)
+    down = RedisCounters.from_url("redis://127.0.0.1:1/0", timeout_s=0.2)
+    try:
+        sql = SqlCounters(engine)
+        for _ in range(3):
+            sql.record_failure(KEY, now=T0)  # forgotten after 30 days
+        counters = FallbackCounters(down, sql, retry_after_s=3600)
+        assert counters.purge(T0 + 40 * 86400) == 1
+        assert sql.failures(KEY, now=T0 + 40 * 86400) == 0
+    finally:
+        down.close()
+        engine.dispose()
+
+
+def test_a_failing_sql_side_still_purges_redis_then_raises(
+    redis_counters: RedisCounters, failing_sql: SqlCounters
+) -> None:
+    counters = FallbackCounters(redis_counters, failing_sql)
+    with pytest.raises(StorageError):
+        counters.purge(T0)

@@ -82,7 +82,8 @@ class FallbackCounters:
         )
 
     def _both(self, op: Callable[[AttackCounters], int]) -> int:
-        """Releases apply to both backends: blocks counted during an outage live in SQL.
+        """Releases (and purges) apply to both backends: blocks counted during an outage
+        live in SQL.
 
         Both are tried whatever the other did; then the SQL side's error, if any, is
         raised (the first one). Redis being unreachable alone is the outage this class
@@ -141,8 +142,9 @@ class FallbackCounters:
         return self._call(lambda c: c.once(key, ttl_s=ttl_s, now=now))
 
     def purge(self, now: float) -> int:
-        """Both backends: the SQL one keeps what it counted while Redis was down."""
-        return self._primary.purge(now) + self._secondary.purge(now)
+        """Both backends: the SQL one keeps what it counted while Redis was down, and is
+        purged even while Redis cannot be reached."""
+        return self._both(lambda c: c.purge(now))
 
     def describe(self) -> dict[str, Any]:
         return {"primary_down": time.monotonic() < self._down_until}

@@ -31,12 +31,8 @@ from passgate.errors import StorageError
 from passgate.keys.issuer import tenant_issuer
 from passgate.keys.startup import open_key_ring
 from passgate.mail.mailer import Mailer, mailer_from_settings
-from passgate.management.access import ManagementAccess
-from passgate.management.attack_protection import AttackProtection
 from passgate.management.client_grants import ClientGrantsService
-from passgate.management.ip_blocks import IpBlocks
-from passgate.management.rate_limit import RateLimiter
-from passgate.management.user_blocks import UserBlocks
+from passgate.management.services import build_management
 from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
 from passgate.oauth.minting import Minter
 from passgate.oauth.password_login import PasswordLogins
@@ -180,7 +176,7 @@ class Passgate:
         self.apis: TtlCache[str, Api | None] = record_cache(self.applications.api_by_identifier)
         grants = ClientGrants(self.engine)
         grants_by_client = grant_cache(grants.find)
-        self.client_grants = ClientGrantsService(
+        self._client_grants = ClientGrantsService(
             applications=self.applications, grants=grants, on_change=grants_by_client.clear
         )
         self.guard = guard
@@ -225,7 +221,6 @@ class Passgate:
         self.readiness = self._readiness()
         self._management(settings, clock)
         self.tokens = TokenService(
-            directory=self.directory,
             authenticator=ClientAuthenticator(self.applications.secret_digest),
             records=records,
             refresh_tokens=self.refresh_tokens,
@@ -246,25 +241,17 @@ class Passgate:
 
     def _management(self, settings: Settings, clock: Clock) -> None:
         """The Management API's services (``/api/v2`` and the CLI use the same ones)."""
-        self.management_access = ManagementAccess(
-            keys=self.keys, issuer=self.issuer, clients=self.clients.get, clock=clock
-        )
-        self.management_limiter = RateLimiter(
-            self.counters, per_minute=settings.management_rate_limit, clock=clock
-        )
-        self.attack_protection = AttackProtection(
-            self.policies.store, on_change=self.policies.reload
-        )
-        self.user_blocks = UserBlocks(
+        self.management = build_management(
+            engine=self.engine,
+            keys=self.keys,
+            issuer=self.issuer,
+            clients=self.clients.get,
+            counters=self.counters,
+            policies=self.policies,
             directory=self.directory,
-            counters=self.counters,
-            policy=self.policies.get_brute_force,
             releases=self.block_releases,
-            clock=clock,
-        )
-        self.ip_blocks = IpBlocks(
-            counters=self.counters,
-            policy=self.policies.get_suspicious_ip,
+            client_grants=self._client_grants,
+            rate_limit_per_minute=settings.management_rate_limit,
             clock=clock,
             on_release=self.forget_refusals,
         )
@@ -391,14 +378,8 @@ class Passgate:
 
 def create_app(passgate: Passgate | None = None, settings: Settings | None = None) -> Starlette:
     """The ASGI application. Builds a :class:`Passgate` from settings unless given one."""
-    from passgate.management.logs import LogService
-    from passgate.storage.event_search import EventSearch
     from passgate.web.dbconnections import dbconnections_routes
-    from passgate.web.management.anomaly import anomaly_operations
-    from passgate.web.management.attack_protection import attack_protection_operations
-    from passgate.web.management.logs import logs_operations
-    from passgate.web.management.routes import management_routes
-    from passgate.web.management.user_blocks import user_blocks_operations
+    from passgate.web.management.api import management_api_routes
     from passgate.web.oauth_routes import oauth_routes
     from passgate.web.token_endpoint import PassgateApp, TokenEndpoint
     from passgate.web.unblock import unblock_routes
@@ -458,15 +439,8 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
             run_io=passgate.run_io,
             max_body_bytes=passgate.settings.max_body_bytes,
         ),
-        *management_routes(
-            [
-                *attack_protection_operations(passgate.attack_protection),
-                *user_blocks_operations(passgate.user_blocks),
-                *anomaly_operations(passgate.ip_blocks),
-                *logs_operations(LogService(search=EventSearch(passgate.engine))),
-            ],
-            access=passgate.management_access,
-            limiter=passgate.management_limiter,
+        *management_api_routes(
+            passgate.management,
             events=passgate.events,
             clock=passgate.clock,
             run_io=passgate.run_io,

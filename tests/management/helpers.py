@@ -37,7 +37,9 @@ def m2m_client(
         grant_types=["client_credentials"],
     )
     if scopes is not None:
-        stack.passgate.client_grants.create(NewClientGrant(made.client_id, AUDIENCE, scopes))
+        stack.passgate.management.client_grants.create(
+            NewClientGrant(made.client_id, AUDIENCE, scopes)
+        )
     return NamedClient(made, secret)
 
 

@@ -180,7 +180,7 @@ async def test_a_token_for_another_audience_is_refused(admin: Admin) -> None:
     other = "https://api.example.test/"
     admin.stack.passgate.applications.create_api(identifier=other, scopes=["read:users"])
     grant = NewClientGrant(admin.client.id, other, ("read:users",))
-    admin.stack.passgate.client_grants.create(grant)
+    admin.stack.passgate.management.client_grants.create(grant)
     answer = await admin.http.post(
         "/oauth/token",
         data={"grant_type": "client_credentials", "client_id": admin.client.id,
@@ -279,7 +279,7 @@ async def test_without_the_scope_each_endpoint_is_403_and_changes_nothing(admin:
         others = " ".join(s for s in MANAGEMENT_SCOPES if s not in needed)
         token = await management_token(admin.http, admin.client, others)
         stack.events.clear()
-        before = stack.passgate.attack_protection.get("brute-force-protection")
+        before = stack.passgate.management.attack_protection.get("brute-force-protection")
         path = path.replace("{user_id}", stack.alice.id).replace("{log_id}", "no-such-log")
         response = await admin.call(method, path, token=token, **kwargs)
         body = assert_api_error(
@@ -290,7 +290,7 @@ async def test_without_the_scope_each_endpoint_is_403_and_changes_nothing(admin:
         )
         assert body["error"] == "Forbidden"
         assert all(name in response.headers for name in RATE_HEADERS), (method, path)
-        assert stack.passgate.attack_protection.get("brute-force-protection") == before
+        assert stack.passgate.management.attack_protection.get("brute-force-protection") == before
         assert stack.events.of_type("sapi", "ublkdu") == []
         failed = stack.events.of_type("fapi")
         if method == "GET":

@@ -223,7 +223,7 @@ async def test_a_storage_fault_is_503_and_a_bug_is_500(
     def down(*args: object, **kwargs: object) -> Any:
         raise StorageError("redis://:hunter2@cache:6379 is unreachable")
 
-    monkeypatch.setattr(passgate.attack_protection, "update", down)
+    monkeypatch.setattr(passgate.management.attack_protection, "update", down)
     response = await admin.call("PATCH", BRUTE, json={"max_attempts": 4})
     body = assert_api_error(response, 503, "temporarily_unavailable")
     assert "hunter2" not in body["message"]
@@ -233,7 +233,7 @@ async def test_a_storage_fault_is_503_and_a_bug_is_500(
     def bug(*args: object, **kwargs: object) -> Any:
         raise KeyError("oops")
 
-    monkeypatch.setattr(passgate.attack_protection, "get", bug)
+    monkeypatch.setattr(passgate.management.attack_protection, "get", bug)
     with caplog.at_level(logging.ERROR, logger="passgate.web"):
         response = await admin.call("GET", BRUTE)
     assert_api_error(response, 500, "server_error", "An internal server error occurred")

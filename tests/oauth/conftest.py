@@ -157,7 +157,7 @@ def build_world(passgate: Passgate, events: CapturedEvents, clock: ManualClock) 
         password_hash=passgate.hasher.hash(BOB_PASSWORD),
     )
     m2m = client("Backend", "non_interactive", "client_secret_post", ["client_credentials"])
-    passgate.client_grants.create(NewClientGrant(m2m.id, API, API_SCOPES))
+    passgate.management.client_grants.create(NewClientGrant(m2m.id, API, API_SCOPES))
     return World(
         passgate=passgate,
         app=create_app(passgate),

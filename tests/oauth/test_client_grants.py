@@ -62,7 +62,7 @@ async def claims(http: httpx.AsyncClient, token: str, audience: str) -> dict[str
 
 
 def grant_of(world: World, audience: str = API) -> str:
-    found = world.passgate.client_grants.list_grants(
+    found = world.passgate.management.client_grants.list_grants(
         ClientGrantQuery(client_id=world.m2m.id, audience=audience)
     )
     assert isinstance(found, list)
@@ -71,7 +71,7 @@ def grant_of(world: World, audience: str = API) -> str:
 
 
 def narrow(world: World, *scope: str) -> None:
-    world.passgate.client_grants.update(grant_of(world), ClientGrantChange(scope=scope))
+    world.passgate.management.client_grants.update(grant_of(world), ClientGrantChange(scope=scope))
 
 
 async def test_a_granted_client_gets_the_grants_scopes(
@@ -182,7 +182,7 @@ async def test_a_deleted_grant_stops_new_tokens_at_once(
     world: World, http: httpx.AsyncClient
 ) -> None:
     assert (await http.post(TOKEN, data=form(world.m2m))).status_code == 200
-    world.passgate.client_grants.delete(grant_of(world))
+    world.passgate.management.client_grants.delete(grant_of(world))
     assert_oauth_error(await http.post(TOKEN, data=form(world.m2m)), 403, "access_denied")
 
 
@@ -190,7 +190,7 @@ async def test_a_new_grant_works_at_once(world: World, http: httpx.AsyncClient) 
     assert_oauth_error(
         await http.post(TOKEN, data=form(world.m2m, API_NO_OFFLINE)), 403, "access_denied"
     )
-    world.passgate.client_grants.create(NewClientGrant(world.m2m.id, API_NO_OFFLINE, ()))
+    world.passgate.management.client_grants.create(NewClientGrant(world.m2m.id, API_NO_OFFLINE, ()))
     assert (await http.post(TOKEN, data=form(world.m2m, API_NO_OFFLINE))).status_code == 200
 
 
@@ -231,8 +231,10 @@ async def test_other_workers_see_a_new_or_deleted_grant_within_a_second(
 
         assert await status(API) == 200  # its grant is now in the other worker's cache
         assert await status(API_NO_OFFLINE) == 403  # and so is the lack of this one
-        world.passgate.client_grants.delete(grant_of(world))
-        world.passgate.client_grants.create(NewClientGrant(world.m2m.id, API_NO_OFFLINE, ()))
+        world.passgate.management.client_grants.delete(grant_of(world))
+        world.passgate.management.client_grants.create(
+            NewClientGrant(world.m2m.id, API_NO_OFFLINE, ())
+        )
         refused = await seconds_until(API, 403)
         granted = await seconds_until(API_NO_OFFLINE, 200)
     # Each cached answer lives GRANT_TTL_S from the request that read it, before the change.
@@ -255,7 +257,7 @@ async def test_a_client_granted_the_management_api_gets_a_token_for_it(
     assert_oauth_error(
         await http.post(TOKEN, data=form(world.m2m, MANAGEMENT)), 403, "access_denied"
     )
-    grants = world.passgate.client_grants
+    grants = world.passgate.management.client_grants
     grants.create(NewClientGrant(world.m2m.id, MANAGEMENT, ("read:users", "read:logs")))
     response = await http.post(TOKEN, data=form(world.m2m, MANAGEMENT, "read:logs"))
     assert response.status_code == 200, response.text
@@ -274,7 +276,7 @@ async def test_a_client_without_the_client_credentials_grant_type_is_refused_fir
     world: World, http: httpx.AsyncClient
 ) -> None:
     """A grant does not allow the grant type: the client's grant_types still decide."""
-    grants = world.passgate.client_grants
+    grants = world.passgate.management.client_grants
     grants.create(NewClientGrant(world.post.id, API, API_SCOPES))
     response = await http.post(TOKEN, data=form(world.post))
     assert_oauth_error(response, 403, "unauthorized_client")

@@ -35,7 +35,6 @@ from passgate.oauth.password_login import BreachedGate, PasswordLogins
 from passgate.oauth.records import MAX_AUDIENCE, Records, RequestRecords, Wanted
 from passgate.oauth.request import BasicCredentials, without_blank_options
 from passgate.oauth.scopes import GrantedScopes, client_grant_scopes, grant_scopes, split_scope
-from passgate.storage.directory import Directory
 from passgate.storage.tokens import RefreshTokens, Revocation, RotateOutcome
 from passgate.support.io_pool import run_in_pool
 
@@ -93,7 +92,6 @@ class TokenService:
     def __init__(
         self,
         *,
-        directory: Directory,
         authenticator: ClientAuthenticator,
         records: RequestRecords,
         refresh_tokens: RefreshTokens,

@@ -36,6 +36,7 @@ from passgate.management.attack_protection import AttackProtection
 from passgate.management.client_grants import ClientGrantsService
 from passgate.management.ip_blocks import IpBlocks
 from passgate.management.rate_limit import RateLimiter
+from passgate.management.tenant_services import tenant_services
 from passgate.management.user_blocks import UserBlocks
 from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
 from passgate.oauth.minting import Minter
@@ -268,6 +269,7 @@ class Passgate:
             clock=clock,
             on_release=self.forget_refusals,
         )
+        self.tenant_services = tenant_services(self)
 
     def _readiness(self) -> Readiness:
         """What ``GET /ready`` checks: the database, Redis when configured, the index."""
@@ -395,6 +397,7 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
     from passgate.web.management.anomaly import anomaly_operations
     from passgate.web.management.attack_protection import attack_protection_operations
     from passgate.web.management.routes import management_routes
+    from passgate.web.management.tenant import tenant_operations
     from passgate.web.management.user_blocks import user_blocks_operations
     from passgate.web.oauth_routes import oauth_routes
     from passgate.web.token_endpoint import PassgateApp, TokenEndpoint
@@ -460,6 +463,7 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
                 *attack_protection_operations(passgate.attack_protection),
                 *user_blocks_operations(passgate.user_blocks),
                 *anomaly_operations(passgate.ip_blocks),
+                *tenant_operations(passgate.tenant_services),
             ],
             access=passgate.management_access,
             limiter=passgate.management_limiter,

@@ -39,6 +39,9 @@ _NO_KEY = "No signing key has this kid."
 
 
 def signing_keys_operations(service: SigningKeysService) -> list[Operation]:
+    """List, read, rotate and revoke (``/rotate`` is declared before ``/{kid}``, which
+    would take it otherwise)."""
+
     def list_keys(call: Call) -> Reply:
         return Reply(service.list_keys())
 
@@ -62,18 +65,18 @@ def signing_keys_operations(service: SigningKeysService) -> list[Operation]:
                           {"type": "array", "items": KEY_SCHEMA}),
         ),
         Operation(
-            method="GET", path="/keys/signing/{kid}", scopes=("read:signing_keys",),
-            summary="Get an Application Signing Key by its key id",
-            operation_id="get_signing_key", tag="keys", handler=read,
-            answer=Answer(200, "The key.", KEY_SCHEMA), path_params=(_KID,), not_found=_NO_KEY,
-        ),
-        Operation(
             method="POST", path="/keys/signing/rotate", scopes=("create:signing_keys",),
             summary="Rotate the Application Signing Key",
             description="New current keys (RS256 and ES256) sign the next tokens; the old "
             "ones stay published until what they signed expires (or they are revoked).",
             operation_id="post_signing_keys", tag="keys", handler=rotate,
             answer=Answer(201, "The new current RS256 key.", _CERT_AND_KID),
+        ),
+        Operation(
+            method="GET", path="/keys/signing/{kid}", scopes=("read:signing_keys",),
+            summary="Get an Application Signing Key by its key id",
+            operation_id="get_signing_key", tag="keys", handler=read,
+            answer=Answer(200, "The key.", KEY_SCHEMA), path_params=(_KID,), not_found=_NO_KEY,
         ),
         Operation(
             method="PUT", path="/keys/signing/{kid}/revoke", scopes=("update:signing_keys",),

@@ -43,8 +43,8 @@ __all__ = [
     "read_search",
 ]
 
-#: The longest metadata object, as compact JSON (ours; Auth0 documents 16 MB in all).
-METADATA_MAX_CHARS = 16384
+#: The longest metadata object, as compact JSON (ours; half the default body cap).
+METADATA_MAX_CHARS = 8192
 MAX_CONNECTION = 128
 #: The token endpoint refuses longer passwords, so an account with one could never log in.
 MAX_PASSWORD = 4096
@@ -364,7 +364,7 @@ def _terms(q: str) -> tuple[tuple[Term, ...], Literal["and", "or"]]:
         if not q[position:].strip():
             break
         if not expect_term:
-            operator = re.match(r"\s+(AND|OR)\s+", q[position:])
+            operator = re.match(r"\s+(AND|OR)(?:\s+|$)", q[position:])
             if operator is None:
                 raise _query_error(f"Expected AND or OR at position {position}")
             joins.add(operator.group(1).lower())

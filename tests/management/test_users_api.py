@@ -24,7 +24,7 @@ USER_KEYS = {
 }  # fmt: skip
 
 
-def _new(email: str = "dora@example.com", **extra: Any) -> dict[str, Any]:
+def _new(email: Any = "dora@example.com", **extra: Any) -> dict[str, Any]:
     return {"connection": DEFAULT_CONNECTION, "email": email, "password": NEW_PASSWORD, **extra}
 
 

@@ -33,6 +33,7 @@ from passgate.keys.startup import open_key_ring
 from passgate.mail.mailer import Mailer, mailer_from_settings
 from passgate.management.client_grants import ClientGrantsService
 from passgate.management.services import build_management
+from passgate.management.tenant_services import tenant_services
 from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
 from passgate.oauth.minting import Minter
 from passgate.oauth.password_login import PasswordLogins
@@ -251,6 +252,7 @@ class Passgate:
             directory=self.directory,
             releases=self.block_releases,
             client_grants=self._client_grants,
+            tenant=tenant_services(self),
             rate_limit_per_minute=settings.management_rate_limit,
             clock=clock,
             on_release=self.forget_refusals,

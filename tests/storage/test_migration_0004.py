@@ -51,6 +51,7 @@ def test_upgrade_adds_the_profile_and_keeps_the_users(at_0003: sa.Engine) -> Non
     assert not PROFILE_COLUMNS & _columns(at_0003)
     to_revision(at_0003, "0004_user_profile")
     assert _columns(at_0003) >= PROFILE_COLUMNS
+    to_revision(at_0003, "head")  # today's Directory reads the later columns too
     directory = Directory(at_0003)
     user = directory.get_user("auth0|j")
     assert user is not None
@@ -67,7 +68,7 @@ def test_upgrade_adds_the_profile_and_keeps_the_users(at_0003: sa.Engine) -> Non
 
 
 def test_downgrade_drops_the_profile_and_keeps_the_users(at_0003: sa.Engine) -> None:
-    to_revision(at_0003, "0004_user_profile")
+    to_revision(at_0003, "head")  # today's Directory writes the later columns too
     directory = Directory(at_0003)
     directory.create_user(
         connection=DEFAULT_CONNECTION,

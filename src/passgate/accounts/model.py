@@ -350,8 +350,14 @@ def _required(fields: Mapping[str, object], name: str, *, max_length: int | None
     return value
 
 
+def is_email_address(email: str) -> bool:
+    """One address (no display name, nothing that could split a header): what sign-up
+    and the Management API take."""
+    return bool(_EMAIL.fullmatch(email)) and not email.endswith(".") and "@." not in email
+
+
 def _check_email(email: str) -> None:
-    if not _EMAIL.fullmatch(email) or email.endswith(".") or "@." in email:
+    if not is_email_address(email):
         raise InvalidBody("Invalid email address")
 
 

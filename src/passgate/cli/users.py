@@ -4,11 +4,18 @@ Passwords are read from stdin (``--password-stdin``) or a hidden prompt, never f
 command line, and stored as argon2id hashes made with the configured parameters. The
 breached-password policy applies to them as to a sign-up (``create``) or a password change
 (``set-password``): see :func:`_breached_stage`.
+
+Creating and changing users goes through the Management API's service
+(:class:`~passgate.management.users.UsersService`): the same checks of every value, the
+same duplicate checks, the same release of brute-force blocks on a new password.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
+from collections.abc import Iterator
 
 import click
 
@@ -16,30 +23,33 @@ from passgate.breached.checker import BreachedChecker
 from passgate.breached.errors import BreachedError
 from passgate.cli.protection import configured_counters
 from passgate.cli.support import (
+    BadValue,
     Stores,
-    check_email,
     emit,
     fields,
     json_option,
     open_stores,
     read_new_password,
-    refusals,
     table,
     user_json,
 )
 from passgate.domain.clock import system_clock
 from passgate.domain.events import Event
-from passgate.domain.identifiers import is_valid_username
 from passgate.domain.models import User
-from passgate.protection.unblock import PASSWORD_CHANGE, BlockReleases, ReleasedBy
-from passgate.storage.directory import DEFAULT_CONNECTION, check_user_fields
+from passgate.errors import InvalidValue, ManagementError
+from passgate.management.user_fields import NewUser, UserChange
+from passgate.management.users import Actor, UsersService
+from passgate.protection.unblock import BlockReleases, ReleasedBy
+from passgate.storage.directory import DEFAULT_CONNECTION
 from passgate.storage.settings_store import SettingsStore
+from passgate.storage.user_search import UserSearches
 
 __all__ = ["users"]
 
 _USER_HEADERS = ("USER_ID", "EMAIL", "USERNAME", "CONNECTION", "VERIFIED", "BLOCKED")
 #: ``details.requested_by`` of the breached-password events these commands write.
 REQUESTED_BY = "administrator (cli)"
+_BY = Actor(REQUESTED_BY)
 
 password_stdin_option = click.option(
     "--password-stdin",
@@ -74,14 +84,6 @@ def _printable(value: object) -> str:
 
 def _user_details(user: User) -> str:
     return fields([(name, _printable(value)) for name, value in user_json(user).items()])
-
-
-def _check_username(username: str) -> None:
-    # Logins look users up by email *or* username: a username must never read as an email.
-    if not username:
-        raise click.ClickException("a username must not be empty")
-    if not is_valid_username(username):
-        raise click.ClickException("a username must contain no '@' and no whitespace")
 
 
 def _find_user(stores: Stores, user: str, connection: str | None) -> User:
@@ -166,6 +168,62 @@ def _breached_stage(
     )
 
 
+class _CliPasswordRules:
+    """The service's password rules from the command line: breached password detection's
+    stages (:func:`_breached_stage`); no length rule beyond :func:`read_new_password`'s."""
+
+    def __init__(self, stores: Stores) -> None:
+        self._stores = stores
+
+    def check(
+        self, password: str, *, email: str, connection: str, user: User | None, by: Actor
+    ) -> None:
+        _breached_stage(self._stores, password, email=email, connection=connection, user=user)
+
+
+class _CliReleases:
+    """Releases an account's brute-force blocks in the configured counters, opened only
+    when a password changes."""
+
+    def __init__(self, stores: Stores) -> None:
+        self._stores = stores
+
+    def release_account(self, user: User, by: ReleasedBy) -> int:
+        stores = self._stores
+        with configured_counters(stores.settings, stores.engine) as counters:
+            return BlockReleases(
+                counters=counters,
+                directory=stores.directory,
+                policies=SettingsStore(stores.engine),
+                events=stores.events,
+                clock=system_clock,
+            ).release_account(user, by)
+
+
+def _service(stores: Stores) -> UsersService:
+    """The Management API's users service, on this command's stores."""
+    return UsersService(
+        directory=stores.directory,
+        searches=UserSearches(stores.engine),
+        rules=_CliPasswordRules(stores),
+        hash_password=stores.hasher().hash,
+        releases=_CliReleases(stores),
+        clock=system_clock,
+    )
+
+
+@contextlib.contextmanager
+def _refused() -> Iterator[None]:
+    """The service's refusals: a value that cannot be stored (too long, not UTF-8 text)
+    exits 2 like any bad option value; the others (taken, malformed, unknown) exit 1."""
+    try:
+        yield
+    except ManagementError as exc:
+        if isinstance(exc.__cause__, InvalidValue):
+            raise BadValue(exc.message) from None
+        raise click.ClickException(exc.message) from None
+
+
 connection_choice = click.option(
     "--connection",
     default=None,
@@ -200,31 +258,20 @@ def create_user(
     A breached password is refused when breached password detection blocks it at the
     pre-user-registration stage (the default).
     """
-    with refusals():  # each value, and its case-folded key, fits its column
-        check_user_fields(email=email, username=username, name=name)
-    check_email(email)
-    if username is not None:
-        _check_username(username)
+    new = NewUser(
+        connection=connection,
+        email=email,
+        username=username,
+        name=name,
+        email_verified=email_verified,
+    )
     with open_stores() as stores:
-        found = stores.directory.connection_by_name(connection)
-        if found is None:
-            raise click.ClickException(f"no database connection named {connection!r}")
-        # Checked before asking for the password; the database's constraints still decide.
-        for identifier in (email, username):
-            if identifier and stores.directory.find_for_login(found.id, identifier):
-                raise click.ClickException(
-                    f"a user with the email or username {identifier!r} exists in {connection}"
-                )
+        service = _service(stores)
+        with _refused():  # checked before asking for the password
+            service.check_new(new)
         password = read_new_password(password_stdin)
-        _breached_stage(stores, password, email=email, connection=connection)
-        user = stores.directory.create_user(
-            connection=connection,
-            email=email,
-            username=username,
-            name=name,
-            email_verified=email_verified,
-            password_hash=stores.hasher().hash(password),
-        )
+        with _refused():
+            user = service.create(dataclasses.replace(new, password=password), _BY)
     emit(as_json, user_json(user), lambda: _user_text(user))
 
 
@@ -272,19 +319,8 @@ def set_password(user: str, connection: str | None, password_stdin: bool, as_jso
     with open_stores() as stores:
         found = _find_user(stores, user, connection)
         password = read_new_password(password_stdin)
-        _breached_stage(
-            stores, password, email=found.email, connection=found.connection, user=found
-        )
-        stores.directory.set_password(found.id, stores.hasher().hash(password))
-        updated = stores.directory.get_user(found.id) or found
-        with configured_counters(stores.settings, stores.engine) as counters:
-            BlockReleases(
-                counters=counters,
-                directory=stores.directory,
-                policies=SettingsStore(stores.engine),
-                events=stores.events,
-                clock=system_clock,
-            ).release_account(updated, ReleasedBy(f"{PASSWORD_CHANGE} ({REQUESTED_BY})"))
+        with _refused():
+            updated = _service(stores).update(found.id, UserChange(password=password), _BY)
     emit(
         as_json,
         user_json(updated),
@@ -295,8 +331,10 @@ def set_password(user: str, connection: str | None, password_stdin: bool, as_jso
 def _set_blocked(user: str, connection: str | None, blocked: bool, as_json: bool) -> None:
     with open_stores() as stores:
         found = _find_user(stores, user, connection)
-        stores.directory.set_blocked(found.id, blocked)
-        updated = stores.directory.get_user(found.id) or found
+        with _refused():
+            updated = _service(stores).update(
+                found.id, UserChange(values={"blocked": blocked}), _BY
+            )
     state = "blocked" if blocked else "unblocked"
     emit(as_json, user_json(updated), f"{state} {updated.email} ({updated.id})")
 

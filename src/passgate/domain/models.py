@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "APP_TYPES",
@@ -46,7 +46,7 @@ class UserProfile:
     family_name: str | None = None
     nickname: str | None = None
     picture: str | None = None
-    user_metadata: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    user_metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -64,6 +64,9 @@ class User:
     created_at: float
     updated_at: float
     profile: UserProfile = dataclasses.field(default_factory=UserProfile)
+    #: What administrators keep about the user (Auth0's ``app_metadata``): set through the
+    #: Management API only; not read on the login path (empty there).
+    app_metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -136,3 +139,5 @@ class SigningKey:
     created_at: float
     retired_at: float | None
     kek_id: str | None = None
+    #: Revoked: no longer published, and what it signed is refused.
+    revoked_at: float | None = None

@@ -28,6 +28,7 @@ from joserfc.jwk import ECKey, KeySet, RSAKey
 from passgate.domain.clock import Clock, system_clock
 from passgate.domain.models import SigningKey
 from passgate.errors import InvalidToken
+from passgate.keys.certificates import Certificate, self_signed
 from passgate.storage.tokens import SigningKeys
 from passgate.support.key_encryption import KeyEncryptionError, KeyEncryptionKeys
 
@@ -108,6 +109,7 @@ class KeyRing:
         # milliseconds, so a reload imports only keys it has not seen.
         self._imported: dict[str, RSAKey | ECKey] = {}
         self._reported: set[str] = set()  # reload failures logged once each
+        self._certificates: dict[tuple[str, str], Certificate] = {}
 
     def ensure(self) -> None:
         """At start: seal keys stored in plain text, create an active key for each algorithm
@@ -187,6 +189,8 @@ class KeyRing:
         active: dict[str, RSAKey | ECKey] = {}
         published: list[RSAKey | ECKey] = []
         for record in self._store.all():
+            if record.revoked_at is not None:
+                continue  # neither published nor accepted
             if record.retired_at is not None and record.retired_at + _MAX_LIFETIME < now:
                 continue
             key = self._imported.get(record.kid)
@@ -200,6 +204,29 @@ class KeyRing:
             self._published = published
             self._key_set = KeySet(list(published))
             self._loaded_at = time.monotonic()
+
+    def records(self) -> list[SigningKey]:
+        """Every stored key (active, retired, revoked), oldest first: never opened here."""
+        return self._store.all()
+
+    def revoke(self, kid: str) -> SigningKey | None:
+        """Revoke the retired key ``kid``: unpublished, and its tokens refused (by this
+        process at once, by the others within seconds). None when no retired key has it."""
+        revoked = self._store.revoke(kid, self._clock())
+        self._reload()
+        return revoked
+
+    def certificate(self, record: SigningKey, subject: str) -> Certificate:
+        """The self-signed certificate of ``record`` (see :mod:`passgate.keys.certificates`)."""
+        cached = self._certificates.get((record.kid, subject))
+        if cached is not None:
+            return cached
+        key = self._imported.get(record.kid) or _import(record, self._sealer)
+        private = key.private_key
+        assert isinstance(private, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
+        made = self_signed(private, kid=record.kid, subject=subject, created_at=record.created_at)
+        self._certificates[(record.kid, subject)] = made
+        return made
 
     def _fresh(self) -> None:
         if time.monotonic() - self._loaded_at > _RELOAD_SECONDS:

@@ -17,6 +17,7 @@ from passgate.management.client_grants import ClientGrantsService
 from passgate.management.ip_blocks import IpBlocks
 from passgate.management.logs import LogService
 from passgate.management.rate_limit import RateLimiter
+from passgate.management.tenant_services import TenantServices
 from passgate.management.user_blocks import UserBlocks
 from passgate.protection.unblock import BlockReleases
 from passgate.storage.counters import AttackCounters
@@ -38,6 +39,8 @@ class ManagementServices:
     ip_blocks: IpBlocks
     client_grants: ClientGrantsService
     logs: LogService
+    #: Users, stats and signing keys.
+    tenant: TenantServices
 
 
 def build_management(
@@ -51,6 +54,7 @@ def build_management(
     directory: Directory,
     releases: BlockReleases,
     client_grants: ClientGrantsService,
+    tenant: TenantServices,
     rate_limit_per_minute: int,
     clock: Clock,
     on_release: Callable[[], None],
@@ -76,4 +80,5 @@ def build_management(
         ),
         client_grants=client_grants,
         logs=LogService(search=EventSearch(engine)),
+        tenant=tenant,
     )

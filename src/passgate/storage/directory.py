@@ -14,17 +14,20 @@ from passgate.domain.models import Connection, User, UserProfile
 from passgate.errors import InvalidValue
 from passgate.storage.db import DriverSql
 from passgate.storage.limits import check_length
-from passgate.storage.schema import connections, users
+from passgate.storage.schema import connections, refresh_tokens, users
 from passgate.support.crypto import new_id
 
 __all__ = [
     "DEFAULT_CONNECTION",
+    "UPDATABLE",
     "Directory",
     "DuplicateUser",
     "InvalidIdentifier",
     "UnknownConnection",
     "check_user_fields",
     "read_user",
+    "select_users",
+    "user_from_row",
 ]
 
 DEFAULT_CONNECTION = "Username-Password-Authentication"
@@ -68,8 +71,28 @@ def check_user_fields(
         check_length(users.c.picture, profile.picture, field="picture")
 
 
-def _metadata_json(metadata: Mapping[str, str]) -> str | None:
-    """``user_metadata`` as stored: compact JSON in the given order, null when empty."""
+#: What :meth:`Directory.update_user` changes (column names; ``password_hash`` also lifts a
+#: breached-password mark and stamps the change).
+UPDATABLE = frozenset(
+    {
+        "email",
+        "username",
+        "email_verified",
+        "blocked",
+        "name",
+        "given_name",
+        "family_name",
+        "nickname",
+        "picture",
+        "user_metadata",
+        "app_metadata",
+        "password_hash",
+    }
+)
+
+
+def _metadata_json(metadata: Mapping[str, Any]) -> str | None:
+    """Metadata as stored: compact JSON in the given order, null when empty."""
     if not metadata:
         return None
     return json.dumps(dict(metadata), ensure_ascii=False, separators=(",", ":"))
@@ -108,6 +131,7 @@ def _user(row: Any) -> User:
         profile=_profile(
             row.given_name, row.family_name, row.nickname, row.picture, row.user_metadata
         ),
+        app_metadata=json.loads(row.app_metadata) if row.app_metadata else {},
     )
 
 
@@ -130,6 +154,16 @@ _FIND_FOR_LOGIN = (
 # any form), so each names at most one account of a connection.
 _FIND_BY_EMAIL = _FIND_FOR_LOGIN.format(column="email_key")
 _FIND_BY_USERNAME = _FIND_FOR_LOGIN.format(column="username_key")
+
+
+def select_users() -> sa.Select[Any]:
+    """A SELECT of users with their connection's name (never the hash): add conditions,
+    then read each row with :func:`user_from_row`."""
+    return sa.select(*_USER_COLUMNS).select_from(_USERS_JOIN)
+
+
+def user_from_row(row: Any) -> User:
+    return _user(row)
 
 
 def read_user(connection: sa.Connection, user_id: str) -> User | None:
@@ -194,6 +228,8 @@ class Directory:
         name: str | None = None,
         profile: UserProfile | None = None,
         now: float | None = None,
+        blocked: bool = False,
+        app_metadata: Mapping[str, Any] | None = None,
     ) -> User:
         """Create a user. Raises :class:`~passgate.storage.limits.ValueTooLong` (a field
         does not fit its column), :class:`UnknownConnection` or :class:`DuplicateUser`;
@@ -225,7 +261,8 @@ class Directory:
                         nickname=profile.nickname,
                         picture=profile.picture,
                         user_metadata=_metadata_json(profile.user_metadata),
-                        blocked=False,
+                        app_metadata=_metadata_json(app_metadata or {}),
+                        blocked=blocked,
                         password_hash=password_hash,
                         password_leaked=False,
                         password_changed_at=now,
@@ -300,6 +337,62 @@ class Directory:
         with self._engine.connect() as connection:
             row = connection.execute(statement).first()
         return None if row is None else _user(row)
+
+    def users_by_email(self, email: str) -> list[User]:
+        """The users whose email is ``email`` in any spelling, in every connection (oldest
+        first)."""
+        statement = (
+            sa.select(*_USER_COLUMNS)
+            .select_from(_USERS_JOIN)
+            .where(users.c.email_key == canonical_identifier(email))
+            .order_by(users.c.created_at, users.c.id)
+        )
+        with self._engine.connect() as db:
+            return [_user(row) for row in db.execute(statement)]
+
+    def update_user(self, user_id: str, values: Mapping[str, Any], *, now: float) -> User | None:
+        """Change the columns ``values`` names (:data:`UPDATABLE`); None when there is no
+        such user. Raises ``ValueTooLong``, :class:`InvalidIdentifier` or
+        :class:`DuplicateUser` (the email or username is another user's), changing nothing."""
+        unknown = set(values) - UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        row: dict[str, Any] = {"updated_at": now}
+        for name, value in values.items():
+            if name in ("user_metadata", "app_metadata"):
+                row[name] = _metadata_json(value)
+            elif name == "password_hash":
+                row.update(password_hash=value, password_leaked=False, password_changed_at=now)
+            else:
+                if isinstance(value, str):
+                    check_length(users.c[name], value, field=name)
+                row[name] = value
+        if "email" in values:
+            email = str(values["email"])
+            check_user_fields(email=email)
+            if "@" not in canonical_identifier(email):
+                raise InvalidIdentifier("an email address has an @")
+            row["email_key"] = canonical_identifier(email)
+        if "username" in values:
+            username = values["username"]
+            if username is not None:
+                check_user_fields(email="a@a", username=username)
+                if not is_valid_username(username):
+                    raise InvalidIdentifier("a username has no @, white space or control character")
+            row["username_key"] = canonical_identifier(username) if username else None
+        try:
+            with self._engine.begin() as db:
+                db.execute(users.update().where(users.c.id == user_id).values(**row))
+                return read_user(db, user_id)
+        except sa.exc.IntegrityError as exc:
+            raise DuplicateUser("the email or username is another user's") from exc
+
+    def delete_user(self, user_id: str) -> bool:
+        """Delete the user and its refresh tokens; False when there was none."""
+        with self._engine.begin() as db:
+            db.execute(refresh_tokens.delete().where(refresh_tokens.c.user_id == user_id))
+            deleted = db.execute(users.delete().where(users.c.id == user_id)).rowcount
+        return bool(deleted)
 
     def list_users(self, *, connection: str | None = None, limit: int = 100) -> Sequence[User]:
         statement = sa.select(*_USER_COLUMNS).select_from(_USERS_JOIN)

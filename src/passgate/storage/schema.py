@@ -51,7 +51,9 @@ users = sa.Table(
     sa.Column("family_name", sa.String(150), nullable=True),
     sa.Column("nickname", sa.String(300), nullable=True),
     sa.Column("picture", sa.String(2048), nullable=True),  # an http(s) URL
-    sa.Column("user_metadata", sa.Text, nullable=True),  # JSON: {name: string}, Auth0's rules
+    sa.Column("user_metadata", sa.Text, nullable=True),  # JSON object, Auth0's rules
+    # Set by administrators only (Management API): a JSON object, null when empty.
+    sa.Column("app_metadata", sa.Text, nullable=True),
     sa.Column("blocked", sa.Boolean, nullable=False, default=False),
     sa.Column("password_hash", sa.String(256), nullable=False),
     sa.Column("password_leaked", sa.Boolean, nullable=False, default=False),
@@ -60,6 +62,9 @@ users = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.UniqueConstraint("connection_id", "email_key", name="uq_users_connection_email"),
     sa.UniqueConstraint("connection_id", "username_key", name="uq_users_connection_username"),
+    # Lookups across connections (users-by-email, the Management API's user search).
+    sa.Index("ix_users_email_key", "email_key"),
+    sa.Index("ix_users_username_key", "username_key"),
 )
 
 clients = sa.Table(
@@ -145,6 +150,8 @@ signing_keys = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("retired_at", sa.Float, nullable=True),  # null = the active key for its alg
     sa.Column("kek_id", sa.String(64), nullable=True),
+    # Revoked: no longer published, its tokens refused (a revoked key is retired too).
+    sa.Column("revoked_at", sa.Float, nullable=True),
 )
 
 events = sa.Table(
@@ -170,7 +177,8 @@ events = sa.Table(
 
 #: The log searches that must stay fast on millions of events (``storage/event_search``):
 #: one field's value, newest first (or oldest), with ``seq`` as the tie-break and for
-#: checkpoint paging. A date range alone uses ``ix_events_date``.
+#: checkpoint paging. A date range alone uses ``ix_events_date``. Daily stats count one type
+#: over a date range with ``ix_events_type_date``.
 for _field in ("type", "ip", "user_id", "client_id"):
     sa.Index(f"ix_events_{_field}_date", events.c[_field], events.c.date, events.c.seq)
 

@@ -239,6 +239,7 @@ def _key(row: Any) -> SigningKey:
         created_at=row.created_at,
         retired_at=row.retired_at,
         kek_id=row.kek_id,
+        revoked_at=row.revoked_at,
     )
 
 
@@ -318,6 +319,23 @@ class SigningKeys:
                     .values(private_jwk=new.private_jwk, kek_id=new.kek_id)
                 ).rowcount
         return changed
+
+    def revoke(self, kid: str, now: float) -> SigningKey | None:
+        """Revoke a retired key (the first revocation's time stays); None when no retired
+        key has this ``kid`` (an active key is never revoked: rotate it out first)."""
+        with self._engine.begin() as db:
+            db.execute(
+                signing_keys.update()
+                .where(
+                    signing_keys.c.kid == kid,
+                    signing_keys.c.retired_at.is_not(None),
+                    signing_keys.c.revoked_at.is_(None),
+                )
+                .values(revoked_at=now)
+            )
+            row = db.execute(sa.select(signing_keys).where(signing_keys.c.kid == kid)).first()
+        key = None if row is None else _key(row)
+        return key if key is not None and key.revoked_at is not None else None
 
     def delete_retired_before(self, cutoff: float) -> int:
         with self._engine.begin() as db:

@@ -13,7 +13,10 @@ from passgate.web.management.attack_protection import attack_protection_operatio
 from passgate.web.management.logs import logs_operations
 from passgate.web.management.operations import Operation
 from passgate.web.management.routes import ConnectingIp, RunIo, management_routes
+from passgate.web.management.signing_keys import signing_keys_operations
+from passgate.web.management.stats import stats_operations
 from passgate.web.management.user_blocks import user_blocks_operations
+from passgate.web.management.users import users_operations
 
 __all__ = ["management_api_routes", "management_operations"]
 
@@ -24,6 +27,9 @@ def management_operations(services: ManagementServices) -> list[Operation]:
         *user_blocks_operations(services.user_blocks),
         *anomaly_operations(services.ip_blocks),
         *logs_operations(services.logs),
+        *users_operations(services.tenant.users),
+        *stats_operations(services.tenant.stats),
+        *signing_keys_operations(services.tenant.signing_keys),
     ]
 
 

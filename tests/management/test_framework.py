@@ -13,6 +13,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from passgate.breached.errors import BreachedUpstreamUnavailable
 from passgate.domain.management_api import MANAGEMENT_SCOPES
 from passgate.errors import StorageError
 from passgate.management.rate_limit import RateLimiter
@@ -213,6 +214,22 @@ async def test_a_call_without_a_body_must_send_none(admin: Admin) -> None:
         "DELETE", "/anomaly/blocks/ips/192.0.2.1", headers={"content-type": "application/json"}
     )
     assert response.status_code == 204
+
+
+async def test_an_unreachable_breached_password_upstream_is_503(
+    admin: Admin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The range upstream down while a user is created with a password: the service is
+    unavailable for a moment, not broken."""
+
+    def upstream_down(*args: object, **kwargs: object) -> Any:
+        raise BreachedUpstreamUnavailable("the upstream range API could not answer")
+
+    monkeypatch.setattr(admin.stack.passgate.management.tenant.users, "create", upstream_down)
+    body = {"connection": "Username-Password-Authentication", "email": "new@example.com",
+            "password": "a long new password"}  # fmt: skip
+    response = await admin.call("POST", "/users", json=body)
+    assert_api_error(response, 503, "temporarily_unavailable")
 
 
 async def test_a_storage_fault_is_503_and_a_bug_is_500(

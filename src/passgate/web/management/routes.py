@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 from passgate.domain.clock import Clock
 from passgate.domain.events import Event, EventSink
-from passgate.errors import BodyTooLarge, InvalidRequest, StorageError
+from passgate.errors import BodyTooLarge, InvalidRequest, ServiceUnavailable, StorageError
 from passgate.management.access import Caller, ManagementAccess
 from passgate.management.errors import InvalidBody, ManagementError, PayloadTooLarge
 from passgate.management.rate_limit import RateLimit, RateLimiter
@@ -158,7 +158,7 @@ class _Dispatcher:
             reply: Reply = await self._run_io(operation.handler, call)
         except ManagementError as exc:
             return _Outcome(error_status(exc), _error(exc, headers), error=exc.message)
-        except StorageError as exc:
+        except (StorageError, ServiceUnavailable) as exc:
             return _Outcome(503, _unavailable(exc, headers), error=_UNAVAILABLE)
         except Exception:
             logger.exception("%s %s failed", operation.method, operation.path)
@@ -235,7 +235,9 @@ def _cut(text: str) -> str:
     return text if len(text) <= _EVENT_TEXT else text[: _EVENT_TEXT - 1] + "…"
 
 
-def _unavailable(exc: StorageError, headers: Mapping[str, str] | None = None) -> Response:
+def _unavailable(
+    exc: StorageError | ServiceUnavailable, headers: Mapping[str, str] | None = None
+) -> Response:
     logger.warning("the Management API could not reach its storage: %s", exc)
     return _refusal(503, _UNAVAILABLE, "temporarily_unavailable", headers)
 

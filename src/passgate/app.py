@@ -32,6 +32,7 @@ from passgate.keys.issuer import tenant_issuer
 from passgate.keys.startup import open_key_ring
 from passgate.mail.mailer import Mailer, mailer_from_settings
 from passgate.management.access import ManagementAccess
+from passgate.management.applications import applications_admin
 from passgate.management.attack_protection import AttackProtection
 from passgate.management.client_grants import ClientGrantsService
 from passgate.management.ip_blocks import IpBlocks
@@ -183,6 +184,8 @@ class Passgate:
         self.client_grants = ClientGrantsService(
             applications=self.applications, grants=grants, on_change=grants_by_client.clear
         )
+        caches = (self.clients, self.apis, grants_by_client)
+        self.applications_admin = applications_admin(self.applications, caches=caches)
         self.guard = guard
         self.block_releases = BlockReleases(
             counters=self.counters,
@@ -393,6 +396,7 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
     """The ASGI application. Builds a :class:`Passgate` from settings unless given one."""
     from passgate.web.dbconnections import dbconnections_routes
     from passgate.web.management.anomaly import anomaly_operations
+    from passgate.web.management.applications import applications_operations
     from passgate.web.management.attack_protection import attack_protection_operations
     from passgate.web.management.routes import management_routes
     from passgate.web.management.user_blocks import user_blocks_operations
@@ -460,6 +464,7 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
                 *attack_protection_operations(passgate.attack_protection),
                 *user_blocks_operations(passgate.user_blocks),
                 *anomaly_operations(passgate.ip_blocks),
+                *applications_operations(passgate.applications_admin, passgate.client_grants),
             ],
             access=passgate.management_access,
             limiter=passgate.management_limiter,

@@ -214,6 +214,11 @@ async def test_flipping_ip_header_trust_changes_the_next_logins_ip(admin: Admin)
             "PATCH", f"/clients/{client.id}", json={"is_token_endpoint_ip_header_trusted": trusted}
         )
         assert response.json()["is_token_endpoint_ip_header_trusted"] is trusted
+        [event] = api_events(stack, "sapi")
+        assert event.details["changes"] == {
+            "client_id": client.id,
+            "is_token_endpoint_ip_header_trusted": trusted,  # a setting, not a secret
+        }
         assert await next_ip() == (expected, APP_SERVER_IP)
 
 

@@ -67,6 +67,7 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any], str]] = [
     ("GET", "/client-grants", {}, "read:client_grants"),
     ("POST", "/client-grants", {"json": {"client_id": "nobody", "audience": AUDIENCE,
                                           "scope": []}}, "create:client_grants"),
+    ("GET", "/client-grants/{unknown}", {}, "read:client_grants"),
     ("PATCH", "/client-grants/{unknown}", {"json": {"scope": []}}, "update:client_grants"),
     ("DELETE", "/client-grants/{unknown}", {}, "delete:client_grants"),
 ]  # fmt: skip

@@ -48,6 +48,7 @@ async def test_create_list_update_delete_and_the_token_follows(admin: Admin) -> 
     token = await _token(admin, client)
     assert token.status_code == 200, token.text
     assert token.json()["scope"] == "read:orders"
+    assert (await admin.call("GET", f"/client-grants/{grant['id']}")).json() == grant
     listed = await admin.call("GET", "/client-grants", params={"audience": ORDERS})
     assert listed.json() == [grant]
     assert (await admin.call("GET", "/client-grants", params={"client_id": client_id})).json() == [
@@ -80,7 +81,7 @@ async def test_refusals(admin: Admin) -> None:
         ({"client_id": client_id, "audience": ORDERS}, 400, "invalid_body"),
     ):
         assert_api_error(await admin.call("POST", "/client-grants", json=wrong), status, code)
-    for method, json in (("PATCH", {"scope": []}), ("DELETE", None)):
+    for method, json in (("GET", None), ("PATCH", {"scope": []}), ("DELETE", None)):
         missing = await admin.call(method, "/client-grants/cgr_nope", json=json)
         assert_api_error(missing, 404, "inexistent_client_grant")
 

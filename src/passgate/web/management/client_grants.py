@@ -101,7 +101,7 @@ def _pairs(query: Mapping[str, str | bool | int]) -> list[tuple[str, str]]:
 
 
 def client_grants_operations(service: ClientGrantsService) -> list[Operation]:
-    """List, create, change and delete client grants."""
+    """List, create, read, change and delete client grants."""
 
     def listed(call: Call) -> Reply:
         return Reply(service.list_grants(ClientGrantQuery.from_query(_pairs(call.query))))
@@ -109,6 +109,9 @@ def client_grants_operations(service: ClientGrantsService) -> list[Operation]:
     def create(call: Call) -> Reply:
         grant = service.create(NewClientGrant.from_body(call.body))
         return Reply(grant, status=201, changes=grant)
+
+    def read(call: Call) -> Reply:
+        return Reply(service.get(call.path["id"]))
 
     def update(call: Call) -> Reply:
         change = ClientGrantChange.from_body(call.body)
@@ -147,6 +150,18 @@ def client_grants_operations(service: ClientGrantsService) -> list[Operation]:
             answer=Answer(201, "The client grant.", _GRANT),
             body=_NEW_BODY,
             not_found="No client has this client_id, or no API this audience.",
+        ),
+        Operation(
+            method="GET",
+            path="/client-grants/{id}",
+            scopes=("read:client_grants",),
+            summary="Get a client grant",
+            operation_id="get_client-grants_by_id",
+            tag=TAG,
+            handler=read,
+            answer=Answer(200, "The client grant.", _GRANT),
+            path_params=(_ID,),
+            not_found=NO_GRANT,
         ),
         Operation(
             method="PATCH",

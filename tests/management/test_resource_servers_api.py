@@ -160,6 +160,8 @@ async def test_paging(admin: Admin) -> None:
     assert (
         await admin.call("GET", "/resource-servers", params={"include_fields": "true"})
     ).json() == everyone
+    for nothing in ("/resource-servers/", "/resource-servers//"):  # no API is named "" or "/"
+        assert_api_error(await admin.call("GET", nothing), 404, "not_found")
     for params in ({"per_page": 101}, {"identifiers": ORDERS}):
         refused = await admin.call("GET", "/resource-servers", params=params)
         assert_api_error(refused, 400, "invalid_query_string")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.convertors import Convertor, register_url_convertor
+
 from passgate.management.listing import MAX_PAGE, MAX_PER_PAGE, Paging
 from passgate.management.resource_servers import (
     MAX_IDENTIFIER,
@@ -110,8 +112,24 @@ _PAGING = (
         "boolean",
     ),
 )
-#: ``{id}`` takes an identifier's slashes too (Starlette's ``path`` convertor).
-_BY_ID = "/resource-servers/{id:path}"
+
+
+class _Identifier(Convertor[str]):
+    """A path parameter that takes an identifier's slashes too; neither empty nor starting
+    with a slash (no id or absolute URL does), so ``/resource-servers/`` and
+    ``/resource-servers//`` name nothing (404) rather than an API called "" or "/"."""
+
+    regex = "[^/].*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("identifier", _Identifier())
+_BY_ID = "/resource-servers/{id:identifier}"
 
 
 def resource_servers_operations(service: ResourceServersService) -> list[Operation]:

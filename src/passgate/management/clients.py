@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -309,9 +309,3 @@ def _refused() -> Iterator[None]:
         yield
     except InvalidConfiguration as exc:
         raise SettingRefused(str(exc)) from None
-
-
-def changed_fields(client: Client, names: Sequence[str] = _SETTINGS) -> dict[str, Any]:
-    """The settings of ``client`` named (for an audit event: never a secret)."""
-    shown = client_json(client)
-    return {name: shown[name] for name in names}

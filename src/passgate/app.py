@@ -31,6 +31,7 @@ from passgate.errors import StorageError
 from passgate.keys.issuer import tenant_issuer
 from passgate.keys.startup import open_key_ring
 from passgate.mail.mailer import Mailer, mailer_from_settings
+from passgate.management.applications import applications_admin
 from passgate.management.client_grants import ClientGrantsService
 from passgate.management.services import build_management
 from passgate.management.tenant_services import tenant_services
@@ -180,6 +181,7 @@ class Passgate:
         self._client_grants = ClientGrantsService(
             applications=self.applications, grants=grants, on_change=grants_by_client.clear
         )
+        self._record_caches = (self.clients, self.apis, grants_by_client)
         self.guard = guard
         self.block_releases = BlockReleases(
             counters=self.counters,
@@ -253,6 +255,7 @@ class Passgate:
             releases=self.block_releases,
             client_grants=self._client_grants,
             tenant=tenant_services(self),
+            applications=applications_admin(self.applications, caches=self._record_caches),
             rate_limit_per_minute=settings.management_rate_limit,
             clock=clock,
             on_release=self.forget_refusals,

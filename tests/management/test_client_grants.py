@@ -254,7 +254,7 @@ def test_filters_are_exact(world: World) -> None:
         ([("client_id", "a"), ("client_id", "b")], "found type array' on property client_id"),
         ([("q", "x")], "Additional properties not allowed: q"),
         ([("from", "cgr_1"), ("page", "1")], "cannot be combined"),
-        ([("take", "5"), ("include_totals", "true")], "cannot be combined"),
+        ([("take", "5"), ("per_page", "5")], "cannot be combined"),
     ],
 )
 def test_a_bad_query_is_refused_as_auth0_does(pairs: list[tuple[str, str]], says: str) -> None:
@@ -265,6 +265,7 @@ def test_a_bad_query_is_refused_as_auth0_does(pairs: list[tuple[str, str]], says
     assert says in message
 
 
-def test_checkpoint_paging_takes_include_totals_false() -> None:
-    query = ClientGrantQuery.from_query([("take", "5"), ("include_totals", "false")])
-    assert (query.checkpoint, query.take, query.include_totals) == (True, 5, False)
+@pytest.mark.parametrize("totals", ["false", "true"])  # true: as Auth0's Python SDK sends it
+def test_checkpoint_paging_takes_include_totals(totals: str) -> None:
+    query = ClientGrantQuery.from_query([("take", "5"), ("include_totals", totals)])
+    assert (query.checkpoint, query.take, query.include_totals) == (True, 5, totals == "true")

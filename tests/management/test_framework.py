@@ -289,6 +289,9 @@ def test_changes_named_like_secrets_are_redacted() -> None:
         "signing_key": "(changed)",
         "max_attempts": 3,
     }
+    settings = {"token_endpoint_auth_method": "none", "is_token_endpoint_ip_header_trusted": True,
+                "token_lifetime": 60}  # fmt: skip
+    assert _redacted({**settings, "access_token": "t"}) == {**settings, "access_token": "(changed)"}
 
 
 async def test_the_openapi_document_describes_what_is_served(admin: Admin) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import click
 
@@ -23,6 +24,10 @@ from passgate.domain.models import (
     Api,
     Client,
 )
+from passgate.errors import Conflict, NotFound
+from passgate.management.clients import ClientChange, NewClient
+from passgate.management.errors import SettingRefused
+from passgate.management.resource_servers import NewResourceServer
 
 __all__ = ["apis", "clients"]
 
@@ -33,6 +38,19 @@ _SECRET_NOTICE = "Store the client secret now: only its digest is kept, it canno
 
 def _choices(values: Sequence[str]) -> str:
     return "[" + "|".join(values) + "]"
+
+
+@contextlib.contextmanager
+def _refused(client_id: str | None = None) -> Iterator[None]:
+    """The services' refusals in the words this command always used (exit status 1)."""
+    try:
+        yield
+    except SettingRefused as exc:
+        raise click.ClickException(exc.problem) from None
+    except NotFound:
+        raise click.ClickException(f"no client with id {client_id!r}") from None
+    except Conflict as exc:
+        raise click.ClickException(exc.message) from None
 
 
 def _client_text(client: Client, secret: str | None = None) -> str:
@@ -88,14 +106,15 @@ def create_client(
     as_json: bool,
 ) -> None:
     """Create an application and print its client_id and client_secret (shown once)."""
-    with open_stores() as stores:
-        client, secret = stores.applications.create_client(
-            name=name,
-            app_type=app_type,
-            auth_method=auth_method,
-            grant_types=[GRANT_ALIASES.get(grant, grant) for grant in grants],
-            trusted=trust_ip_header,
-        )
+    new = NewClient(
+        name=name,
+        app_type=app_type,
+        token_endpoint_auth_method=auth_method,
+        grant_types=tuple(GRANT_ALIASES.get(grant, grant) for grant in grants),
+        is_token_endpoint_ip_header_trusted=trust_ip_header,
+    )
+    with open_stores() as stores, _refused():
+        client, secret = stores.admin().clients.create(new)
     emit(as_json, {**client_json(client), "client_secret": secret}, _client_text(client, secret))
     if secret is not None and not as_json:
         click.echo(_SECRET_NOTICE, err=True)
@@ -106,7 +125,7 @@ def create_client(
 def list_clients(as_json: bool) -> None:
     """List applications (never their secrets)."""
     with open_stores() as stores:
-        found = stores.applications.list_clients()
+        found = stores.admin().clients.all()
     rows = [
         (
             c.client_id,
@@ -130,8 +149,8 @@ def list_clients(as_json: bool) -> None:
 @json_option
 def rotate_secret(client_id: str, as_json: bool) -> None:
     """Give a confidential client a new secret; the old one stops working at once."""
-    with open_stores() as stores:
-        secret = stores.applications.rotate_secret(client_id)
+    with open_stores() as stores, _refused(client_id):
+        _, secret = stores.admin().clients.rotate_secret(client_id)
     emit(
         as_json,
         {"client_id": client_id, "client_secret": secret},
@@ -154,8 +173,9 @@ def set_trust(client_id: str, trusted: bool | None, as_json: bool) -> None:
     """Turn is_token_endpoint_ip_header_trusted on or off for a client."""
     if trusted is None:
         raise click.UsageError("say --on or --off")
-    with open_stores() as stores:
-        client = stores.applications.set_ip_header_trusted(client_id, trusted)
+    change = ClientChange(is_token_endpoint_ip_header_trusted=trusted)
+    with open_stores() as stores, _refused(client_id):
+        client, _ = stores.admin().clients.update(client_id, change)
     emit(as_json, client_json(client), _client_text(client))
 
 
@@ -170,8 +190,9 @@ def set_auth_method(client_id: str, method: str, as_json: bool) -> None:
     public and drops its secret; from none to a secret method prints a new secret once.
     Running servers see the change within 2 seconds.
     """
-    with open_stores() as stores:
-        client, secret = stores.applications.set_auth_method(client_id, method)
+    change = ClientChange(token_endpoint_auth_method=method)
+    with open_stores() as stores, _refused(client_id):
+        client, secret = stores.admin().clients.update(client_id, change)
     emit(as_json, {**client_json(client), "client_secret": secret}, _client_text(client, secret))
     if secret is not None and not as_json:
         click.echo(_SECRET_NOTICE, err=True)
@@ -208,15 +229,16 @@ def create_api(
     as_json: bool,
 ) -> None:
     """Create an API."""
-    with open_stores() as stores:
-        api = stores.applications.create_api(
-            identifier=identifier,
-            scopes=scopes,
-            name=name,
-            token_lifetime=token_lifetime,
-            allow_offline_access=allow_offline_access,
-            signing_alg=signing_alg,
-        )
+    new = NewResourceServer(
+        identifier=identifier,
+        name=name,
+        scopes=scopes,
+        signing_alg=signing_alg,
+        token_lifetime=token_lifetime,
+        allow_offline_access=allow_offline_access,
+    )
+    with open_stores() as stores, _refused():
+        api = stores.admin().resource_servers.create(new)
     emit(as_json, api_json(api), lambda: table(_API_HEADERS, [_api_row(api)], empty=""))
 
 
@@ -225,7 +247,7 @@ def create_api(
 def list_apis(as_json: bool) -> None:
     """List APIs."""
     with open_stores() as stores:
-        found = stores.applications.list_apis()
+        found = stores.admin().resource_servers.all()
     emit(
         as_json,
         [api_json(a) for a in found],

@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from passgate.domain.models import Api, Client, User
 from passgate.errors import ConfigurationError, ManagementError, PassgateError
 from passgate.keys.issuer import ISSUER_KEY, tenant_issuer
+from passgate.management.applications import ApplicationsAdmin, applications_admin
 from passgate.management.client_grants import ClientGrantsService
 from passgate.settings import Settings, read_settings
 from passgate.storage.applications import Applications
@@ -112,6 +113,11 @@ class Stores:
         if issuer:
             self.applications.ensure_management_api(str(issuer))
         return ClientGrantsService(applications=self.applications, grants=ClientGrants(self.engine))
+
+    def admin(self) -> ApplicationsAdmin:
+        """The clients' and APIs' services (the Management API's; running servers see a
+        change within their records' cache time, 2 seconds)."""
+        return applications_admin(self.applications)
 
     def hasher(self) -> PasswordHasher:
         """Hashes with the configured argon2 parameters (the ones logins check against)."""

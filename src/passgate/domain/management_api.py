@@ -28,6 +28,7 @@ MANAGEMENT_SCOPES: tuple[str, ...] = (
     "update:clients",
     "delete:clients",
     "read:client_keys",
+    "update:client_keys",
     "read:resource_servers",
     "create:resource_servers",
     "update:resource_servers",

@@ -138,9 +138,9 @@ class ClientGrantQuery:
             pairs,
             ("client_id", "audience", "page", "per_page", "include_totals", "from", "take"),
         )
+        # include_totals goes with either: Auth0's Python SDK sends include_totals=true with
+        # take and from, and reads {client_grants, next}.
         offset_paging = {"page", "per_page"} & set(values)
-        if values.get("include_totals") == "true":  # false, as some SDKs send, is no paging
-            offset_paging.add("include_totals")
         checkpoint_paging = {"from", "take"} & set(values)
         if offset_paging and checkpoint_paging:
             raise query_error(

@@ -17,6 +17,7 @@ __all__ = [
     "ManagementError",
     "NotFound",
     "PayloadTooLarge",
+    "SettingRefused",
     "Unauthenticated",
 ]
 
@@ -25,6 +26,15 @@ class InvalidBody(BadRequest):
     """The request body is not JSON, not an object, or a field is refused."""
 
     default_code = "invalid_body"
+
+
+class SettingRefused(InvalidBody):
+    """A value the stores refuse for a client or an API (an unknown ``app_type``, trust in
+    a public client's header…): ``problem`` is the rule's own words, which the CLI shows."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"Payload validation error: '{problem}'.")
+        self.problem = problem
 
 
 class InvalidQuery(BadRequest):

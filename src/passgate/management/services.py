@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from passgate.domain.clock import Clock
 from passgate.domain.models import Client
 from passgate.management.access import ManagementAccess, TokenVerifier
+from passgate.management.applications import ApplicationsAdmin
 from passgate.management.attack_protection import AttackProtection
 from passgate.management.client_grants import ClientGrantsService
 from passgate.management.ip_blocks import IpBlocks
@@ -41,6 +42,8 @@ class ManagementServices:
     logs: LogService
     #: Users, stats and signing keys.
     tenant: TenantServices
+    #: Clients and resource servers.
+    applications: ApplicationsAdmin
 
 
 def build_management(
@@ -55,6 +58,7 @@ def build_management(
     releases: BlockReleases,
     client_grants: ClientGrantsService,
     tenant: TenantServices,
+    applications: ApplicationsAdmin,
     rate_limit_per_minute: int,
     clock: Clock,
     on_release: Callable[[], None],
@@ -81,4 +85,5 @@ def build_management(
         client_grants=client_grants,
         logs=LogService(search=EventSearch(engine)),
         tenant=tenant,
+        applications=applications,
     )

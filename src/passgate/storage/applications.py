@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import secrets
 import string
 import time
@@ -13,11 +12,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from passgate.domain.management_api import (
-    MANAGEMENT_API_NAME,
-    MANAGEMENT_SCOPES,
-    management_audience,
-)
+from passgate.domain.management_api import management_audience
 from passgate.domain.models import (
     APP_TYPES,
     AUTH_METHODS,
@@ -30,9 +25,8 @@ from passgate.storage.limits import check_length, shorten
 from passgate.storage.schema import apis, clients
 from passgate.support.crypto import keyed_digest, new_id, new_secret
 
-__all__ = ["Applications", "InvalidConfiguration"]
+__all__ = ["ApiExists", "Applications", "InvalidConfiguration", "validate_client"]
 
-logger = logging.getLogger("passgate.storage")
 
 SIGNING_ALGS = ("RS256", "ES256")
 _CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
@@ -48,6 +42,17 @@ class InvalidConfiguration(InvalidValue):
     """An application or API setting was refused; nothing was changed."""
 
 
+class ApiExists(InvalidConfiguration):
+    """Another API has that identifier; nothing was stored."""
+
+
+#: Scopes that OpenID Connect defines: no API defines them.
+_OIDC_SCOPES = ("openid", "profile", "email", "offline_access")
+#: The longest scope an API defines.
+MAX_SCOPE = 280
+TOKEN_LIFETIME_RANGE = (60, 2592000)
+
+
 def _client(row: Any) -> Client:
     return Client(
         client_id=row.client_id,
@@ -61,7 +66,7 @@ def _client(row: Any) -> Client:
     )
 
 
-def _api(row: Any) -> Api:
+def api_from_row(row: Any) -> Api:
     return Api(
         id=row.id,
         identifier=row.identifier,
@@ -100,6 +105,24 @@ def validate_client(
         )
     if "client_credentials" in grant_types and auth_method == "none":
         raise InvalidConfiguration("client_credentials needs a confidential client")
+
+
+def validate_api(
+    *, name: str | None, scopes: Sequence[str], token_lifetime: int, signing_alg: str
+) -> None:
+    if name is not None and not name.strip():
+        raise InvalidConfiguration("name must not be empty")
+    check_length(apis.c.name, name, field="name")
+    for scope in scopes:
+        if not scope or any(ch.isspace() for ch in scope) or len(scope) > MAX_SCOPE:
+            raise InvalidConfiguration(f"invalid scope {scope!r}")
+        if scope in _OIDC_SCOPES:
+            raise InvalidConfiguration(f"{scope!r} is an OpenID Connect scope, not an API's")
+    low, high = TOKEN_LIFETIME_RANGE
+    if not low <= token_lifetime <= high:
+        raise InvalidConfiguration(f"token_lifetime must be {low} to {high} seconds")
+    if signing_alg not in SIGNING_ALGS:
+        raise InvalidConfiguration(f"signing_alg must be one of {', '.join(SIGNING_ALGS)}")
 
 
 class Applications:
@@ -155,10 +178,23 @@ class Applications:
             ).first()
         return None if row is None else _client(row)
 
-    def list_clients(self) -> list[Client]:
+    def list_clients(
+        self, *, offset: int = 0, limit: int | None = None, app_types: Sequence[str] = ()
+    ) -> list[Client]:
+        """Clients in creation order (``app_types``: only those), ``limit`` from ``offset``."""
+        statement = sa.select(clients).order_by(clients.c.created_at, clients.c.client_id)
+        if app_types:
+            statement = statement.where(clients.c.app_type.in_(app_types))
         with self._engine.connect() as connection:
-            rows = connection.execute(sa.select(clients).order_by(clients.c.created_at))
+            rows = connection.execute(statement.offset(offset).limit(limit))
             return [_client(row) for row in rows]
+
+    def count_clients(self, *, app_types: Sequence[str] = ()) -> int:
+        statement = sa.select(sa.func.count()).select_from(clients)
+        if app_types:
+            statement = statement.where(clients.c.app_type.in_(app_types))
+        with self._engine.connect() as connection:
+            return int(connection.execute(statement).scalar_one())
 
     def rotate_secret(self, client_id: str) -> str:
         client = self.get_client(client_id)
@@ -175,60 +211,120 @@ class Applications:
             )
         return secret
 
-    def set_auth_method(self, client_id: str, method: str) -> tuple[Client, str | None]:
-        """Change how a client authenticates at the token endpoint.
+    def update_client(
+        self,
+        client_id: str,
+        *,
+        name: str | None = None,
+        app_type: str | None = None,
+        auth_method: str | None = None,
+        grant_types: Sequence[str] | None = None,
+        trusted: bool | None = None,
+    ) -> tuple[Client, str | None] | None:
+        """Change the settings given (None: kept), checked together as one client; None
+        when there is no such client.
 
         Returns the client and, when it turns from public into confidential, its new
-        secret (shown once, stored as a digest). Between ``client_secret_post`` and
+        secret (stored as a digest). Between ``client_secret_post`` and
         ``client_secret_basic`` the secret stays; a client made public (``none``) loses it.
-        A public client cannot keep IP header trust or the client_credentials grant."""
-        client = self.get_client(client_id)
-        if client is None:
-            raise InvalidConfiguration(f"no client with id {client_id!r}")
-        if method == "none" and client.is_token_endpoint_ip_header_trusted:
+        A change made meanwhile by another caller is read again, so that two changes
+        never combine into settings that were not checked (trust on a public client)."""
+        for _ in range(5):
+            with self._engine.connect() as connection:
+                row = connection.execute(
+                    sa.select(clients).where(clients.c.client_id == client_id)
+                ).first()
+            if row is None:
+                return None
+            client = _client(row)
+            done = self._update_client(
+                client,
+                row.grant_types,
+                name=client.name if name is None else name,
+                app_type=client.app_type if app_type is None else app_type,
+                auth_method=client.token_endpoint_auth_method
+                if auth_method is None
+                else auth_method,
+                grant_types=client.grant_types if grant_types is None else grant_types,
+                trusted=client.is_token_endpoint_ip_header_trusted if trusted is None else trusted,
+            )
+            if done is not None:
+                return done
+        raise InvalidConfiguration("the client is being changed by someone else; try again")
+
+    def _update_client(
+        self,
+        client: Client,
+        stored_grant_types: str,
+        *,
+        name: str,
+        app_type: str,
+        auth_method: str,
+        grant_types: Sequence[str],
+        trusted: bool,
+    ) -> tuple[Client, str | None] | None:
+        grant_types = list(dict.fromkeys(grant_types))
+        if auth_method == "none" and trusted and client.is_token_endpoint_ip_header_trusted:
             raise InvalidConfiguration(
-                "a public client cannot be trusted with auth0-forwarded-for; "
-                f"first run: passgate clients set-trust {client_id} --off"
+                "a public client cannot be trusted with auth0-forwarded-for; first turn "
+                f"is_token_endpoint_ip_header_trusted off (passgate clients set-trust "
+                f"{client.client_id} --off)"
             )
         validate_client(
-            name=client.name,
-            app_type=client.app_type,
-            auth_method=method,
-            grant_types=client.grant_types,
-            trusted=client.is_token_endpoint_ip_header_trusted,
+            name=name,
+            app_type=app_type,
+            auth_method=auth_method,
+            grant_types=grant_types,
+            trusted=trusted,
         )
         secret: str | None = None
-        values: dict[str, Any] = {"token_endpoint_auth_method": method}
-        if method == "none":
+        values: dict[str, Any] = {
+            "name": name,
+            "app_type": app_type,
+            "token_endpoint_auth_method": auth_method,
+            "grant_types": json.dumps(grant_types),
+            "is_token_endpoint_ip_header_trusted": trusted,
+        }
+        if auth_method == "none":
             values["secret_digest"] = None
         elif not client.is_confidential:
             secret = new_secret(32)
             values["secret_digest"] = self.secret_digest(secret)
+        unchanged = sa.and_(  # the settings this change was checked against
+            clients.c.client_id == client.client_id,
+            clients.c.token_endpoint_auth_method == client.token_endpoint_auth_method,
+            clients.c.grant_types == stored_grant_types,
+            clients.c.is_token_endpoint_ip_header_trusted
+            == client.is_token_endpoint_ip_header_trusted,
+        )
         with self._engine.begin() as connection:
-            connection.execute(
-                clients.update().where(clients.c.client_id == client_id).values(**values)
-            )
-        updated = self.get_client(client_id)
-        assert updated is not None
+            if not connection.execute(clients.update().where(unchanged).values(**values)).rowcount:
+                return None
+        updated = self.get_client(client.client_id)
+        if updated is None:  # deleted meanwhile
+            return None
         return updated, secret
 
-    def set_ip_header_trusted(self, client_id: str, trusted: bool) -> Client:
-        client = self.get_client(client_id)
-        if client is None:
+    def set_auth_method(self, client_id: str, method: str) -> tuple[Client, str | None]:
+        """Change how a client authenticates at the token endpoint (:meth:`update_client`)."""
+        done = self.update_client(client_id, auth_method=method)
+        if done is None:
             raise InvalidConfiguration(f"no client with id {client_id!r}")
-        if trusted and not client.is_confidential:
-            raise InvalidConfiguration(
-                "is_token_endpoint_ip_header_trusted needs a confidential client"
-            )
+        return done
+
+    def set_ip_header_trusted(self, client_id: str, trusted: bool) -> Client:
+        done = self.update_client(client_id, trusted=trusted)
+        if done is None:
+            raise InvalidConfiguration(f"no client with id {client_id!r}")
+        return done[0]
+
+    def delete_client(self, client_id: str) -> bool:
+        """Delete the client and its grants; False when there was none."""
         with self._engine.begin() as connection:
-            connection.execute(
-                clients.update()
-                .where(clients.c.client_id == client_id)
-                .values(is_token_endpoint_ip_header_trusted=trusted)
-            )
-        updated = self.get_client(client_id)
-        assert updated is not None
-        return updated
+            deleted = connection.execute(
+                clients.delete().where(clients.c.client_id == client_id)
+            ).rowcount
+        return bool(deleted)
 
     # -- APIs ----------------------------------------------------------------------
     def create_api(
@@ -242,19 +338,12 @@ class Applications:
         signing_alg: str = "RS256",
     ) -> Api:
         check_length(apis.c.identifier, identifier, field="identifier")
-        check_length(apis.c.name, name, field="name")
         parts = urlsplit(identifier)
         if not identifier or not (parts.scheme and parts.netloc):
             raise InvalidConfiguration("identifier must be an absolute URL (the audience)")
-        for scope in scopes:
-            if not scope or any(ch.isspace() for ch in scope) or len(scope) > 280:
-                raise InvalidConfiguration(f"invalid scope {scope!r}")
-            if scope in ("openid", "profile", "email", "offline_access"):
-                raise InvalidConfiguration(f"{scope!r} is an OpenID Connect scope, not an API's")
-        if not 60 <= token_lifetime <= 2592000:
-            raise InvalidConfiguration("token_lifetime must be 60 to 2592000 seconds")
-        if signing_alg not in SIGNING_ALGS:
-            raise InvalidConfiguration(f"signing_alg must be one of {', '.join(SIGNING_ALGS)}")
+        validate_api(
+            name=name or None, scopes=scopes, token_lifetime=token_lifetime, signing_alg=signing_alg
+        )
         api_id = new_id("api_", 8)
         try:
             with self._engine.begin() as connection:
@@ -271,7 +360,7 @@ class Applications:
                     )
                 )
         except sa.exc.IntegrityError as exc:
-            raise InvalidConfiguration(f"an API with identifier {identifier!r} exists") from exc
+            raise ApiExists(f"an API with identifier {identifier!r} exists") from exc
         api = self.api_by_identifier(identifier)
         assert api is not None
         return api
@@ -279,13 +368,70 @@ class Applications:
     def api_by_identifier(self, identifier: str) -> Api | None:
         with self._engine.connect() as connection:
             row = connection.execute(sa.select(apis).where(apis.c.identifier == identifier)).first()
-        return None if row is None else _api(row)
+        return None if row is None else api_from_row(row)
 
-    def list_apis(self) -> list[Api]:
+    def api_by_id(self, api_id: str) -> Api | None:
         with self._engine.connect() as connection:
-            return [
-                _api(row) for row in connection.execute(sa.select(apis).order_by(apis.c.created_at))
-            ]
+            row = connection.execute(sa.select(apis).where(apis.c.id == api_id)).first()
+        return None if row is None else api_from_row(row)
+
+    def list_apis(self, *, offset: int = 0, limit: int | None = None) -> list[Api]:
+        statement = sa.select(apis).order_by(apis.c.created_at, apis.c.id)
+        with self._engine.connect() as connection:
+            rows = connection.execute(statement.offset(offset).limit(limit))
+            return [api_from_row(row) for row in rows]
+
+    def count_apis(self) -> int:
+        with self._engine.connect() as connection:
+            return int(
+                connection.execute(sa.select(sa.func.count()).select_from(apis)).scalar_one()
+            )
+
+    def update_api(
+        self,
+        api_id: str,
+        *,
+        name: str | None = None,
+        scopes: Sequence[str] | None = None,
+        token_lifetime: int | None = None,
+        allow_offline_access: bool | None = None,
+        signing_alg: str | None = None,
+    ) -> Api | None:
+        """Change the settings given (None: kept); None when there is no such API. The
+        system API (the Management API) takes a new token lifetime only: its identifier,
+        name and scopes are passgate's."""
+        api = self.api_by_id(api_id)
+        if api is None:
+            return None
+        if api.is_system and (name, scopes, allow_offline_access, signing_alg) != (None,) * 4:
+            raise InvalidConfiguration("the Management API takes a new token_lifetime only")
+        validate_api(
+            name=name,
+            scopes=scopes or (),
+            token_lifetime=api.token_lifetime if token_lifetime is None else token_lifetime,
+            signing_alg=api.signing_alg if signing_alg is None else signing_alg,
+        )
+        values: dict[str, Any] = {
+            "name": name,
+            "scopes": None if scopes is None else json.dumps(list(dict.fromkeys(scopes))),
+            "token_lifetime": token_lifetime,
+            "allow_offline_access": allow_offline_access,
+            "signing_alg": signing_alg,
+        }
+        values = {key: value for key, value in values.items() if value is not None}
+        if values:
+            with self._engine.begin() as connection:
+                connection.execute(apis.update().where(apis.c.id == api_id).values(**values))
+        return self.api_by_id(api_id)
+
+    def delete_api(self, api_id: str) -> bool:
+        """Delete the API and its client grants (never the system API); False when there
+        was no such API to delete."""
+        with self._engine.begin() as connection:
+            deleted = connection.execute(
+                apis.delete().where(apis.c.id == api_id, apis.c.is_system.is_(False))
+            ).rowcount
+        return bool(deleted)
 
     def max_token_lifetime(self) -> int:
         with self._engine.connect() as connection:
@@ -294,63 +440,9 @@ class Applications:
 
     # -- the Management API --------------------------------------------------------
     def ensure_management_api(self, issuer: str) -> Api:
-        """The Management API, made to match ``issuer``: created at the first start (or
-        made of an API that already has its identifier), its identifier moved when the
-        issuer changed, the scopes a newer passgate checks added. Several processes may do
-        it at once: one insert wins, the others read it. Raises
-        :class:`InvalidConfiguration` when another API holds the identifier it must take."""
-        identifier = management_audience(issuer)
-        try:
-            return self._ensure_system_api(identifier)
-        except sa.exc.IntegrityError:  # another process made it meanwhile
-            return self._ensure_system_api(identifier)
+        """The Management API, made to match ``issuer`` (:mod:`passgate.storage.system_api`)."""
+        from passgate.storage.system_api import ensure_system_api
 
-    def _ensure_system_api(self, identifier: str) -> Api:
-        with self._engine.begin() as connection:
-            system = connection.execute(sa.select(apis).where(apis.c.is_system)).first()
-            holder = connection.execute(
-                sa.select(apis).where(apis.c.identifier == identifier)
-            ).first()
-            if system is None and holder is None:
-                connection.execute(
-                    apis.insert().values(
-                        id=new_id("api_", 8),
-                        identifier=identifier,
-                        name=MANAGEMENT_API_NAME,
-                        scopes=json.dumps(list(MANAGEMENT_SCOPES)),
-                        token_lifetime=86400,
-                        allow_offline_access=False,
-                        signing_alg="RS256",
-                        created_at=time.time(),
-                        is_system=True,
-                    )
-                )
-            elif system is None:
-                assert holder is not None
-                logger.warning(
-                    "the API %s (%s) becomes the Management API: it has its identifier",
-                    identifier,
-                    holder.name,
-                )
-                self._update_system_api(connection, holder, name=MANAGEMENT_API_NAME)
-            else:
-                if system.identifier != identifier and holder is not None:
-                    raise InvalidConfiguration(
-                        f"the Management API's identifier follows the issuer and would be "
-                        f"{identifier}, but another API ({holder.name}) has that identifier"
-                    )
-                self._update_system_api(connection, system, identifier=identifier)
-        api = self.api_by_identifier(identifier)
-        assert api is not None
+        api = ensure_system_api(self._engine, management_audience(issuer))
         assert api.is_system
         return api
-
-    @staticmethod
-    def _update_system_api(connection: sa.Connection, row: Any, **values: Any) -> None:
-        """Mark ``row`` as the system API with ``values`` and every Management scope (its
-        other scopes kept); write only what changes."""
-        scopes = list(dict.fromkeys([*MANAGEMENT_SCOPES, *json.loads(row.scopes)]))
-        wanted = {**values, "is_system": True, "scopes": json.dumps(scopes)}
-        changed = {key: value for key, value in wanted.items() if getattr(row, key) != value}
-        if changed:
-            connection.execute(apis.update().where(apis.c.id == row.id).values(**changed))

@@ -9,6 +9,7 @@ from passgate.domain.clock import Clock
 from passgate.domain.events import EventSink
 from passgate.management.services import ManagementServices
 from passgate.web.management.anomaly import anomaly_operations
+from passgate.web.management.applications import applications_operations
 from passgate.web.management.attack_protection import attack_protection_operations
 from passgate.web.management.logs import logs_operations
 from passgate.web.management.operations import Operation
@@ -30,6 +31,7 @@ def management_operations(services: ManagementServices) -> list[Operation]:
         *users_operations(services.tenant.users),
         *stats_operations(services.tenant.stats),
         *signing_keys_operations(services.tenant.signing_keys),
+        *applications_operations(services.applications, services.client_grants),
     ]
 
 

@@ -10,6 +10,7 @@ and the ``x-ratelimit-*`` headers on every authenticated answer.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -163,12 +164,17 @@ def _openapi_path() -> dict[str, Any]:
     }
 
 
+#: A path parameter's Starlette convertor (``{id:path}``), which OpenAPI does not spell.
+_CONVERTOR = re.compile(r"\{(\w+):\w+\}")
+
+
 def openapi_document(operations: Sequence[Operation], *, issuer: str) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``operations`` served under ``<issuer>api/v2``."""
     base = issuer.rstrip("/")
     paths: dict[str, Any] = {"/openapi.json": _openapi_path()}
     for operation in operations:
-        paths.setdefault(operation.path, {})[operation.method.lower()] = _operation(operation)
+        path = _CONVERTOR.sub(r"{\1}", operation.path)
+        paths.setdefault(path, {})[operation.method.lower()] = _operation(operation)
     return {
         "openapi": "3.1.0",
         "info": {

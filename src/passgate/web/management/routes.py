@@ -51,6 +51,10 @@ _NO_STORE = {"cache-control": "no-store"}
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 #: Fields whose values never reach an event, whatever a handler reports as changed.
 _SECRET_WORDS = ("password", "secret", "token", "private", "hash", "key")
+#: Settings named like secrets that are none (a client's and an API's): shown as they are.
+_NOT_SECRETS = frozenset(
+    {"token_endpoint_auth_method", "is_token_endpoint_ip_header_trusted", "token_lifetime"}
+)
 _UNAVAILABLE = "The service is temporarily unavailable. Try again later."
 _SERVER_ERROR = "An internal server error occurred"
 #: Longest path or query value an event keeps.
@@ -81,7 +85,9 @@ def _error(exc: ManagementError, headers: Mapping[str, str] | None = None) -> Re
 def _redacted(changes: Mapping[str, Any]) -> dict[str, Any]:
     """``changes`` with the value of every field named like a secret replaced."""
     return {
-        name: "(changed)" if any(word in name.lower() for word in _SECRET_WORDS) else value
+        name: "(changed)"
+        if name not in _NOT_SECRETS and any(word in name.lower() for word in _SECRET_WORDS)
+        else value
         for name, value in changes.items()
     }
 

@@ -130,6 +130,18 @@ async def test_unknown_paths_and_methods_answer_in_auth0s_shape(admin: Admin) ->
             assert_api_error(response, 405, "method_not_allowed")
 
 
+async def test_the_document_answers_other_methods_with_405(admin: Admin) -> None:
+    """Found by the conformance run: a POST to the document was a 404 (the catch-all
+    route), not the 405 every other path of ``/api/v2`` answers."""
+    for method in ("POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        response = await admin.http.request(method, "/api/v2/openapi.json")
+        message = f"Method {method} is not allowed here"
+        assert_api_error(response, 405, "method_not_allowed", message)
+        assert response.headers["allow"] == "GET"
+    head = await admin.http.head("/api/v2/openapi.json")
+    assert head.status_code == 200
+
+
 @pytest.mark.parametrize(
     ("content", "content_type", "message"),
     [
@@ -200,6 +212,27 @@ async def test_the_body_cap_is_413(make_stack: Callable[..., Stack]) -> None:
             "Payload content length greater than maximum allowed: 1024",
         )
         assert response.json()["error"] == "Request Entity Too Large"
+
+
+async def test_the_body_cap_holds_and_is_documented_for_calls_without_a_body(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """Found by the conformance run: a GET or DELETE with a body past the cap is a 413,
+    which the document listed only for operations that take a body."""
+    stack = make_stack(max_body_bytes=1024)
+    async with stack.http() as http:
+        client = m2m_client(stack)
+        admin = Admin(stack, http, client, await management_token(http, client))
+        document = (await http.get("/api/v2/openapi.json")).json()
+        for method, path, documented in (
+            ("GET", "/logs", "/logs"),
+            ("DELETE", "/anomaly/blocks/ips/192.0.2.1", "/anomaly/blocks/ips/{id}"),
+        ):
+            response = await admin.call(method, path, content=b"x" * 1025)
+            assert_api_error(response, 413, "payload_too_large")
+            assert "413" in document["paths"][documented][method.lower()]["responses"]
+            response = await admin.call(method, path, content=b"x" * 1024)
+            assert_api_error(response, 400, "invalid_body")
 
 
 async def test_a_call_without_a_body_must_send_none(admin: Admin) -> None:
@@ -321,8 +354,10 @@ async def test_the_openapi_document_describes_what_is_served(admin: Admin) -> No
             {"bearerAuth": scopes},
             {"oAuth2ClientCredentials": scopes},
         ]
-        for status in ("400", "401", "403", "429", "503"):
+        for status in ("400", "401", "403", "413", "429", "503"):
             assert status in operation["responses"], (method, path)
+        limited = operation["responses"]["429"]["headers"]
+        assert {"x-ratelimit-limit", "x-ratelimit-reset", "retry-after"} <= set(limited)
         declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
         assert declared == {part[1:-1] for part in path.split("/") if part.startswith("{")}
     patch = operations[("patch", BRUTE)]

@@ -4,6 +4,7 @@ parameter (the parameters themselves are tested below HTTP in ``test_logs.py``).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -126,4 +127,40 @@ async def test_user_logs_take_only_paging(admin: Admin) -> None:
     response = await admin.call(
         "GET", f"/users/{quote(admin.stack.alice.id)}/logs", params={"q": "type:s"}
     )
+    assert_api_error(response, 400, "invalid_query_string")
+
+
+async def test_the_document_types_the_paging_parameters(admin: Admin) -> None:
+    """The log service reads its parameters itself; the document still says what they
+    are (found by the conformance run: it said "any string", and most strings are a 400),
+    and every value it allows for sort and fields is taken."""
+    _seed(admin)
+    document = (await admin.http.get("/api/v2/openapi.json")).json()
+    for path in ("/logs", "/users/{id}/logs"):
+        schemas = {
+            param["name"]: param["schema"]
+            for param in document["paths"][path]["get"]["parameters"]
+            if param["in"] == "query"
+        }
+        assert schemas["page"] == {"type": "integer", "minimum": 0, "maximum": 999_999_999}
+        assert schemas["per_page"] == {"type": "integer", "minimum": 0, "maximum": 100}
+        assert schemas["include_totals"] == {"type": "boolean"}
+        for sort in schemas["sort"]["enum"]:
+            await _get(admin, "/logs", sort=sort, per_page="1")
+    logs = {
+        param["name"]: param["schema"] for param in document["paths"]["/logs"]["get"]["parameters"]
+    }
+    assert logs["take"] == {"type": "integer", "minimum": 0, "maximum": 100}
+    assert logs["include_fields"] == {"type": "boolean"}
+    assert logs["q"] == {"type": "string", "maxLength": 2000}
+    pattern = re.compile(logs["fields"]["pattern"])
+    for fields in ("", "log_id", "log_id,date,details,hostname"):
+        assert pattern.fullmatch(fields)
+        await _get(admin, "/logs", fields=fields)
+    for fields in (",", "log_id,", "nope", "log_id,,date"):
+        assert not pattern.fullmatch(fields)
+        response = await admin.call("GET", "/logs", params={"fields": fields})
+        assert_api_error(response, 400, "invalid_query_string")
+    await _get(admin, "/logs", page="999999999", per_page="0", include_totals="true")
+    response = await admin.call("GET", "/logs", params={"page": "1000000000"})
     assert_api_error(response, 400, "invalid_query_string")

@@ -44,9 +44,11 @@ from passgate.storage.schema import events
 
 __all__ = [
     "DEFAULT_PER_PAGE",
+    "MAX_PAGE",
     "MAX_PER_PAGE",
     "MAX_TAKE",
     "MAX_TOTAL",
+    "OUTPUT_FIELDS",
     "LogListing",
     "LogService",
     "log_json",
@@ -64,6 +66,7 @@ MAX_TAKE = 100
 MAX_TOTAL = 10_000
 #: Page numbers have at most this many digits (pages go on; offsets stay integers).
 _PAGE_DIGITS = 9
+MAX_PAGE = 10**_PAGE_DIGITS - 1
 
 #: The fields ``fields`` may name: Auth0's, and those passgate adds.
 OUTPUT_FIELDS = (*STORED_FIELDS, "details", *ABSENT_FIELDS)
@@ -206,7 +209,7 @@ def read_listing(params: Params, *, allowed: frozenset[str] = LIST_PARAMETERS) -
     return LogListing(
         where=_query(given),
         sort=_sort(given["sort"]) if "sort" in given else Sort(),
-        page=_integer("page", given["page"], 10**_PAGE_DIGITS - 1) if "page" in given else 0,
+        page=_integer("page", given["page"], MAX_PAGE) if "page" in given else 0,
         per_page=_integer("per_page", given.get("per_page", str(DEFAULT_PER_PAGE)), MAX_PER_PAGE),
         include_totals=_boolean("include_totals", given.get("include_totals", "false")),
         fields=_fields(given.get("fields", "")),

@@ -8,9 +8,12 @@ parameter it names, comes from one place.
 
 from __future__ import annotations
 
-from passgate.domain.log_query import InvalidLogRequest
+import re
+from typing import Any
+
+from passgate.domain.log_query import SEARCHABLE_FIELDS, InvalidLogRequest
 from passgate.management.errors import InvalidQuery, NotFound
-from passgate.management.logs import MAX_PER_PAGE, MAX_TAKE, LogService
+from passgate.management.logs import MAX_PAGE, MAX_PER_PAGE, MAX_TAKE, OUTPUT_FIELDS, LogService
 from passgate.web.management.operations import (
     Answer,
     Call,
@@ -59,24 +62,62 @@ _LIST_SCHEMA = {
 }
 
 
-def _text(name: str, description: str, max_length: int | None = None) -> QueryParam:
-    return QueryParam(name, description, max_length=max_length)
+def _text(
+    name: str,
+    description: str,
+    max_length: int | None = None,
+    documented: dict[str, Any] | None = None,
+) -> QueryParam:
+    """A parameter the log service reads (and refuses) itself; ``documented``: what the
+    document says its values are."""
+    return QueryParam(name, description, max_length=max_length, documented=documented)
 
 
+def _integer(low: int, high: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": low, "maximum": high}
+
+
+_BOOLEAN = {"type": "boolean"}
+_SORT = {
+    "type": "string",
+    "enum": [f"{field}:{order}" for field in SEARCHABLE_FIELDS for order in ("1", "-1")],
+}
+_FIELD = "(?:" + "|".join(re.escape(field) for field in OUTPUT_FIELDS) + ")"
+_FIELDS = {"type": "string", "pattern": f"^(?:{_FIELD}(?:,{_FIELD})*)?$"}
 _PAGING = (
-    _text("page", "Page index of the results, from 0."),
-    _text("per_page", f"Results per page, 1 to {MAX_PER_PAGE} (50 by default)."),
-    _text("sort", "A field, ':' and 1 (ascending) or -1 (descending), as date:-1."),
-    _text("include_totals", "true: an object with start, limit, length, total and logs."),
+    _text("page", "Page index of the results, from 0.", documented=_integer(0, MAX_PAGE)),
+    _text(
+        "per_page",
+        f"Results per page, at most {MAX_PER_PAGE} (50 by default).",
+        documented=_integer(0, MAX_PER_PAGE),
+    ),
+    _text(
+        "sort",
+        "A field, ':' and 1 (ascending) or -1 (descending), as date:-1.",
+        documented=_SORT,
+    ),
+    _text(
+        "include_totals",
+        "true: an object with start, limit, length, total and logs.",
+        documented=_BOOLEAN,
+    ),
 )
 _LIST_QUERY = (
     _text("q", 'A query in Auth0\'s log search syntax (type:fp AND ip:"192.0.2.1").', MAX_QUERY),
     _text("search", "Another name for q.", MAX_QUERY),
     *_PAGING,
-    _text("fields", "Comma-separated fields to include (or exclude, see include_fields)."),
-    _text("include_fields", "false: fields lists the fields to leave out."),
+    _text(
+        "fields",
+        "Comma-separated fields to include (or exclude, see include_fields).",
+        documented=_FIELDS,
+    ),
+    _text("include_fields", "false: fields lists the fields to leave out.", documented=_BOOLEAN),
     _text("from", "Checkpoint paging: the log_id to read on from (empty: the oldest)."),
-    _text("take", f"Checkpoint paging: how many events, 1 to {MAX_TAKE}."),
+    _text(
+        "take",
+        f"Checkpoint paging: how many events, at most {MAX_TAKE}.",
+        documented=_integer(0, MAX_TAKE),
+    ),
 )
 _LOG_ID = PathParam("id", "The log_id of the event.", {"type": "string", "minLength": 1})
 _USER_ID = PathParam("id", "The user_id whose events are listed.", {"type": "string"})

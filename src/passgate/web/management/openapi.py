@@ -3,9 +3,10 @@
 Every path, method, parameter, body schema, answer and scope comes from the same
 :class:`~passgate.web.management.operations.Operation` declarations the router serves,
 so the document says what passgate serves and nothing else. Each operation documents the
-errors it can answer (404 when its path names something, 413 when it takes a body; 400,
-401, 403, 429 and 503 always) in Auth0's error body,
-and the ``x-ratelimit-*`` headers on every authenticated answer.
+errors it can answer (404 when its path names something; 400, 401, 403, 413, 429 and 503
+always: the body cap holds for every call, also one that takes no body) in Auth0's error
+body, the ``x-ratelimit-*`` headers on every authenticated answer and ``retry-after`` on
+a 429.
 """
 
 from __future__ import annotations
@@ -59,6 +60,12 @@ def _headers(limited: bool) -> dict[str, Any]:
     }
 
 
+_RETRY_AFTER = {
+    "description": "Seconds until the token's bucket holds a call again.",
+    "schema": {"type": "integer"},
+}
+
+
 def _error_answer(description: str, *, limited: bool = True) -> dict[str, Any]:
     return {
         "description": description,
@@ -67,7 +74,15 @@ def _error_answer(description: str, *, limited: bool = True) -> dict[str, Any]:
     }
 
 
+def _rate_limited() -> dict[str, Any]:
+    answer = _error_answer(_ALWAYS[429])
+    answer["headers"] = {**answer["headers"], "retry-after": _RETRY_AFTER}
+    return answer
+
+
 def _query_schema(param: QueryParam) -> dict[str, Any]:
+    if param.documented is not None:
+        return dict(param.documented)
     schema: dict[str, Any] = {"type": param.type}
     if param.type == "string":
         if param.min_length:
@@ -119,7 +134,11 @@ def _responses(operation: Operation) -> dict[str, Any]:
         responses["404"] = _error_answer(operation.not_found)
     if operation.body is not None:
         responses["413"] = _error_answer("The body is larger than the server accepts.")
-    responses["429"] = _error_answer(_ALWAYS[429])
+    else:  # the cap is checked before the body is refused
+        responses["413"] = _error_answer(
+            "A body (which this operation does not take) larger than the server accepts."
+        )
+    responses["429"] = _rate_limited()
     responses["503"] = _error_answer(_ALWAYS[503], limited=False)
     return responses
 

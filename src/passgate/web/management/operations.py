@@ -48,6 +48,10 @@ class QueryParam:
     #: Integers: value bounds.
     minimum: int | None = None
     maximum: int | None = None
+    #: What the document says the value is, when the handler's service checks it rather
+    #: than the framework (a ``string`` parameter whose service takes integers, say); by
+    #: default the schema of ``type`` and the bounds above.
+    documented: JsonSchema | None = None
 
 
 @dataclass(frozen=True, slots=True)

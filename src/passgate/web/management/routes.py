@@ -125,8 +125,7 @@ class _Dispatcher:
     async def handle(self, request: Request) -> Response:
         operation = self._by_method.get(request.method)
         if operation is None:
-            message = f"Method {request.method} is not allowed here"
-            return _refusal(405, message, "method_not_allowed", {"allow": self._allow})
+            return _method_not_allowed(request.method, self._allow)
         try:
             caller, limit = await self._run_io(
                 self._admit, request.headers.getlist("authorization")
@@ -252,6 +251,11 @@ def _server_error(headers: Mapping[str, str] | None = None) -> Response:
     return _refusal(500, _SERVER_ERROR, "server_error", headers)
 
 
+def _method_not_allowed(method: str, allow: str) -> Response:
+    message = f"Method {method} is not allowed here"
+    return _refusal(405, message, "method_not_allowed", {"allow": allow})
+
+
 def _not_found(request: Request) -> Response:
     return _refusal(404, "Not Found", "not_found")
 
@@ -277,12 +281,14 @@ def management_routes(
     document = openapi_document(operations, issuer=issuer)
 
     async def openapi(request: Request) -> Response:
+        if request.method not in ("GET", "HEAD"):
+            return _method_not_allowed(request.method, "GET")
         return JSONResponse(document, headers={"cache-control": "public, max-age=300"})
 
     async def not_found(request: Request) -> Response:
         return _not_found(request)
 
-    routes = [Route(f"{API_PREFIX}/openapi.json", openapi, methods=["GET"])]
+    routes = [Route(f"{API_PREFIX}/openapi.json", openapi, methods=_ALL_METHODS)]
     for path, declared in by_path.items():
         dispatcher = _Dispatcher(
             declared,

@@ -118,10 +118,12 @@ async def test_the_limit_holds_across_instances(
 
 async def test_unknown_paths_and_methods_answer_in_auth0s_shape(admin: Admin) -> None:
     for path in ("/api/v2/nope", "/api/v2", "/api/v2/", "/api/v2" + BRUTE + "/",
-                 "/api/v2/user-blocks/a/b"):  # fmt: skip
+                 "/api/v2/user-blocks/a/b", "/api/v2/nope%0Aline", "/api/v2/a/%0A/b"):  # fmt: skip
         response = await admin.http.get(path, headers=admin.headers)
         assert_api_error(response, 404, "not_found", "Not Found")
         assert "location" not in response.headers
+    response = await admin.http.get("/api/v2/resource-servers/%0A", headers=admin.headers)
+    assert_api_error(response, 404, "inexistent_resource_server")
     for method in ("POST", "PUT", "DELETE", "HEAD", "OPTIONS"):
         response = await admin.http.request(method, "/api/v2" + BRUTE, headers=admin.headers)
         assert response.status_code == 405

@@ -35,7 +35,7 @@ _GRANT: dict[str, Any] = {
     },
 }
 _LIST: dict[str, Any] = {
-    "oneOf": [
+    "anyOf": [
         {"type": "array", "items": _GRANT},
         {
             "type": "object",

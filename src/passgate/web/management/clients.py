@@ -50,9 +50,9 @@ _SETTINGS: dict[str, Any] = {
     },
     **{name: {"type": "boolean", "const": value} for name, value in FIXED.items()},
 }
+#: No member is required: ``fields`` chooses which are answered.
 _CLIENT: dict[str, Any] = {
     "type": "object",
-    "required": ["client_id", "name", "app_type", "token_endpoint_auth_method", "grant_types"],
     "properties": {
         "client_id": {"type": "string"},
         **_SETTINGS,
@@ -67,7 +67,7 @@ _WITH_SECRET: dict[str, Any] = {
     },
 }
 _LIST: dict[str, Any] = {
-    "oneOf": [
+    "anyOf": [
         {"type": "array", "items": _CLIENT},
         {
             "type": "object",

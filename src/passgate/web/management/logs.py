@@ -45,7 +45,7 @@ _LOG_SCHEMA = {
     },
 }
 _LIST_SCHEMA = {
-    "oneOf": [
+    "anyOf": [
         {"type": "array", "items": _LOG_SCHEMA},
         {
             "type": "object",

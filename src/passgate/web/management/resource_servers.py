@@ -64,7 +64,7 @@ _API: dict[str, Any] = {
     },
 }
 _LIST: dict[str, Any] = {
-    "oneOf": [
+    "anyOf": [
         {"type": "array", "items": _API},
         {
             "type": "object",
@@ -119,7 +119,7 @@ class _Identifier(Convertor[str]):
     with a slash (no id or absolute URL does), so ``/resource-servers/`` and
     ``/resource-servers//`` name nothing (404) rather than an API called "" or "/"."""
 
-    regex = "[^/].*"
+    regex = "[^/][\\s\\S]*"  # any character after the first, line breaks too
 
     def convert(self, value: str) -> str:
         return value

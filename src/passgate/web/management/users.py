@@ -232,7 +232,7 @@ def users_operations(service: UsersService) -> list[Operation]:
             method="GET", path="/users", scopes=("read:users",), summary="List or search users",
             operation_id="get_users", tag="users", handler=list_users,
             answer=Answer(200, "The users found, oldest first unless sorted: a bare array, or "
-                          "a page with totals.", {"oneOf": [_USERS, _PAGE]}),
+                          "a page with totals.", {"anyOf": [_USERS, _PAGE]}),
             query=_LIST_QUERY,
         ),
         Operation(

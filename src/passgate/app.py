@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -474,4 +475,11 @@ def app_from_env() -> Starlette:
     # call; while the event loop is busy (many requests, a flood) the interpreter's default
     # 5 ms switch interval makes it wait that long each time. 1 ms keeps logins flowing.
     sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
-    return create_app(Passgate(settings, guard=None))
+    app = create_app(Passgate(settings, guard=None))
+    # What is built by now lives as long as the server: kept out of the collector's sight,
+    # a full collection no longer walks it (with it, each paused the loop 70-150 ms under a
+    # flood; bench/bench_loop_lag.py). Only here: a process that builds many apps (tests)
+    # must keep collecting them.
+    gc.collect()
+    gc.freeze()
+    return app

@@ -57,9 +57,19 @@ class Server:
         return json.loads(done.stdout)
 
     def create_user(self, email: str, password: str = PASSWORD) -> str:
-        user = self.cli("users", "create", "--email", email, "--password-stdin", input=password)
-        user_id: str = user["user_id"]
-        return user_id
+        """A user, made through the sign-up endpoint (faster than a CLI process)."""
+        answer = httpx.post(
+            self.base + "dbconnections/signup",
+            json={
+                "client_id": self.client_id,
+                "email": email,
+                "password": password,
+                "connection": "Username-Password-Authentication",
+            },
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+        return "auth0|" + str(answer.json()["_id"])
 
     def events(self, *args: str) -> list[dict[str, Any]]:
         found = self.cli("logs", *args)

@@ -187,12 +187,9 @@ def test_framework_request_objects_are_read_by_shape() -> None:
     assert end_user_ip(asgi, PROXIES) == "198.51.100.1"
 
 
+@pytest.mark.usefixtures("django_configured")
 def test_real_framework_requests() -> None:
     """With the frameworks themselves (installed with the kit's test extra)."""
-    from django.conf import settings
-
-    if not settings.configured:
-        settings.configure(ALLOWED_HOSTS=["*"], USE_TZ=True)
     from django.test import RequestFactory
     from starlette.requests import Request as StarletteRequest
     from werkzeug.test import EnvironBuilder

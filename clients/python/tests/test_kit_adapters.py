@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import BaseModel
-from passgate_server import API, PASSWORD, Server, start_server
 
 from passgate_client import (
     AsyncPassgateClient,
@@ -17,6 +16,7 @@ from passgate_client import (
     PasswordRejected,
     UntrustedAddress,
 )
+from passgate_server import API, PASSWORD, Server, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +60,8 @@ def test_django_backend_logs_in_with_the_forwarded_ip(server: Server) -> None:
         assert user.email == "frank@example.com"
         assert request.passgate_tokens.access_token
         again = authenticate(request, username="frank@example.com", password=PASSWORD)
-        assert again is not None and again.pk == user.pk
+        assert again is not None
+        assert again.pk == user.pk
 
         wrong: Any = factory.post("/login", REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="198.51.100.71")
         assert authenticate(wrong, username="frank@example.com", password="nope") is None
@@ -109,7 +110,8 @@ def test_flask_helper_logs_in_with_the_forwarded_ip(server: Server) -> None:
         headers=headers,
         environ_base=environ,
     )
-    assert ok.status_code == 200 and ok.json is not None
+    assert ok.status_code == 200
+    assert ok.json is not None
     assert ok.json["sub"].startswith("auth0|")
     bad = web.post(
         "/login",
@@ -163,8 +165,9 @@ async def test_fastapi_dependencies_and_error_handler(server: Server) -> None:
         answer = await web.post("/login", json=body, headers=headers)
         assert answer.status_code == 200
         token = answer.json()["access_token"]
-        me = await web.get("/me", headers={"Authorization": f"Bearer {token}"})
-        assert me.status_code == 200 and me.json()["sub"].startswith("auth0|")
+        mine = await web.get("/me", headers={"Authorization": f"Bearer {token}"})
+        assert mine.status_code == 200
+        assert mine.json()["sub"].startswith("auth0|")
         refused = await web.get("/me", headers={"Authorization": "Bearer nope"})
         assert refused.status_code == 401
         assert refused.headers["www-authenticate"] == 'Bearer error="invalid_token"'

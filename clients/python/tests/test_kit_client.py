@@ -8,11 +8,9 @@ import base64
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from passgate_server import API, PASSWORD, Server, start_server
 
 from passgate_client import (
     AsyncPassgateClient,
@@ -24,6 +22,7 @@ from passgate_client import (
     ServiceUnavailable,
     SignupRefused,
 )
+from passgate_server import API, PASSWORD, Server, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -64,8 +63,11 @@ def test_login_returns_tokens_and_the_end_user_ip_reaches_passgates_events(
     )
     assert tokens.token_type == "Bearer"
     assert tokens.expires_in == 86400
-    assert tokens.id_token and tokens.refresh_token and tokens.access_token
-    assert tokens.scope is not None and "read:things" in tokens.scope
+    assert tokens.id_token
+    assert tokens.refresh_token
+    assert tokens.access_token
+    assert tokens.scope is not None
+    assert "read:things" in tokens.scope
     assert tokens.access_token not in repr(tokens)
     assert tokens.refresh_token not in repr(tokens)
     [event] = server.events("--type", "sepft", "--user", alice, "--limit", "1")
@@ -84,7 +86,8 @@ def test_password_realm_login_names_the_connection(alice: str, client: PassgateC
     assert tokens.access_token
     with pytest.raises(RequestRefused) as refused:
         client.login("alice@example.com", PASSWORD, end_user_ip=END_USER, realm="No-Such-DB")
-    assert refused.value.status is not None and 400 <= refused.value.status < 500
+    assert refused.value.status is not None
+    assert 400 <= refused.value.status < 500
 
 
 def test_wrong_password_and_unknown_user_are_one_error(alice: str, client: PassgateClient) -> None:
@@ -121,9 +124,9 @@ def test_client_secret_basic_is_sent_as_http_basic(server: Server, alice: str) -
 def test_wrong_client_secret_is_a_request_refused_not_the_users_fault(
     server: Server, alice: str
 ) -> None:
-    with PassgateClient(server.base, server.client_id, "wrong secret") as bad:
-        with pytest.raises(RequestRefused) as refused:
-            bad.login("alice@example.com", PASSWORD, end_user_ip=END_USER)
+    bad = PassgateClient(server.base, server.client_id, "wrong secret")
+    with bad, pytest.raises(RequestRefused) as refused:
+        bad.login("alice@example.com", PASSWORD, end_user_ip=END_USER)
     assert (refused.value.code, refused.value.status) == ("invalid_client", 401)
     assert refused.value.user_message == "Something went wrong. Please try again later."
 
@@ -140,7 +143,8 @@ def test_refresh_rotates_and_revoke_ends_the_family(alice: str, client: Passgate
     )
     assert first.refresh_token is not None
     second = client.refresh(first.refresh_token, end_user_ip=END_USER)
-    assert second.access_token and second.refresh_token
+    assert second.access_token
+    assert second.refresh_token
     assert second.refresh_token != first.refresh_token
     client.revoke(second.refresh_token)
     with pytest.raises(InvalidToken) as refused:
@@ -152,9 +156,7 @@ def test_refresh_rotates_and_revoke_ends_the_family(alice: str, client: Passgate
 def test_userinfo_gives_the_claims_and_refuses_a_bad_token(
     alice: str, client: PassgateClient
 ) -> None:
-    tokens = client.login(
-        "alice@example.com", PASSWORD, end_user_ip=END_USER, scope="openid email"
-    )
+    tokens = client.login("alice@example.com", PASSWORD, end_user_ip=END_USER, scope="openid email")
     claims = client.userinfo(tokens.access_token)
     assert claims["sub"] == alice
     assert claims["email"] == "alice@example.com"
@@ -224,11 +226,13 @@ def test_verify_access_token_checks_signature_audience_and_issuer(
         client.verify_access_token("not.a.jwt", API)
     with pytest.raises(InvalidToken):
         client.verify_access_token(_forge(tokens.access_token, alg="none"), API)
-    with PassgateClient(
-        server.base, server.client_id, server.client_secret, issuer="https://elsewhere/"
-    ) as other:
-        with pytest.raises(InvalidToken, match="iss"):
-            other.verify_access_token(tokens.access_token, API)
+    with (
+        PassgateClient(
+            server.base, server.client_id, server.client_secret, issuer="https://elsewhere/"
+        ) as other,
+        pytest.raises(InvalidToken, match="iss"),
+    ):
+        other.verify_access_token(tokens.access_token, API)
 
 
 def test_jwks_is_cached_and_refetched_on_an_unknown_kid_at_a_bounded_rate(
@@ -274,9 +278,9 @@ def test_jwks_is_cached_and_refetched_on_an_unknown_kid_at_a_bounded_rate(
 
 
 def test_an_unreachable_passgate_is_service_unavailable() -> None:
-    with PassgateClient("http://127.0.0.1:9/", "id", "secret", timeout=2) as down:
-        with pytest.raises(ServiceUnavailable) as refused:
-            down.login("alice@example.com", PASSWORD, end_user_ip=END_USER)
+    down = PassgateClient("http://127.0.0.1:9/", "id", "secret", timeout=2)
+    with down, pytest.raises(ServiceUnavailable) as refused:
+        down.login("alice@example.com", PASSWORD, end_user_ip=END_USER)
     assert refused.value.code == "network_error"
     assert refused.value.user_message.startswith("The sign-in service is temporarily")
 

@@ -200,7 +200,7 @@ def test_real_framework_requests() -> None:
     )
     assert end_user_ip(django_request, PROXIES) == "198.51.100.1"
     builder = EnvironBuilder(
-        headers={"X-Forwarded-For": "6.6.6.6, 198.51.100.2"},
+        headers=[("X-Forwarded-For", "6.6.6.6, 198.51.100.2")],
         environ_base={"REMOTE_ADDR": "10.0.0.1"},
     )
     assert end_user_ip(WerkzeugRequest(builder.get_environ()), PROXIES) == "198.51.100.2"

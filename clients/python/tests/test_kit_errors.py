@@ -51,7 +51,9 @@ def login(client: PassgateClient) -> None:
 
 def refusal(status: int, error: str, description: str, **headers: str) -> PassgateError:
     with pytest.raises(PassgateError) as raised:
-        login(client_answering(status, {"error": error, "error_description": description}, **headers))
+        login(
+            client_answering(status, {"error": error, "error_description": description}, **headers)
+        )
     return raised.value
 
 
@@ -73,11 +75,13 @@ def test_passgates_wordings_are_the_servers() -> None:
 
 def test_retry_after_in_seconds_or_as_a_date() -> None:
     error = refusal(429, "too_many_attempts", SUSPICIOUS_IP_MESSAGE, **{"Retry-After": "120"})
-    assert isinstance(error, IpThrottled) and error.retry_after == 120.0
+    assert isinstance(error, IpThrottled)
+    assert error.retry_after == 120.0
     later = email.utils.formatdate(time.time() + 60, usegmt=True)
     error = refusal(429, "too_many_attempts", BRUTE_FORCE_MESSAGE, **{"Retry-After": later})
     assert isinstance(error, AccountBlocked)
-    assert error.retry_after is not None and 55 <= error.retry_after <= 61
+    assert error.retry_after is not None
+    assert 55 <= error.retry_after <= 61
     assert retry_after_seconds("soon") is None
     assert retry_after_seconds("-5") is None
     assert retry_after_seconds(None) is None
@@ -100,7 +104,8 @@ def test_server_faults_and_strangers_are_service_unavailable() -> None:
 
 def test_an_administrator_block_and_configuration_errors() -> None:
     blocked = refusal(401, "unauthorized", "user is blocked")
-    assert isinstance(blocked, UserBlocked) and blocked.user_message.startswith("This account")
+    assert isinstance(blocked, UserBlocked)
+    assert blocked.user_message.startswith("This account")
     for status, code in (
         (401, "invalid_client"),
         (403, "unauthorized_client"),
@@ -120,7 +125,8 @@ def test_no_secret_or_password_in_errors_or_reprs() -> None:
     error = refusal(401, "invalid_client", "Client authentication failed.")
     client = client_answering(200, {})
     for text in (str(error), repr(error), repr(client)):
-        assert SECRET not in text and "pw" not in text.split()
+        assert SECRET not in text
+        assert "pw" not in text.split()
 
 
 @pytest.fixture
@@ -183,3 +189,28 @@ def test_the_public_api_is_exactly_all() -> None:
     assert len(errors) == 13  # the base and its twelve kinds
     for error in errors:
         assert error("code").user_message
+
+
+def test_the_kit_never_imports_the_server_or_a_framework_in_its_core() -> None:
+    """The kit is its own distribution: the server's packages are not its dependencies,
+    and only the adapters import a web framework."""
+    import ast
+    from pathlib import Path
+
+    package = Path(passgate_client.__file__).parent
+    adapters = {"django.py", "flask.py", "fastapi.py"}
+    for path in package.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported = {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        } | {
+            (node.module or "").split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.level == 0
+        }
+        assert "passgate" not in imported, path.name
+        if path.name not in adapters:
+            assert not imported & {"django", "flask", "fastapi", "starlette", "werkzeug"}, path

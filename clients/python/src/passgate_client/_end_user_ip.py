@@ -180,7 +180,9 @@ def _split_forwarded(values: Iterable[str]) -> list[str]:
 
 
 def _split_quoted(text: str, separator: str) -> list[str]:
-    parts, current, quoted, escaped = [], [], False, False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
     for char in text:
         if escaped:
             escaped = False

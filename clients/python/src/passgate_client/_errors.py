@@ -291,7 +291,9 @@ def error_from_answer(
         elif description == TOO_MANY_LOGINS_MESSAGE:
             kind = TooManyLogins
         retry_after = retry_after_seconds(headers.get("retry-after"))
-        return kind(code or "too_many_attempts", description, status=status, retry_after=retry_after)
+        return kind(
+            code or "too_many_attempts", description, status=status, retry_after=retry_after
+        )
     if code == "password_leaked":
         stage: Literal["login", "signup", "change"] = (
             "signup"
@@ -310,7 +312,9 @@ def error_from_answer(
             code,
             str(message),
             status=status,
-            rules=[rule for rule in rules if isinstance(rule, dict)] if isinstance(rules, list) else [],
+            rules=[rule for rule in rules if isinstance(rule, dict)]
+            if isinstance(rules, list)
+            else [],
             policy=policy if isinstance(policy, str) else "",
         )
     if code == "invalid_signup":

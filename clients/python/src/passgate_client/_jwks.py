@@ -87,7 +87,9 @@ class KeyCache:
         try:
             keys = KeySet.import_key_set({"keys": usable})
         except (JoseError, ValueError, TypeError):
-            raise ServiceUnavailable("invalid_response", "the JWKS holds an unreadable key") from None
+            raise ServiceUnavailable(
+                "invalid_response", "the JWKS holds an unreadable key"
+            ) from None
         self._keys = keys
         self._kids = frozenset(str(key["kid"]) for key in usable if "kid" in key)
 

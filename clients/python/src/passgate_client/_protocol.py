@@ -154,12 +154,8 @@ class Protocol:
     def signup(
         self, email: str, password: str, *, connection: str, fields: Mapping[str, Any]
     ) -> Call:
-        body: dict[str, Any] = {
-            key: value for key, value in fields.items() if value is not None
-        }
-        body.update(
-            client_id=self.client_id, email=email, password=password, connection=connection
-        )
+        body: dict[str, Any] = {key: value for key, value in fields.items() if value is not None}
+        body.update(client_id=self.client_id, email=email, password=password, connection=connection)
         return Call("signup", "POST", "dbconnections/signup", json=body)
 
     def change_password(self, email: str, *, connection: str) -> Call:
@@ -184,7 +180,9 @@ class Protocol:
 
     @staticmethod
     def transport_error(call: Call, error: httpx.HTTPError) -> PassgateError:
-        return ServiceUnavailable("network_error", f"{type(error).__name__} during {call.operation}")
+        return ServiceUnavailable(
+            "network_error", f"{type(error).__name__} during {call.operation}"
+        )
 
     @staticmethod
     def answer(call: Call, response: httpx.Response) -> Any:

@@ -59,7 +59,7 @@ def client() -> PassgateClient:
         return _clients[key]
 
 
-class PassgateBackend(ModelBackend):
+class PassgateBackend(ModelBackend):  # type: ignore[misc]  # Django ships no types
     def authenticate(
         self,
         request: Any,

@@ -250,7 +250,7 @@ def test_jwks_is_cached_and_refetched_on_an_unknown_kid_at_a_bounded_rate(
         server.client_id,
         server.client_secret,
         http_client=http,
-        jwks_refetch_interval=0.5,
+        jwks_refetch_interval=1.0,
     ) as client:
         before = client.login("alice@example.com", PASSWORD, end_user_ip=END_USER, audience=API)
         for _ in range(3):
@@ -269,7 +269,7 @@ def test_jwks_is_cached_and_refetched_on_an_unknown_kid_at_a_bounded_rate(
                 break
             assert time.monotonic() < deadline, "the server never signed with the new key"
             time.sleep(0.2)
-        time.sleep(0.6)
+        time.sleep(1.1)
         assert client.verify_access_token(after.access_token, API)["sub"] == alice
         assert len(fetched) == 2
         assert client.verify_access_token(before.access_token, API)["sub"] == alice

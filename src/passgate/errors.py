@@ -206,8 +206,15 @@ class AccessDenied(OAuthError):
 
 
 class TooManyAttempts(OAuthError):
+    """``retry_after``: seconds until an attempt can be admitted again, when that is known
+    (a throttled IP's bucket refills; a brute-force block has no such time)."""
+
     error = "too_many_attempts"
     default_description = BRUTE_FORCE_MESSAGE
+
+    def __init__(self, description: str | None = None, *, retry_after: float | None = None):
+        super().__init__(description)
+        self.retry_after = retry_after
 
 
 class ServiceUnavailable(OAuthError):

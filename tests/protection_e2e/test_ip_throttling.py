@@ -134,3 +134,34 @@ async def test_twenty_logins_for_one_user_from_one_ip_then_limit_sul(stack: Stac
     stack.clock.advance(3)
     assert await status(stack, "alice", PASSWORD, IP_A) == 200
     assert await status(stack, "alice", PASSWORD, IP_A) == 429
+
+
+async def test_a_throttled_ip_is_told_when_to_try_again(stack: Stack) -> None:
+    """Retry-After (whole seconds, at least 1) until the bucket's next attempt is due, on
+    the first refusal and on those answered from memory; a brute-force block has none."""
+    stack.set_pre_login(max_attempts=5, rate_ms=60_000)
+    assert await spray(stack, IP_A, 5) == [403] * 5
+    first = await login(stack, "user5@example.com", WRONG, IP_A)
+    assert (first.status_code, first.headers["retry-after"]) == (429, "60")
+    stack.clock.advance(45.5)
+    again = await login(stack, "alice", PASSWORD, IP_A)  # refused from memory now
+    assert (again.status_code, again.headers["retry-after"]) == (429, "15")
+    stack.clock.advance(14.0)
+    last = await login(stack, "alice", PASSWORD, IP_A)
+    assert (last.status_code, last.headers["retry-after"]) == (429, "1")
+
+    stack.set_brute_force(max_attempts=2)
+    for _ in range(2):
+        assert await status(stack, "bob", WRONG, IP_B) == 403
+    blocked = await login(stack, "bob", BOB_PASSWORD, IP_B)
+    assert blocked.status_code == 429
+    assert "retry-after" not in blocked.headers
+
+
+async def test_too_many_logins_say_when_the_next_is_due(stack: Stack) -> None:
+    async with stack.http() as http:
+        for _ in range(20):
+            assert (await stack.login(http, "alice", PASSWORD, forwarded=IP_A)).status_code == 200
+    refused = await login(stack, "alice", PASSWORD, IP_A)
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["retry-after"]) <= 3

@@ -88,8 +88,9 @@ def test_suspicious_ip_throttle_is_ip_throttled(server: Server, client: Passgate
         client.login("throttled@example.com", PASSWORD, end_user_ip="203.0.113.20")
     error = throttled.value
     assert (error.code, error.status) == ("too_many_attempts", 429)
-    # passgate's token endpoint sends no Retry-After today: the kit says it does not know.
-    assert error.retry_after is None
+    # passgate says when the IP's bucket has its next attempt (Retry-After, whole seconds).
+    assert error.retry_after is not None
+    assert error.retry_after >= 1
     assert "suspicious activity from your network" in error.user_message
     assert client.login("throttled@example.com", PASSWORD, end_user_ip="203.0.113.21")
     [event] = server.events("--type", "limit_mu", "--ip", "203.0.113.20", "--limit", "1")
@@ -102,6 +103,8 @@ def test_too_many_logins_of_one_user_from_one_ip(client: PassgateClient) -> None
     with pytest.raises(TooManyLogins) as frequent:
         client.login("frequent@example.com", PASSWORD, end_user_ip="192.0.2.30")
     assert frequent.value.status == 429
+    assert frequent.value.retry_after is not None
+    assert 1 <= frequent.value.retry_after <= 3
     assert frequent.value.user_message.startswith("Too many sign-ins")
     assert client.login("frequent@example.com", PASSWORD, end_user_ip="192.0.2.31")
 

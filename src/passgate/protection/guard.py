@@ -137,7 +137,7 @@ class ProtectionGuard:
         # this only saves I/O while a flood repeats a known refusal, and a release made
         # by another process (an administrator, an unblock link) shows here within
         # REFUSAL_MEMORY_S. At most REFUSALS_KEPT of them (the newest).
-        self._refusals: TtlCache[str, tuple[object, str]] = TtlCache(
+        self._refusals: TtlCache[str, tuple[object, str, float]] = TtlCache(
             ttl=REFUSAL_MEMORY_S, size=REFUSALS_KEPT, clock=clock
         )
 
@@ -165,13 +165,14 @@ class ProtectionGuard:
         )
 
     def _remember(self, key: str, policy: object, message: str, until: float) -> None:
-        self._refusals.put(key, (policy, message), until=until)
+        self._refusals.put(key, (policy, message, until), until=until)
 
-    def _remembered(self, key: str, policy: object) -> str | None:
+    def _remembered(self, key: str, policy: object) -> tuple[str, float] | None:
+        """The message of a refusal remembered under ``policy``, and until when."""
         hit = self._refusals.peek(key)
         if hit is MISS or hit[0] is not policy:
             return None
-        return hit[1]
+        return hit[1], hit[2]
 
     def forget_refusals(self) -> None:
         """Drop remembered refusals (after a release made in this process)."""
@@ -182,11 +183,13 @@ class ProtectionGuard:
         if len(self._refusals) == 0:
             return None
         ip = attempt.context.ip
-        message = self._remembered("ip:" + ip, self._policies.get_suspicious_ip())
-        if message is None:
-            policy = self._policies.get_brute_force()
-            message = self._remembered(_spelling(policy.mode, attempt), policy)
-        return TooManyAttempts(message) if message is not None else None
+        throttled = self._remembered("ip:" + ip, self._policies.get_suspicious_ip())
+        if throttled is not None:
+            message, until = throttled
+            return TooManyAttempts(message, retry_after=max(0.0, until - self._clock()))
+        policy = self._policies.get_brute_force()
+        blocked = self._remembered(_spelling(policy.mode, attempt), policy)
+        return TooManyAttempts(blocked[0]) if blocked is not None else None
 
     def admit(self, attempt: LoginAttempt) -> GuardTicket:
         now = self._clock()
@@ -204,13 +207,15 @@ class ProtectionGuard:
             tat = tats[PRE_LOGIN]
             if not has_token(tat, now, capacity, rate_s):
                 # Remembered no longer than until the bucket's next token is due.
-                wait = min(REFUSAL_MEMORY_S, retry_after(tat, now, capacity, rate_s))
+                due = retry_after(tat, now, capacity, rate_s)
+                wait = min(REFUSAL_MEMORY_S, due)
                 self._remember("ip:" + ip, throttling, SUSPICIOUS_IP_MESSAGE, now + wait)
-                raise TooManyAttempts(SUSPICIOUS_IP_MESSAGE)
+                raise TooManyAttempts(SUSPICIOUS_IP_MESSAGE, retry_after=due)
 
         if sul_stage is not None and not has_token(tats[sul_stage], now, SUL_CAPACITY, SUL_RATE_S):
             self._event("limit_sul", attempt, details={"error": "too_many_logins"})
-            raise TooManyAttempts(SUL_MESSAGE)
+            due = retry_after(tats[sul_stage], now, SUL_CAPACITY, SUL_RATE_S)
+            raise TooManyAttempts(SUL_MESSAGE, retry_after=due)
 
         policy = self._policies.get_brute_force()
         bmode = protection_mode(policy, ip)

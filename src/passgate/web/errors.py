@@ -21,6 +21,7 @@ The HTML pages (password reset, unblock) take the status from :func:`error_statu
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from starlette.responses import Response
@@ -150,6 +151,9 @@ def error_headers(error: PassgateError) -> dict[str, str]:
         return error_headers(error.refusal)
     if isinstance(error, InvalidClient) and error.basic:
         return dict(_BASIC_CHALLENGE)
+    if isinstance(error, TooManyAttempts) and error.retry_after is not None:
+        # RFC 9110 §10.2.3: whole seconds; at least 1 (the refusal stands until then).
+        return {"Retry-After": str(max(1, math.ceil(error.retry_after)))}
     if isinstance(error, Unauthenticated):
         # RFC 6750 §3: no error code when no token came.
         if error.error_code != "invalid_token":

@@ -397,6 +397,7 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
         connecting_ip=passgate.connecting_ip,
         max_body_bytes=passgate.settings.max_body_bytes,
         server_timing=passgate.settings.server_timing,
+        trusts_proxies=bool(passgate.settings.trusted_proxies),
     )
 
     @contextlib.asynccontextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,7 @@ def only(found: Sequence[Finding], code: str) -> Finding:
 
 def import_index(stack: Stack) -> None:
     corpus = stack.passgate.settings.data_dir / "corpus.txt"
-    digest = hashlib.sha1(b"password").hexdigest().upper()  # noqa: S324 - the corpus format
+    digest = hashlib.sha1(b"password").hexdigest().upper()
     corpus.write_text(f"{digest}:12345\n")
     import_corpus([corpus], stack.passgate.settings.breached_index_path)
 
@@ -138,7 +139,6 @@ def process_events(
                     log_id=f"{int(date * 1_000_000):017d}{tag}{n:08x}",
                     ip="198.51.100.10",
                     client_ip="198.51.100.10",
-                    client_id=stack.trusted.id,
                     user_id=f"auth0|{tag}{n}",
                 )
             )
@@ -289,3 +289,173 @@ async def test_events_before_since_are_not_read(healthy: Stack) -> None:
     assert codes(checker.findings(checker.since("3d"))) == ["shared_ip_many_users"]
     assert checker.findings(checker.since("1d")) == []
     assert checker.report("1d") == {"findings": []}
+
+
+# -- configuration ------------------------------------------------------------------------
+
+
+async def test_x_forwarded_for_without_trusted_proxies(healthy: Stack) -> None:
+    names = users(healthy, 2)
+    await log_in(
+        healthy, names, healthy.trusted, lambda n: f"198.51.100.{n + 1}",
+        peer="10.0.0.5", headers=[("x-forwarded-for", APP_SERVER_IP)],
+    )  # fmt: skip
+
+    finding = only(findings(healthy), "trusted_proxies_unset")
+    assert finding.severity == "warning"
+    assert "10.0.0.5" in finding.message
+    assert "PASSGATE_TRUSTED_PROXIES" in finding.fix
+    # Once the proxy is trusted, the doctor (run with the servers' settings) is content.
+    assert findings(healthy, trusted_proxies=["10.0.0.0/8"]) == []
+
+
+def mount_table(tmp_path: Path, directory: Path, kind: str) -> Path:
+    table = tmp_path / f"mounts-{kind}"
+    table.write_text(
+        "/dev/sda1 / ext4 rw,relatime 0 0\n"
+        f"fileserver:/export {directory.resolve()} {kind} rw,vers=4.2 0 0\n"
+    )
+    return table
+
+
+async def test_sqlite_shared_over_a_network_filesystem(
+    healthy: Stack, backend: Any, tmp_path: Path
+) -> None:
+    if not healthy.passgate.settings.uses_sqlite:
+        pytest.skip("about SQLite")
+    database_dir = Path(healthy.passgate.engine.url.database or "").parent
+    nfs = mount_table(tmp_path, database_dir, "nfs4")
+    start = healthy.clock() - 3600
+    process_events(healthy, ["aaaaaaaaaa"], start=start, span_s=600)
+
+    alone = only(findings(healthy, nfs), "sqlite_on_network_filesystem")
+    assert alone.severity == "info"
+    assert findings(healthy, mount_table(tmp_path, database_dir, "ext4")) == []
+
+    # A second process serving in the same ten minutes: two instances on one file.
+    process_events(healthy, ["bbbbbbbbbb"], start=start + 120, span_s=300)
+    together = only(findings(healthy, nfs), "sqlite_on_network_filesystem")
+    assert together.severity == "error"
+    assert "2 passgate processes" in together.message
+    assert "PostgreSQL" in together.fix
+
+
+async def test_a_restart_is_not_a_second_instance(healthy: Stack, tmp_path: Path) -> None:
+    if not healthy.passgate.settings.uses_sqlite:
+        pytest.skip("about SQLite")
+    database_dir = Path(healthy.passgate.engine.url.database or "").parent
+    start = healthy.clock() - 3600
+    process_events(healthy, ["aaaaaaaaaa", "cccccccccc"], start=start, span_s=600)
+    finding = only(
+        findings(healthy, mount_table(tmp_path, database_dir, "cifs")),
+        "sqlite_on_network_filesystem",
+    )
+    assert finding.severity == "info"
+
+
+async def test_redis_fallback_with_several_instances(healthy: Stack) -> None:
+    redis = {"redis_url": SecretStr("redis://cache.example:6379/0")}
+    start = healthy.clock() - 3600
+    process_events(healthy, ["aaaaaaaaaa"], start=start, span_s=600)
+    assert findings(healthy, **redis, redis_unavailable="fallback") == []
+
+    process_events(healthy, ["bbbbbbbbbb", "dddddddddd"], start=start + 60, span_s=0.0)
+    process_events(healthy, ["bbbbbbbbbb", "dddddddddd"], start=start + 500, span_s=0.0)
+    finding = only(
+        findings(healthy, **redis, redis_unavailable="fallback"), "redis_fallback_multi_instance"
+    )
+    assert finding.severity == "warning"
+    assert "3 passgate processes" in finding.message
+    assert "PASSGATE_REDIS_UNAVAILABLE=refuse" in finding.fix
+    assert findings(healthy, **redis, redis_unavailable="refuse") == []
+
+
+async def test_smtp_unset(make_stack: Callable[..., Stack]) -> None:
+    stack = make_stack()
+    import_index(stack)
+    stack.passgate.applications.delete_client(stack.public.id)
+    finding = only(findings(stack), "smtp_unset")
+    assert finding.severity == "warning"
+    assert str(stack.passgate.settings.outbox_dir) in finding.message
+    assert codes(findings(stack, **HEALTHY)) == []
+
+
+async def test_no_breached_corpus(make_stack: Callable[..., Stack]) -> None:
+    stack = make_stack(**HEALTHY)
+    stack.passgate.applications.delete_client(stack.public.id)
+    finding = only(findings(stack), "breached_corpus_missing")
+    assert "passgate breached import" in finding.fix
+    # An upstream range API answers instead; detection turned off needs none.
+    assert findings(stack, breached_range_url="https://ranges.example/range/") == []
+    stack.passgate.policies.set_breached_password(
+        dataclasses.replace(stack.passgate.policies.get_breached_password(), enabled=False)
+    )
+    assert findings(stack) == []
+
+
+async def test_a_stale_or_damaged_breached_corpus(healthy: Stack) -> None:
+    healthy.clock.set(time.time() + 400 * DAY)
+    healthy.passgate.keys.rotate()  # fresh keys: only the corpus is old
+    finding = only(findings(healthy), "breached_corpus_stale")
+    assert "days ago" in finding.message
+
+    healthy.passgate.settings.breached_index_path.write_bytes(b"not an index")
+    damaged = only(findings(healthy), "breached_corpus_unreadable")
+    assert damaged.severity == "error"
+
+
+async def test_signing_keys_older_than_the_rotation_period(healthy: Stack) -> None:
+    healthy.clock.advance(181 * DAY)
+    finding = only(findings(healthy), "signing_key_old")
+    assert "RS256" in finding.message
+    assert "ES256" in finding.message
+    assert "passgate keys rotate" in finding.fix
+    assert findings(healthy, signing_key_rotation_days=365) == []
+    assert findings(healthy, signing_key_rotation_days=0) == []
+
+    healthy.passgate.keys.rotate()
+    assert findings(healthy) == []
+
+
+@pytest.mark.parametrize(
+    ("issuer", "reported"),
+    [
+        ("http://auth.example.com/", True),
+        ("http://192.0.2.10:8000/", True),
+        ("https://auth.example.com/", False),
+        ("http://localhost:8000/", False),
+        ("http://127.0.0.1:8000/", False),
+        ("http://[::1]:8000/", False),
+    ],
+)
+async def test_an_issuer_that_is_not_https(healthy: Stack, issuer: str, reported: bool) -> None:
+    TenantStore(healthy.passgate.engine).set(ISSUER_KEY, issuer)
+    found = findings(healthy)
+    assert codes(found) == (["issuer_not_https"] if reported else [])
+    if reported:
+        assert found[0].severity == "error"
+        assert "passgate issuer set https://" in found[0].fix
+
+
+@pytest.mark.parametrize(
+    ("entries", "wide"),
+    [
+        (("0.0.0.0/0",), ["0.0.0.0/0"]),
+        (("203.0.113.7", "10.0.0.0/8"), ["10.0.0.0/8"]),
+        (("2001:db8::/32", "2001:db8:1::/48"), ["2001:db8::/32"]),
+        (("203.0.113.0/24", "192.168.0.0/16", "2001:db8::/64"), []),
+    ],
+)
+async def test_allowlists_holding_whole_ranges(
+    healthy: Stack, entries: tuple[str, ...], wide: list[str]
+) -> None:
+    healthy.set_brute_force(allowlist=entries)
+    healthy.set_suspicious_ip(allowlist=entries[:1])
+    found = [f for f in findings(healthy) if f.code == "allowlist_wide_range"]
+    brute_force = [f for f in found if "brute-force" in f.message]
+    if not wide:
+        assert found == []
+        return
+    (finding,) = brute_force
+    assert all(entry in finding.message for entry in wide)
+    assert len(found) == (2 if entries[0] in wide else 1)

@@ -20,7 +20,9 @@ from passgate.storage.event_log import EventLog
 from tests import support
 
 SMTP_SECRET = "smtp-pa55word"
-HEALTHY_ENV = {"PASSGATE_SMTP_URL": f"smtp://mailer:{SMTP_SECRET}@mx.example:587?starttls=true"}
+HEALTHY_ENV: dict[str, str | None] = {
+    "PASSGATE_SMTP_URL": f"smtp://mailer:{SMTP_SECRET}@mx.example:587?starttls=true"
+}
 
 
 def healthy(tmp_path: Path) -> support.Cli:

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.anyio
 
 DAY = 86400.0
 USER_PASSWORD = "a long enough passphrase 9"
-HEALTHY = {"smtp_url": SecretStr("smtp://mail.example:587")}
+HEALTHY: dict[str, Any] = {"smtp_url": SecretStr("smtp://mail.example:587")}
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -79,7 +79,7 @@ async def log_in(
     persist(stack)
 
 
-def doctor(stack: Stack, mounts: Path | None = None, **settings: Any) -> Doctor:
+def doctor(stack: Stack, *, mounts: Path | None = None, **settings: Any) -> Doctor:
     """The doctor over the stack's database, with ``settings`` changed."""
     passgate = stack.passgate
     changed = passgate.settings.model_copy(update=settings)
@@ -92,8 +92,8 @@ def doctor(stack: Stack, mounts: Path | None = None, **settings: Any) -> Doctor:
     )
 
 
-def findings(stack: Stack, mounts: Path | None = None, **settings: Any) -> list[Finding]:
-    checker = doctor(stack, mounts, **settings)
+def findings(stack: Stack, *, mounts: Path | None = None, **settings: Any) -> list[Finding]:
+    checker = doctor(stack, mounts=mounts, **settings)
     return checker.findings(checker.since(None))
 
 
@@ -328,13 +328,13 @@ async def test_sqlite_shared_over_a_network_filesystem(
     start = healthy.clock() - 3600
     process_events(healthy, ["aaaaaaaaaa"], start=start, span_s=600)
 
-    alone = only(findings(healthy, nfs), "sqlite_on_network_filesystem")
+    alone = only(findings(healthy, mounts=nfs), "sqlite_on_network_filesystem")
     assert alone.severity == "info"
-    assert findings(healthy, mount_table(tmp_path, database_dir, "ext4")) == []
+    assert findings(healthy, mounts=mount_table(tmp_path, database_dir, "ext4")) == []
 
     # A second process serving in the same ten minutes: two instances on one file.
     process_events(healthy, ["bbbbbbbbbb"], start=start + 120, span_s=300)
-    together = only(findings(healthy, nfs), "sqlite_on_network_filesystem")
+    together = only(findings(healthy, mounts=nfs), "sqlite_on_network_filesystem")
     assert together.severity == "error"
     assert "2 passgate processes" in together.message
     assert "PostgreSQL" in together.fix
@@ -347,14 +347,14 @@ async def test_a_restart_is_not_a_second_instance(healthy: Stack, tmp_path: Path
     start = healthy.clock() - 3600
     process_events(healthy, ["aaaaaaaaaa", "cccccccccc"], start=start, span_s=600)
     finding = only(
-        findings(healthy, mount_table(tmp_path, database_dir, "cifs")),
+        findings(healthy, mounts=mount_table(tmp_path, database_dir, "cifs")),
         "sqlite_on_network_filesystem",
     )
     assert finding.severity == "info"
 
 
 async def test_redis_fallback_with_several_instances(healthy: Stack) -> None:
-    redis = {"redis_url": SecretStr("redis://cache.example:6379/0")}
+    redis: dict[str, Any] = {"redis_url": SecretStr("redis://cache.example:6379/0")}
     start = healthy.clock() - 3600
     process_events(healthy, ["aaaaaaaaaa"], start=start, span_s=600)
     assert findings(healthy, **redis, redis_unavailable="fallback") == []

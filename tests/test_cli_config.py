@@ -68,9 +68,12 @@ SAMPLE_ARGS: dict[str, list[str]] = {
     "blocks remove": ["a@example.com"],
     "ip-blocks show": ["203.0.113.7"],
     "ip-blocks remove": ["203.0.113.7"],
+    "doctor": ["--since", "1d"],
 }
 #: Commands that only read: they refuse a database that does not exist.
-READ_COMMANDS = sorted(name for name in SAMPLE_ARGS if name.split()[-1] in ("list", "show", "logs"))
+READ_COMMANDS = sorted(
+    name for name in SAMPLE_ARGS if name.split()[-1] in ("list", "show", "logs", "doctor")
+)
 
 
 def leaf_commands(group: click.Group, prefix: str = "") -> Iterator[str]:

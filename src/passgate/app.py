@@ -34,6 +34,7 @@ from passgate.keys.startup import open_key_ring
 from passgate.mail.mailer import Mailer, mailer_from_settings
 from passgate.management.applications import applications_admin
 from passgate.management.client_grants import ClientGrantsService
+from passgate.management.doctor import doctor_for
 from passgate.management.services import build_management
 from passgate.management.tenant_services import tenant_services
 from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
@@ -257,6 +258,9 @@ class Passgate:
             client_grants=self._client_grants,
             tenant=tenant_services(self),
             applications=applications_admin(self.applications, caches=self._record_caches),
+            doctor=doctor_for(
+                settings, self.engine, clients=self.applications.list_clients, clock=clock
+            ),
             rate_limit_per_minute=settings.management_rate_limit,
             clock=clock,
             on_release=self.forget_refusals,
@@ -398,6 +402,7 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
         connecting_ip=passgate.connecting_ip,
         max_body_bytes=passgate.settings.max_body_bytes,
         server_timing=passgate.settings.server_timing,
+        trusts_proxies=bool(passgate.settings.trusted_proxies),
     )
 
     @contextlib.asynccontextmanager

@@ -223,6 +223,14 @@ class Settings(BaseSettings):
         "events are deleted by the purge that runs every purge_interval_s. 0 keeps events "
         "forever; at most 3650.",
     )
+    signing_key_rotation_days: int = Field(
+        default=180,
+        ge=0,
+        le=3650,
+        description="How old the current signing keys may grow before `passgate doctor` "
+        "says to rotate them (`passgate keys rotate`); passgate never rotates them by "
+        "itself. 0 turns the check off.",
+    )
     management_rate_limit: int = Field(
         default=600,
         ge=1,

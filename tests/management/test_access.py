@@ -88,6 +88,8 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any], str]] = [
     ("GET", "/client-grants/{unknown}", {}, "read:client_grants"),
     ("PATCH", "/client-grants/{unknown}", {"json": {"scope": []}}, "update:client_grants"),
     ("DELETE", "/client-grants/{unknown}", {}, "delete:client_grants"),
+    # passgate extensions
+    ("GET", "/passgate/doctor", {"params": {"since": "1h"}}, "read:doctor"),
 ]  # fmt: skip
 
 RATE_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import httpx
 import pytest
 
+from passgate.domain.client_ip import X_FORWARDED_FOR_IGNORED
 from passgate.domain.events import Event
 from passgate.domain.ip_throttle import PRE_LOGIN
 from passgate.errors import BRUTE_FORCE_MESSAGE, SUSPICIOUS_IP_MESSAGE
@@ -469,3 +470,37 @@ async def test_x_forwarded_for_hops_in_every_address_form(
             assert answer.status_code == 403, (value, answer.text)
     seen = [event.client_ip for event in stack.events.of_type("fepft")]
     assert seen == [ip for _, ip in cases]
+
+
+async def test_an_x_forwarded_for_without_trusted_proxies_is_noted_in_the_event(
+    make_lite_stack: StackFactory,
+) -> None:
+    """A proxy passgate was not told about: the header is ignored, and the event says so
+    (``passgate doctor`` reads it); a blank header or none is not noted."""
+    stack = make_lite_stack()
+    for xff in (IP_A, " ", None):
+        assert await xff_login(stack, PROXY, xff) == 403
+    notes = [e.details.get("x_forwarded_for") for e in stack.events.of_type("fepft")]
+    assert notes == [X_FORWARDED_FOR_IGNORED, None, None]
+    assert [e.ip for e in stack.events.of_type("fepft")] == [PROXY] * 3
+    # A malformed body is an event too, with the note.
+    async with stack.http(PROXY) as http:
+        answer = await http.post(
+            "/oauth/token", content=b"{", headers={"content-type": "application/json",
+                                                   "x-forwarded-for": IP_A},
+        )  # fmt: skip
+    assert answer.status_code == 400
+    assert stack.events.events[-1].details["x_forwarded_for"] == X_FORWARDED_FOR_IGNORED
+
+
+async def test_with_trusted_proxies_x_forwarded_for_is_not_noted(
+    make_lite_stack: StackFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PASSGATE_TRUSTED_PROXIES", "10.0.0.0/8")
+    proxied = make_lite_stack()
+    assert await xff_login(proxied, PROXY, IP_A) == 403
+    assert await xff_login(proxied, APP_SERVER_IP, IP_A) == 403  # an untrusted peer's: not noted
+    assert [e.details.get("x_forwarded_for") for e in proxied.events.of_type("fepft")] == [
+        None,
+        None,
+    ]

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import click
 
@@ -23,6 +21,7 @@ from passgate.cli.support import emit, iso_time, json_option, open_stores
 from passgate.domain.client_ip import ip_text
 from passgate.domain.clock import system_clock
 from passgate.domain.events import Event
+from passgate.domain.log_dates import parse_since
 from passgate.domain.log_query import (
     AnyCase,
     DateSpan,
@@ -40,23 +39,6 @@ __all__ = ["logs", "parse_since"]
 #: How often ``--follow`` reads the log, and how many events at most at a time.
 POLL_S = 1.0
 FOLLOW_BATCH = 1000
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION = re.compile(r"([0-9]{1,9})([smhdw])", re.IGNORECASE)
-
-
-def parse_since(text: str, now: float) -> float:
-    """The moment ``text`` names: a duration back from ``now`` (``90s``, ``15m``, ``1h``,
-    ``2d``, ``1w``) or an ISO 8601 date or date and time (UTC unless it has an offset).
-
-    Raises ``ValueError`` for anything else."""
-    text = text.strip()
-    duration = _DURATION.fullmatch(text)
-    if duration is not None:
-        return now - int(duration.group(1)) * _UNITS[duration.group(2).lower()]
-    moment = datetime.fromisoformat(text)  # ValueError if it is not ISO 8601
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 def _since_option(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:

@@ -16,6 +16,7 @@ from passgate.cli.applications import apis, clients
 from passgate.cli.blocks import blocks
 from passgate.cli.breached import breached
 from passgate.cli.client_grants import client_grants
+from passgate.cli.doctor import doctor
 from passgate.cli.ip_blocks import ip_blocks
 from passgate.cli.issuer import issuer
 from passgate.cli.logs import logs
@@ -228,3 +229,4 @@ main.add_command(breached)
 main.add_command(protection)
 main.add_command(blocks)
 main.add_command(ip_blocks)
+main.add_command(doctor)

@@ -9,9 +9,10 @@ commands would have to create exit with status 2 (:class:`SettingsRefused`).
 
 Every command that opens the database first says on stderr which one
 (``passgate: data directory …`` or ``passgate: database postgresql://user:***@host/db``:
-never a password). Commands that only read (``… list``, ``… show``, ``logs``) refuse an SQLite
-database that does not exist rather than create an empty one (a run outside the data
-directory would otherwise show nothing, silently); the others create it and say so.
+never a password). Commands that only read (``… list``, ``… show``, ``logs``, ``doctor``)
+refuse an SQLite database that does not exist rather than create an empty one (a run
+outside the data directory would otherwise show nothing, silently); the others create it
+and say so.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ MAX_PASSWORD_LENGTH = 4096
 
 
 #: Names of the commands that only read: they never create a database.
-READ_COMMANDS = frozenset({"list", "show", "logs"})
+READ_COMMANDS = frozenset({"list", "show", "logs", "doctor"})
 
 
 class SettingsRefused(click.ClickException):

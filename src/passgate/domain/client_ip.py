@@ -31,7 +31,11 @@ from passgate.errors import InvalidRequest
 
 __all__ = [
     "FORWARDED_FOR_HEADER",
+    "IGNORED_NO_SECRET",
+    "IGNORED_PUBLIC_CLIENT",
+    "IGNORED_UNTRUSTED_CLIENT",
     "UNKNOWN_PEER",
+    "X_FORWARDED_FOR_IGNORED",
     "IpResolution",
     "connecting_ip",
     "ip_text",
@@ -163,6 +167,22 @@ def _ignored(reason: str) -> str:
     return f"{FORWARDED_FOR_HEADER} ignored: {reason}"
 
 
+#: Why a present ``auth0-forwarded-for`` header was ignored: the event's
+#: ``details.ip_header`` (``passgate doctor`` reads them back).
+IGNORED_PUBLIC_CLIENT = _ignored(
+    "the client's auth method is none (a public client cannot vouch for IPs)"
+)
+IGNORED_UNTRUSTED_CLIENT = _ignored(
+    "the client is not trusted to forward IPs (is_token_endpoint_ip_header_trusted is off)"
+)
+IGNORED_NO_SECRET = _ignored("the client did not authenticate with its secret in this request")
+#: A token request carried ``X-Forwarded-For`` while no reverse proxy is trusted
+#: (``PASSGATE_TRUSTED_PROXIES`` unset): the event's ``details.x_forwarded_for``.
+X_FORWARDED_FOR_IGNORED = (
+    "X-Forwarded-For ignored: no reverse proxy is trusted (PASSGATE_TRUSTED_PROXIES is not set)"
+)
+
+
 def resolve_end_user_ip(
     client_ip: str,
     header_values: Sequence[str],
@@ -185,16 +205,11 @@ def resolve_end_user_ip(
     if not header_values:
         return IpResolution(ip=client_ip, client_ip=client_ip)
     if auth_method == "none":
-        note = _ignored("the client's auth method is none (a public client cannot vouch for IPs)")
-        return IpResolution(ip=client_ip, client_ip=client_ip, note=note)
+        return IpResolution(ip=client_ip, client_ip=client_ip, note=IGNORED_PUBLIC_CLIENT)
     if not trusted:
-        note = _ignored(
-            "the client is not trusted to forward IPs (is_token_endpoint_ip_header_trusted is off)"
-        )
-        return IpResolution(ip=client_ip, client_ip=client_ip, note=note)
+        return IpResolution(ip=client_ip, client_ip=client_ip, note=IGNORED_UNTRUSTED_CLIENT)
     if not authenticated_with_secret:
-        note = _ignored("the client did not authenticate with its secret in this request")
-        return IpResolution(ip=client_ip, client_ip=client_ip, note=note)
+        return IpResolution(ip=client_ip, client_ip=client_ip, note=IGNORED_NO_SECRET)
     if len(header_values) != 1:
         raise InvalidRequest(
             f"The {FORWARDED_FOR_HEADER} header must be sent once, with one IP address."

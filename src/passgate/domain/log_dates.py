@@ -13,7 +13,7 @@ import calendar
 import re
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["MAX_MS", "MIN_MS", "iso_ms", "parse_date"]
+__all__ = ["MAX_MS", "MIN_MS", "iso_ms", "parse_date", "parse_since"]
 
 _DATE = re.compile(
     r"(?P<year>[0-9]{4})"
@@ -117,3 +117,22 @@ def iso_ms(ms: int) -> str:
     :data:`MIN_MS` and :data:`MAX_MS`."""
     moment = _EPOCH + timedelta(milliseconds=ms)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"([0-9]{1,9})([smhdw])", re.IGNORECASE)
+
+
+def parse_since(text: str, now: float) -> float:
+    """The moment ``text`` names: a duration back from ``now`` (``90s``, ``15m``, ``1h``,
+    ``2d``, ``1w``) or an ISO 8601 date or date and time (UTC unless it has an offset).
+
+    Raises ``ValueError`` for anything else."""
+    text = text.strip()
+    duration = _DURATION.fullmatch(text)
+    if duration is not None:
+        return now - int(duration.group(1)) * _UNITS[duration.group(2).lower()]
+    moment = datetime.fromisoformat(text)  # ValueError if it is not ISO 8601
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()

@@ -41,6 +41,8 @@ MANAGEMENT_SCOPES: tuple[str, ...] = (
     "read:signing_keys",
     "create:signing_keys",
     "update:signing_keys",
+    #: passgate's own: GET /api/v2/passgate/doctor.
+    "read:doctor",
 )
 
 

@@ -15,6 +15,7 @@ from passgate.management.access import ManagementAccess, TokenVerifier
 from passgate.management.applications import ApplicationsAdmin
 from passgate.management.attack_protection import AttackProtection
 from passgate.management.client_grants import ClientGrantsService
+from passgate.management.doctor import Doctor
 from passgate.management.ip_blocks import IpBlocks
 from passgate.management.logs import LogService
 from passgate.management.rate_limit import RateLimiter
@@ -44,6 +45,8 @@ class ManagementServices:
     tenant: TenantServices
     #: Clients and resource servers.
     applications: ApplicationsAdmin
+    #: What is wrong with the deployment (a passgate extension).
+    doctor: Doctor
 
 
 def build_management(
@@ -59,6 +62,7 @@ def build_management(
     client_grants: ClientGrantsService,
     tenant: TenantServices,
     applications: ApplicationsAdmin,
+    doctor: Doctor,
     rate_limit_per_minute: int,
     clock: Clock,
     on_release: Callable[[], None],
@@ -86,4 +90,5 @@ def build_management(
         logs=LogService(search=EventSearch(engine)),
         tenant=tenant,
         applications=applications,
+        doctor=doctor,
     )

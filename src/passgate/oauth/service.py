@@ -71,6 +71,9 @@ class ConnectionFacts:
     client_ip: str
     forwarded_for: tuple[str, ...] = ()
     user_agent: str | None = None
+    #: Why the request's ``X-Forwarded-For`` was not believed, if it had one that was not
+    #: (no trusted proxy configured): for the event's ``details.x_forwarded_for``.
+    proxy_note: str | None = None
 
 
 ResolveIp = Callable[[str, tuple[str, ...], AuthenticatedClient], tuple[str, str | None]]
@@ -86,6 +89,8 @@ class _Call:
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
     #: The failure event's type when it is not the grant's (``ferrt``).
     failure_type: str | None = None
+    #: ``ConnectionFacts.proxy_note``.
+    proxy_note: str | None = None
 
 
 class TokenService:
@@ -132,6 +137,7 @@ class TokenService:
                 ip=facts.client_ip, client_ip=facts.client_ip, user_agent=facts.user_agent
             ),
             timings=timings if timings is not None else {},
+            proxy_note=facts.proxy_note,
         )
         audience = params.get("audience")
         # Cut to the event log's column: an over-long audience is refused below, yet logged.
@@ -155,7 +161,7 @@ class TokenService:
         context = RequestContext(
             ip=facts.client_ip, client_ip=facts.client_ip, user_agent=facts.user_agent
         )
-        call = _Call(grant=None, context=context)
+        call = _Call(grant=None, context=context, proxy_note=facts.proxy_note)
         call.details["error"] = {"error": error.error, "message": error.description}
         self._emit(call, success=False)
 
@@ -167,6 +173,8 @@ class TokenService:
         context = call.context
         if context.ip_note:
             details["ip_header"] = context.ip_note
+        if call.proxy_note:
+            details["x_forwarded_for"] = call.proxy_note
         fields = call.fields
         self._events.emit(
             Event(

@@ -17,6 +17,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
+from passgate.domain.client_ip import X_FORWARDED_FOR_IGNORED
 from passgate.errors import InvalidRequest, OAuthError
 from passgate.oauth.request import parse_basic, parse_body
 from passgate.oauth.service import ConnectionFacts, TokenService
@@ -74,23 +75,27 @@ class TokenEndpoint:
         connecting_ip: ConnectingIp,
         max_body_bytes: int,
         server_timing: bool = False,
+        trusts_proxies: bool = False,
     ) -> None:
         self._service = service
         self._connecting_ip = connecting_ip
         self._limit = max_body_bytes
         self._server_timing = server_timing
+        #: Without trusted proxies, an ``X-Forwarded-For`` is noted in the event as ignored
+        #: (a proxy in front that passgate does not know of: ``passgate doctor`` says so).
+        self._proxy_note = None if trusts_proxies else X_FORWARDED_FOR_IGNORED
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         timings: dict[str, float] = {}
         headers, forwarded = _read_headers(scope)
         client = scope.get("client")
+        x_forwarded_for = forwarded.get(b"x-forwarded-for", [])
         facts = ConnectionFacts(
-            client_ip=self._connecting_ip(
-                client[0] if client else None, forwarded.get(b"x-forwarded-for", [])
-            ),
+            client_ip=self._connecting_ip(client[0] if client else None, x_forwarded_for),
             forwarded_for=tuple(forwarded.get(b"auth0-forwarded-for", ())),
             user_agent=headers.get("user-agent") or None,
+            proxy_note=self._proxy_note if any(map(str.strip, x_forwarded_for)) else None,
         )
         extra: list[tuple[bytes, bytes]] = []
         try:

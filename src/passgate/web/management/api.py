@@ -11,6 +11,7 @@ from passgate.management.services import ManagementServices
 from passgate.web.management.anomaly import anomaly_operations
 from passgate.web.management.applications import applications_operations
 from passgate.web.management.attack_protection import attack_protection_operations
+from passgate.web.management.doctor import doctor_operations
 from passgate.web.management.logs import logs_operations
 from passgate.web.management.operations import Operation
 from passgate.web.management.routes import ConnectingIp, RunIo, management_routes
@@ -32,6 +33,7 @@ def management_operations(services: ManagementServices) -> list[Operation]:
         *stats_operations(services.tenant.stats),
         *signing_keys_operations(services.tenant.signing_keys),
         *applications_operations(services.applications, services.client_grants),
+        *doctor_operations(services.doctor),
     ]
 
 

@@ -201,7 +201,8 @@ def openapi_document(operations: Sequence[Operation], *, issuer: str) -> dict[st
             "version": "2.0",
             "description": "The part of Auth0's Management API v2 that passgate serves, in "
             "Auth0's shapes. Call it with a client-credentials access token for the "
-            f"audience {base}/api/v2/ holding the operation's scope.",
+            f"audience {base}/api/v2/ holding the operation's scope. Paths under "
+            "/passgate/ (tag passgate) are passgate extensions that Auth0 does not have.",
         },
         "servers": [{"url": f"{base}/api/v2"}],
         "tags": [{"name": name} for name in sorted({op.tag for op in operations} | {"openapi"})],

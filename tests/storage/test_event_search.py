@@ -376,3 +376,17 @@ def test_any_tree_finds_what_a_plain_reading_finds(search: EventSearch, tree: No
     expected = [e.log_id for e in sorted(EVENTS, key=lambda e: -e.date) if reading(tree, e)]
     assert sorted(found(search, tree)) == sorted(expected)
     assert search.count(tree, up_to=100) == len(expected)
+
+
+def test_a_nul_in_details_does_not_break_searches_on_details(search: EventSearch) -> None:
+    """PostgreSQL's jsonb refuses the JSON escape of NUL: one such event (a value an
+    attacker sent) made every search on ``details`` fail. The log keeps U+FFFD instead."""
+    EventLog(search._engine).append(
+        [Event("fepft", date=T0 + 5, log_id="nul", details={"error": "a\x00b", "x\x00": 1})]
+    )
+    assert found(search, "details.error:wrong") == ["e1"]
+    assert found(search, 'details.error:"a\ufffdb"') == ["nul"]
+    assert found(search, "details.error:*") == ["nul", "e2", "e1", "e0"]
+    stored = EventSearch(search._engine).get("nul")
+    assert stored is not None
+    assert stored.details == {"error": "a\ufffdb", "x\ufffd": 1}

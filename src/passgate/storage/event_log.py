@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -72,10 +73,16 @@ _BOUNDED = tuple(
 )
 
 
+#: A NUL character as JSON writes it (not a literal backslash before "u0000"): PostgreSQL's
+#: jsonb refuses it, so one such event would make every search on ``details`` fail.
+_JSON_NUL = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+
+
 def _row(event: Event) -> tuple[Any, ...]:
     """The INSERT's values: each bounded string shortened to fit (see :func:`shorten`).
     Raises ``TypeError`` when the details are not JSON (orjson's error is one)."""
     details = orjson.dumps(dict(event.details), default=str, option=orjson.OPT_NON_STR_KEYS)
+    details = _JSON_NUL.sub(rb"\1\\ufffd", details)  # U+FFFD, the replacement character
     values = [
         getattr(event, name) if column is None else shorten(column, getattr(event, name))
         for name, column in zip(_FIELDS, _BOUNDED, strict=True)

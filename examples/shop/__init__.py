@@ -1,0 +1,1 @@
+"""An example web shop that signs its users in through passgate the right way."""

@@ -41,8 +41,10 @@ def node_missing() -> str | None:
     found = re.match(r"v(\d+)\.(\d+)", version)
     if found is None or (int(found[1]), int(found[2])) < OLDEST_NODE:
         return f"node {version or '?'} is older than 20.19, which the auth0 SDK needs"
-    if not (NODE_DIR / "node_modules" / "auth0" / "package.json").is_file():
-        return "the SDK is not installed: run ./scripts/bootstrap (npm ci in tests/node)"
+    wanted = json.loads((NODE_DIR / "package.json").read_text(encoding="utf-8"))["dependencies"]
+    for package in wanted:
+        if not (NODE_DIR / "node_modules" / package / "package.json").is_file():
+            return f"{package} is not installed: run ./scripts/bootstrap (npm ci in tests/node)"
     return None
 
 

@@ -21,7 +21,7 @@ PassgateError                        (never raised itself)
  |    +-- ValueTooLong               storage/limits: longer than the column it goes to
  |    +-- ProfileError               domain/profiles: a profile field breaks a rule
  |    +-- PolicyError                domain/policy: a policy document or patch
- |    +-- InvalidConfiguration       storage/applications: an application's or API's setting
+ |    +-- InvalidConfiguration       storage/application_rows: an application's or API's setting
  |    +-- InvalidIdentifier          storage/directory: could name another account
  |    +-- DuplicateUser              storage/directory: the email or username is taken
  |    +-- UnknownConnection          storage/directory: no database connection has the name

@@ -20,12 +20,19 @@ from passgate.domain.models import (
     Api,
     Client,
 )
-from passgate.errors import InvalidValue
+from passgate.storage.application_rows import ApiExists, InvalidConfiguration, api_from_row
 from passgate.storage.limits import check_length, shorten
 from passgate.storage.schema import apis, clients
+from passgate.storage.system_api import ensure_system_api
 from passgate.support.crypto import keyed_digest, new_id, new_secret
 
-__all__ = ["ApiExists", "Applications", "InvalidConfiguration", "validate_client"]
+__all__ = [
+    "ApiExists",
+    "Applications",
+    "InvalidConfiguration",
+    "api_from_row",
+    "validate_client",
+]
 
 
 SIGNING_ALGS = ("RS256", "ES256")
@@ -36,14 +43,6 @@ def _new_client_id() -> str:
     """32 letters and digits, like Auth0's: never starts with "-", which a command line
     would read as an option (about 190 bits, though a client id is not a secret)."""
     return "".join(secrets.choice(_CLIENT_ID_ALPHABET) for _ in range(32))
-
-
-class InvalidConfiguration(InvalidValue):
-    """An application or API setting was refused; nothing was changed."""
-
-
-class ApiExists(InvalidConfiguration):
-    """Another API has that identifier; nothing was stored."""
 
 
 #: Scopes that OpenID Connect defines: no API defines them.
@@ -63,19 +62,6 @@ def _client(row: Any) -> Client:
         is_token_endpoint_ip_header_trusted=bool(row.is_token_endpoint_ip_header_trusted),
         secret_digest=row.secret_digest,
         created_at=row.created_at,
-    )
-
-
-def api_from_row(row: Any) -> Api:
-    return Api(
-        id=row.id,
-        identifier=row.identifier,
-        name=row.name,
-        scopes=tuple(json.loads(row.scopes)),
-        token_lifetime=row.token_lifetime,
-        allow_offline_access=bool(row.allow_offline_access),
-        signing_alg=row.signing_alg,
-        is_system=bool(row.is_system),
     )
 
 
@@ -441,7 +427,6 @@ class Applications:
     # -- the Management API --------------------------------------------------------
     def ensure_management_api(self, issuer: str) -> Api:
         """The Management API, made to match ``issuer`` (:mod:`passgate.storage.system_api`)."""
-        from passgate.storage.system_api import ensure_system_api
 
         api = ensure_system_api(self._engine, management_audience(issuer))
         assert api.is_system

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from passgate.domain.management_api import MANAGEMENT_API_NAME, MANAGEMENT_SCOPES
 from passgate.domain.models import Api
-from passgate.storage.applications import InvalidConfiguration, api_from_row
+from passgate.storage.application_rows import InvalidConfiguration, api_from_row
 from passgate.storage.schema import apis
 from passgate.support.crypto import new_id
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-__all__ = ["DESCRIPTIONS", "Event", "EventSink", "log_date", "new_log_id"]
+__all__ = ["DESCRIPTIONS", "EVENT_COLUMNS", "Event", "EventSink", "log_date", "new_log_id"]
 
 DESCRIPTIONS: Mapping[str, str] = {
     "sepft": "Successful exchange of password for access token",
@@ -101,6 +101,25 @@ def log_date(timestamp: float) -> str:
     """A moment as Auth0 writes a log's date: ISO 8601 in UTC, to the millisecond, ``Z``."""
     moment = datetime.fromtimestamp(timestamp, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+#: The fields of an event the log keeps one column each (``details`` is kept as JSON).
+EVENT_COLUMNS: tuple[str, ...] = (
+    "log_id",
+    "date",
+    "type",
+    "description",
+    "ip",
+    "client_ip",
+    "client_id",
+    "client_name",
+    "connection",
+    "user_id",
+    "user_name",
+    "user_agent",
+    "audience",
+    "scope",
+)
 
 
 class EventSink(Protocol):

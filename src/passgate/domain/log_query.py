@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from passgate.domain.events import EVENT_COLUMNS
 from passgate.domain.log_dates import iso_ms
 from passgate.errors import PassgateError
 
@@ -54,22 +55,7 @@ __all__ = [
 ]
 
 #: The event fields a query names, as columns of the event log.
-STORED_FIELDS = (
-    "log_id",
-    "date",
-    "type",
-    "description",
-    "ip",
-    "client_ip",
-    "client_id",
-    "client_name",
-    "connection",
-    "user_id",
-    "user_name",
-    "user_agent",
-    "audience",
-    "scope",
-)
+STORED_FIELDS = EVENT_COLUMNS
 #: Fields Auth0 searches that passgate's events never have: a term on one matches nothing
 #: (and its ``NOT`` everything), as it would on Auth0 for events without them.
 ABSENT_FIELDS = ("connection_id", "hostname", "organization_id", "strategy", "strategy_type")

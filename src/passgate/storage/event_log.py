@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from passgate.domain.events import Event
+from passgate.domain.events import EVENT_COLUMNS, Event
 from passgate.errors import StorageError
 from passgate.storage.db import DriverSql, write_lock
 from passgate.storage.limits import max_length, shorten
@@ -49,22 +49,7 @@ WRITE_LOCK_KEY = 0x7067_6576_656E_7473
 PURGE_BATCH = 1000
 PURGE_PAUSE_S = 0.005
 
-_FIELDS = (
-    "log_id",
-    "date",
-    "type",
-    "description",
-    "ip",
-    "client_ip",
-    "client_id",
-    "client_name",
-    "connection",
-    "user_id",
-    "user_name",
-    "user_agent",
-    "audience",
-    "scope",
-)
+_FIELDS = EVENT_COLUMNS
 
 
 #: The column of each field whose values are bounded (None for the others).

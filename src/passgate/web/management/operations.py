@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from passgate.domain.login import RequestContext
 from passgate.management.access import Caller
 
 __all__ = [
@@ -85,6 +86,17 @@ class Call:
     #: The connecting IP and user agent (for events the handler writes).
     ip: str
     user_agent: str | None
+
+    def request_context(self) -> RequestContext:
+        """Who asks, as the events a handler writes name them: the calling client, from
+        the connecting IP (the Management API takes no forwarded end-user IP)."""
+        return RequestContext(
+            ip=self.ip,
+            client_ip=self.ip,
+            client_id=self.caller.client_id,
+            client_name=self.caller.client_name,
+            user_agent=self.user_agent,
+        )
 
 
 @dataclass(frozen=True, slots=True)

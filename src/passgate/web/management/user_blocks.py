@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from passgate.domain.login import RequestContext
 from passgate.management.errors import InvalidQuery, InvalidUri
 from passgate.management.user_blocks import UserBlocks
 from passgate.protection.unblock import Released, ReleasedBy
@@ -91,14 +90,7 @@ def _user_id(call: Call) -> str:
 
 
 def _actor(call: Call) -> ReleasedBy:
-    request = RequestContext(
-        ip=call.ip,
-        client_ip=call.ip,
-        client_id=call.caller.client_id,
-        client_name=call.caller.client_name,
-        user_agent=call.user_agent,
-    )
-    return ReleasedBy(RELEASED_BY, request)
+    return ReleasedBy(RELEASED_BY, call.request_context())
 
 
 def _released(done: Released) -> Reply:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from passgate.domain.login import RequestContext
 from passgate.management.errors import InvalidQuery, InvalidUri
 from passgate.management.user_fields import (
     MAX_CONNECTION,
@@ -145,14 +144,7 @@ _EMAIL = QueryParam(
 
 
 def _actor(call: Call) -> Actor:
-    request = RequestContext(
-        ip=call.ip,
-        client_ip=call.ip,
-        client_id=call.caller.client_id,
-        client_name=call.caller.client_name,
-        user_agent=call.user_agent,
-    )
-    return Actor(ACTOR, request)
+    return Actor(ACTOR, call.request_context())
 
 
 def _user_id(call: Call) -> str:

@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -23,12 +24,11 @@ from passgate.breached.gate import BreachedAccountHooks, BreachedPasswords
 from passgate.breached.live import RELOAD_INTERVAL_S
 from passgate.breached.notify import BreachedNotifier
 from passgate.breached.range import range_routes
-from passgate.domain.client_ip import connecting_ip, resolve_end_user_ip
+from passgate.domain.client_ip import connecting_ip
 from passgate.domain.clock import Clock, system_clock
 from passgate.domain.events import EventSink
 from passgate.domain.login import LoginGuard
 from passgate.domain.models import Api, Client
-from passgate.errors import StorageError
 from passgate.keys.issuer import tenant_issuer
 from passgate.keys.startup import open_key_ring
 from passgate.mail.mailer import Mailer, mailer_from_settings
@@ -37,7 +37,7 @@ from passgate.management.client_grants import ClientGrantsService
 from passgate.management.doctor import doctor_for
 from passgate.management.services import build_management
 from passgate.management.tenant_services import tenant_services
-from passgate.oauth.client_auth import AuthenticatedClient, ClientAuthenticator
+from passgate.oauth.client_auth import ClientAuthenticator, end_user_ip
 from passgate.oauth.minting import Minter
 from passgate.oauth.password_login import PasswordLogins
 from passgate.oauth.records import RequestRecords, grant_cache, record_cache
@@ -45,15 +45,13 @@ from passgate.oauth.service import TokenService
 from passgate.protection.account_hooks import ProtectionAccountHooks
 from passgate.protection.guard import ProtectionGuard
 from passgate.protection.notify import MailNotifier
-from passgate.protection.subjects import login_key
+from passgate.protection.subjects import older_counter_key
 from passgate.protection.unblock import BlockReleases
 from passgate.settings import Settings
 from passgate.storage.applications import Applications
-from passgate.storage.backends import counters_from_settings
+from passgate.storage.backends import adopt_older_counters, counters_from_settings
 from passgate.storage.client_grants import ClientGrants
-from passgate.storage.counters import AttackCounters, AttemptKey
-from passgate.storage.counters_fallback import FallbackCounters
-from passgate.storage.counters_redis import RedisCounters
+from passgate.storage.counters import AttackCounters
 from passgate.storage.directory import DEFAULT_CONNECTION, Directory
 from passgate.storage.event_log import BufferedEventSink, EventLog
 from passgate.storage.settings_store import (
@@ -69,7 +67,7 @@ from passgate.support.cache import TtlCache
 from passgate.support.hash_slots import HashSlots
 from passgate.support.io_pool import run_in_pool
 from passgate.support.passwords import PasswordHasher
-from passgate.web.readiness import Readiness, breached_probe, database_probe, redis_probe
+from passgate.web.readiness import readiness_for
 from passgate.web.responses import JSONResponse
 
 __all__ = [
@@ -137,7 +135,7 @@ class Passgate:
         self._close_counters: Callable[[], None] = lambda: None
         if counters is None:
             counters, self._close_counters = counters_from_settings(settings, self.engine)
-            self._adopt_older_counters(counters)
+            adopt_older_counters(counters, partial(older_counter_key, self.directory), clock())
         self.counters = counters
         self.mailer = mailer if mailer is not None else mailer_from_settings(settings)
         self.tickets = Tickets(self.engine, digest_key, clock)
@@ -223,7 +221,9 @@ class Passgate:
                 lambda key: str(self.tenant.get(key, DEFAULT_CONNECTION)), ttl=5.0
             ),
         )
-        self.readiness = self._readiness()
+        self.readiness, self._close_redis_probe = readiness_for(
+            settings, self.engine, self.breached.checker
+        )
         self._management(settings, clock)
         self.tokens = TokenService(
             authenticator=ClientAuthenticator(self.applications.secret_digest),
@@ -240,7 +240,7 @@ class Passgate:
             ),
             events=self.events,
             clock=clock,
-            resolve_ip=self._resolve_ip,
+            resolve_ip=end_user_ip,
             io_pool=self.io_pool,
         )
 
@@ -265,21 +265,6 @@ class Passgate:
             clock=clock,
             on_release=self.forget_refusals,
         )
-
-    def _readiness(self) -> Readiness:
-        """What ``GET /ready`` checks: the database, Redis when configured, the index."""
-        settings = self.settings
-        probes = [database_probe(self.engine)]
-        self._close_redis_probe: Callable[[], None] = lambda: None
-        if settings.redis_url is not None:
-            probe, self._close_redis_probe = redis_probe(
-                settings.redis_url.get_secret_value(),
-                fallback=settings.redis_unavailable == "fallback",
-            )
-            probes.append(probe)
-        required = settings.breached_index is not None or settings.breached_range_enabled
-        probes.append(breached_probe(self.breached.checker, required=required))
-        return Readiness(probes)
 
     def schedules(self) -> list[Periodic]:
         """What a server process runs in the background (not started): twice a second, a
@@ -332,42 +317,12 @@ class Passgate:
         if forget is not None:
             forget()
 
-    def _adopt_older_counters(self, counters: AttackCounters) -> None:
-        """Counters an older passgate kept in Redis move to today's keys (once)."""
-        if not isinstance(counters, RedisCounters | FallbackCounters):
-            return
-
-        def rekey(mode: str, connection: str, identifier: str, ip: str | None) -> AttemptKey:
-            return login_key(self.directory, mode, identifier, ip or "", connection=connection)
-
-        try:
-            moved = counters.adopt_older_keys(rekey, self.clock())
-        except StorageError as exc:
-            logger.warning("counters of an older version not adopted yet: %s", exc)
-            return
-        if moved:
-            logger.info("adopted %d brute-force counters of an older version", moved)
-
     def admin_emails(self) -> list[str]:
         value = self.tenant.get("admin_emails", [])
         return [str(item) for item in value] if isinstance(value, list) else []
 
     def connecting_ip(self, peer: str | None, forwarded_for: list[str]) -> str:
         return connecting_ip(peer, forwarded_for, self.settings.trusted_proxy_networks)
-
-    @staticmethod
-    def _resolve_ip(
-        client_ip: str, header_values: tuple[str, ...], authenticated: AuthenticatedClient
-    ) -> tuple[str, str | None]:
-        client = authenticated.client
-        resolution = resolve_end_user_ip(
-            client_ip,
-            list(header_values),
-            authenticated_with_secret=authenticated.with_secret,
-            auth_method=client.token_endpoint_auth_method,
-            trusted=client.is_token_endpoint_ip_header_trusted,
-        )
-        return resolution.ip, resolution.note
 
     async def run_io(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run a blocking call in the I/O pool and await it (what routes get as ``RunIo``)."""

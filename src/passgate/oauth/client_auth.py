@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 
+from passgate.domain.client_ip import resolve_end_user_ip
 from passgate.domain.models import Client
 from passgate.errors import InvalidClient, InvalidRequest
 from passgate.oauth.request import BasicCredentials
@@ -81,3 +82,19 @@ class ClientAuthenticator:
         if presented.method != wanted or expected is None or not matches:
             raise InvalidClient(basic=basic)
         return AuthenticatedClient(client=client, with_secret=True)
+
+
+def end_user_ip(
+    client_ip: str, header_values: tuple[str, ...], authenticated: AuthenticatedClient
+) -> tuple[str, str | None]:
+    """The end user's IP for a token request by ``authenticated``, and why a forwarded
+    header was ignored (``None`` when it was not)."""
+    client = authenticated.client
+    resolution = resolve_end_user_ip(
+        client_ip,
+        list(header_values),
+        authenticated_with_secret=authenticated.with_secret,
+        auth_method=client.token_endpoint_auth_method,
+        trusted=client.is_token_endpoint_ip_header_trusted,
+    )
+    return resolution.ip, resolution.note

@@ -41,6 +41,13 @@ def login_key(
     )
 
 
+def older_counter_key(
+    directory: Directory, mode: str, connection: str, identifier: str, ip: str | None
+) -> AttemptKey:
+    """Today's key for a counter an older passgate kept (see ``adopt_older_counters``)."""
+    return login_key(directory, mode, identifier, ip or "", connection=connection)
+
+
 def account_subjects(
     directory: Directory, identifier: str, *, connection: str | None = None
 ) -> tuple[set[str], dict[str, User]]:

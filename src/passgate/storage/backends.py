@@ -3,17 +3,21 @@ a fallback to SQL). The adapters stay apart from the ports they implement."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import sqlalchemy as sa
 
+from passgate.errors import StorageError
 from passgate.settings import Settings
-from passgate.storage.counters import AttackCounters
+from passgate.storage.counters import AttackCounters, AttemptKey
 from passgate.storage.counters_fallback import FallbackCounters
 from passgate.storage.counters_redis import RedisCounters
 from passgate.storage.counters_sql import SqlCounters
 
-__all__ = ["counters_from_settings", "open_counters"]
+__all__ = ["adopt_older_counters", "counters_from_settings", "open_counters"]
+
+logger = logging.getLogger("passgate")
 
 
 def open_counters(
@@ -49,3 +53,21 @@ def counters_from_settings(
     if settings.redis_unavailable == "fallback":
         return FallbackCounters(redis, sql), redis.close
     return redis, redis.close
+
+
+def adopt_older_counters(
+    counters: AttackCounters,
+    rekey: Callable[[str, str, str, str | None], AttemptKey],
+    now: float,
+) -> None:
+    """Counters an older passgate kept in Redis move to today's keys (once); ``rekey``
+    gives today's key for an older key's (mode, connection, identifier, ip)."""
+    if not isinstance(counters, RedisCounters | FallbackCounters):
+        return
+    try:
+        moved = counters.adopt_older_keys(rekey, now)
+    except StorageError as exc:
+        logger.warning("counters of an older version not adopted yet: %s", exc)
+        return
+    if moved:
+        logger.info("adopted %d brute-force counters of an older version", moved)

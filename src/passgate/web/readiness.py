@@ -42,6 +42,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from passgate.breached.checker import BreachedChecker
+from passgate.settings import Settings
 
 __all__ = ["Probe", "Readiness", "Verdict", "breached_probe", "database_probe", "redis_probe"]
 
@@ -221,3 +222,21 @@ def breached_probe(checker: BreachedChecker, *, required: bool) -> Probe:
         return OK if problem is None else Verdict("degraded", problem)
 
     return Probe("breached_index", check)
+
+
+def readiness_for(
+    settings: Settings, engine: sa.Engine, checker: BreachedChecker
+) -> tuple[Readiness, Callable[[], None]]:
+    """What ``GET /ready`` checks: the database, Redis when configured, the breached index;
+    and how to close what the checks opened."""
+    probes = [database_probe(engine)]
+    close: Callable[[], None] = lambda: None  # noqa: E731
+    if settings.redis_url is not None:
+        probe, close = redis_probe(
+            settings.redis_url.get_secret_value(),
+            fallback=settings.redis_unavailable == "fallback",
+        )
+        probes.append(probe)
+    required = settings.breached_index is not None or settings.breached_range_enabled
+    probes.append(breached_probe(checker, required=required))
+    return Readiness(probes), close

@@ -560,6 +560,32 @@ def test_keys_rotate_refuses_an_unknown_algorithm(cli: Cli) -> None:
     assert cli.json("keys", "list") == []
 
 
+def test_keys_revoke_unpublishes_a_retired_key_and_refuses_current_and_unknown(cli: Cli) -> None:
+    first = cli.json("keys", "rotate", "--alg", "RS256")["rotated"][0]
+    second = cli.json("keys", "rotate", "--alg", "RS256")["rotated"][0]
+
+    for kid, message in [
+        (second, "rotate the keys first"),
+        ("no-such-kid", "does not exist"),
+        ("", "does not exist"),
+    ]:
+        refused = cli.run("keys", "revoke", kid)
+        assert refused.exit_code == 2, (refused.output, refused.exception)
+        assert isinstance(refused.exception, SystemExit)
+        assert message in refused.stderr
+    revoked = cli.json("keys", "revoke", first)
+    again = cli.json("keys", "revoke", first)  # already revoked: no change, no error
+
+    statuses = {key["kid"]: key["status"] for key in revoked["keys"]}
+    assert statuses == {first: "revoked", second: "active"}
+    assert again["keys"] == revoked["keys"]
+    engine = cli.engine()
+    published = {key["kid"] for key in cli.key_ring(engine).jwks()["keys"]}
+    engine.dispose()
+    assert published == {second}
+    assert f"revoked {first}" in cli.run("keys", "revoke", first).stdout
+
+
 def test_keys_rewrap_new_key_replaces_the_key_file_and_the_keys_still_open(cli: Cli) -> None:
     rotated = cli.json("keys", "rotate")["rotated"]
     path = cli.data_dir / KEY_FILE_NAME

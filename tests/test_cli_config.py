@@ -36,6 +36,7 @@ SAMPLE_ARGS: dict[str, list[str]] = {
     "keys list": [],
     "keys rotate": [],
     "keys rewrap": [],
+    "keys revoke": ["kid-x"],
     "issuer show": [],
     "issuer set": ["https://auth.example.com/"],
     "clients create": ["--name", "Shop", "--grant", "password"],

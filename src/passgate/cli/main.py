@@ -108,7 +108,11 @@ def _key_rows(store: SigningKeys) -> list[dict[str, Any]]:
         {
             "kid": record.kid,
             "alg": record.alg,
-            "status": "active" if record.retired_at is None else "retired",
+            "status": "revoked"
+            if record.revoked_at is not None
+            else "active"
+            if record.retired_at is None
+            else "retired",
             "created_at": iso_time(record.created_at),
             "retired_at": iso_time(record.retired_at),
             "kek_id": record.kek_id,
@@ -161,6 +165,29 @@ def rotate_keys(alg: str | None, as_json: bool) -> None:
         as_json,
         {"rotated": kids, "keys": rows, "jwks_kids": published},
         lambda: f"new active key(s): {', '.join(kids)}\n\n{_keys_table(rows)}",
+    )
+
+
+@keys.command("revoke")
+@click.argument("kid")
+@json_option
+def revoke_key(kid: str, as_json: bool) -> None:
+    """Revoke the retired signing key KID: it leaves the JWKS and the tokens it signed are
+    refused (running servers within seconds). A current key is rotated out first."""
+    from passgate.keys.issuer import ISSUER_KEY
+    from passgate.keys.startup import key_encryption_keys
+    from passgate.management.signing_keys import SigningKeysService
+
+    with open_stores() as stores, refusals():
+        store = SigningKeys(stores.engine)
+        ring = KeyRing(store, sealer=key_encryption_keys(stores.settings, store))
+        issuer = str(stores.tenant.get(ISSUER_KEY, ""))
+        SigningKeysService(ring, issuer=issuer).revoke(kid)
+        rows = _key_rows(store)
+    emit(
+        as_json,
+        {"revoked": kid, "keys": rows},
+        lambda: f"revoked {kid}\n\n{_keys_table(rows)}",
     )
 
 

@@ -70,6 +70,7 @@ async def test_trusted_client_uses_a_valid_header_and_refuses_a_bad_one(
 
             event = last_event(stack, "fepft")
             assert event.client_ip == APP_SERVER_IP, case
+            assert event.client_id == client.client.client_id, case  # refused or not: the app
             if expected_ip is not None:
                 assert answer.status_code == 403, (case, answer.text)
                 assert answer.json()["error"] == "invalid_grant"

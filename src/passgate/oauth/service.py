@@ -207,8 +207,14 @@ class TokenService:
             raise UnsupportedGrantType(f"Unsupported grant type: {call.grant[:100]}")
         authenticated, records = await self._authenticate(call.grant, params, basic)
         client = authenticated.client
-        ip, note = self._resolve_ip(facts.client_ip, facts.forwarded_for, authenticated)
         context = call.context
+        try:
+            ip, note = self._resolve_ip(facts.client_ip, facts.forwarded_for, authenticated)
+        except InvalidRequest:  # a malformed forwarded IP: the event still names the client
+            call.context = dataclasses.replace(
+                context, client_id=client.client_id, client_name=client.name
+            )
+            raise
         call.context = RequestContext(
             ip=ip,
             client_ip=context.client_ip,

@@ -25,6 +25,13 @@ SHOWN = {
     "is_token_endpoint_ip_header_trusted",
     "is_first_party",
     "oidc_conformant",
+    "description",
+    "logo_uri",
+    "callbacks",
+    "allowed_logout_urls",
+    "web_origins",
+    "allowed_origins",
+    "client_metadata",
     "created_at",
 }
 
@@ -96,7 +103,7 @@ async def test_defaults_follow_the_app_type_as_auth0s_do(admin: Admin) -> None:
         ({"name": "x" * 257}, "String is too long (257 chars), maximum 256"),
         ({"name": 5}, "Expected type string but found type integer"),
         ({"name": None}, "Expected type string but found type null"),
-        ({"name": "A", "callbacks": []}, "Additional properties not allowed: callbacks"),
+        ({"name": "A", "jwt_configuration": {}}, "Additional properties not allowed"),
         ({"name": "A", "client_secret": "mine"}, "Additional properties not allowed"),
         ({"name": "A", "app_type": "desktop"}, "app_type must be one of"),
         ({"name": "A", "token_endpoint_auth_method": "private_key_jwt"}, "must be one of"),

@@ -103,14 +103,19 @@ def test_downgrade_drops_the_grants_and_the_management_api(at_0004: sa.Engine) -
 def test_a_machine_client_gets_the_same_token_after_the_upgrade(
     at_0004: sa.Engine, sql_url: str, tmp_path: Path
 ) -> None:
-    applications = Applications(at_0004, TenantStore(at_0004).digest_key())
-    client, secret = applications.create_client(
-        name="Nightly export",
-        app_type="non_interactive",
-        auth_method="client_secret_post",
-        grant_types=["client_credentials"],
-    )
-    assert secret is not None
+    # Made as 0004 kept clients (today's store writes columns 0004 did not have).
+    secret = "a-secret-of-the-machine-client-made-before-0005"
+    digest = Applications(at_0004, TenantStore(at_0004).digest_key()).secret_digest(secret)
+    with at_0004.begin() as connection:
+        _insert(
+            connection,
+            "INSERT INTO clients (client_id, name, app_type, token_endpoint_auth_method,"
+            " grant_types, is_token_endpoint_ip_header_trusted, secret_digest, created_at)"
+            " VALUES ('nightly', 'Nightly export', 'non_interactive', 'client_secret_post',"
+            " :grants, false, :digest, 1)",
+            grants=json.dumps(["client_credentials"]),
+            digest=digest,
+        )
     to_revision(at_0004, "head")
     settings = cheap_settings(tmp_path, sql_url, issuer="https://auth.example.com/")
     passgate = Passgate(settings, events=CapturedEvents(), buffered_events=False)
@@ -118,7 +123,7 @@ def test_a_machine_client_gets_the_same_token_after_the_upgrade(
         for audience, scope in ((ORDERS, "read:orders write:orders"), (STOCK, "")):
             params = {
                 "grant_type": "client_credentials",
-                "client_id": client.client_id,
+                "client_id": "nightly",
                 "client_secret": secret,
                 "audience": audience,
             }

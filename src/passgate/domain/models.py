@@ -15,6 +15,7 @@ __all__ = [
     "AuthMethod",
     "Client",
     "ClientGrant",
+    "ClientProfile",
     "Connection",
     "RefreshToken",
     "SigningKey",
@@ -70,6 +71,20 @@ class User:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class ClientProfile:
+    """What a client says about itself, in Auth0's names: stored and shown, never acted
+    on (passgate has no redirect-based flow that would use the URLs)."""
+
+    description: str = ""
+    logo_uri: str = ""
+    callbacks: tuple[str, ...] = ()
+    allowed_logout_urls: tuple[str, ...] = ()
+    web_origins: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    client_metadata: tuple[tuple[str, str], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Client:
     client_id: str
     name: str
@@ -79,6 +94,7 @@ class Client:
     is_token_endpoint_ip_header_trusted: bool
     secret_digest: str | None = dataclasses.field(repr=False)
     created_at: float
+    profile: ClientProfile = dataclasses.field(default_factory=ClientProfile)
 
     @property
     def is_confidential(self) -> bool:

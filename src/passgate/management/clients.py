@@ -22,8 +22,9 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from passgate.domain.models import Client
+from passgate.domain.models import Client, ClientProfile
 from passgate.errors import NotFound
+from passgate.management.client_profile import PROFILE_FIELDS, profile_fields, profile_json
 from passgate.management.errors import InvalidBody, SettingRefused
 from passgate.management.listing import FieldSelection, Paging
 from passgate.management.payload import body_object, optional_string, required_string, string_list
@@ -56,6 +57,7 @@ CLIENT_FIELDS = (
     "grant_types",
     "is_token_endpoint_ip_header_trusted",
     *FIXED,
+    *PROFILE_FIELDS,
     "created_at",
 )
 _SETTINGS = (
@@ -83,6 +85,7 @@ def client_json(client: Client, *, secret: str | None = None) -> dict[str, Any]:
         "grant_types": list(client.grant_types),
         "is_token_endpoint_ip_header_trusted": client.is_token_endpoint_ip_header_trusted,
         **FIXED,
+        **profile_json(client.profile),
         "created_at": _iso(client.created_at),
     }
     if secret is not None:
@@ -126,11 +129,12 @@ class NewClient:
     token_endpoint_auth_method: str | None = None
     grant_types: tuple[str, ...] | None = None
     is_token_endpoint_ip_header_trusted: bool = False
+    profile: ClientProfile = dataclasses.field(default_factory=ClientProfile)
 
     @classmethod
     def from_body(cls, body: object) -> NewClient:
         """The client a ``POST /clients`` body asks for (400 ``invalid_body`` else)."""
-        fields = body_object(body, (*_SETTINGS, *FIXED))
+        fields = body_object(body, (*_SETTINGS, *FIXED, *PROFILE_FIELDS))
         _fixed(fields)
         return cls(
             name=required_string(fields, "name", max_length=MAX_NAME),
@@ -142,6 +146,7 @@ class NewClient:
             is_token_endpoint_ip_header_trusted=bool(
                 _boolean(fields, "is_token_endpoint_ip_header_trusted")
             ),
+            profile=ClientProfile(**profile_fields(fields)),
         )
 
     @property
@@ -166,10 +171,12 @@ class ClientChange:
     token_endpoint_auth_method: str | None = None
     grant_types: tuple[str, ...] | None = None
     is_token_endpoint_ip_header_trusted: bool | None = None
+    #: The profile fields named (an empty value clears one).
+    profile: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_body(cls, body: object) -> ClientChange:
-        fields = body_object(body, (*_SETTINGS, *FIXED))
+        fields = body_object(body, (*_SETTINGS, *FIXED, *PROFILE_FIELDS))
         _fixed(fields)
         return cls(
             name=optional_string(fields, "name", max_length=MAX_NAME),
@@ -181,11 +188,15 @@ class ClientChange:
             is_token_endpoint_ip_header_trusted=_boolean(
                 fields, "is_token_endpoint_ip_header_trusted"
             ),
+            profile=profile_fields(fields),
         )
 
     def changes(self) -> dict[str, Any]:
         """The settings this change gives (for the audit event)."""
         found = {name: getattr(self, name) for name in _SETTINGS}
+        found.update(self.profile)
+        if "client_metadata" in self.profile:
+            found["client_metadata"] = dict(self.profile["client_metadata"])
         return {
             name: list(value) if isinstance(value, tuple) else value
             for name, value in found.items()
@@ -240,6 +251,7 @@ class ClientsService:
                 auth_method=new.auth_method,
                 grant_types=new.grants,
                 trusted=new.is_token_endpoint_ip_header_trusted,
+                profile=new.profile,
             )
         self._on_change()  # an unknown client_id may be remembered as unknown
         return made
@@ -277,6 +289,7 @@ class ClientsService:
                 auth_method=change.token_endpoint_auth_method,
                 grant_types=change.grant_types,
                 trusted=change.is_token_endpoint_ip_header_trusted,
+                profile=change.profile,
             )
         if done is None:  # deleted meanwhile
             raise client_not_found()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import string
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ from passgate.domain.models import (
     GRANT_TYPES,
     Api,
     Client,
+    ClientProfile,
 )
 from passgate.storage.application_rows import ApiExists, InvalidConfiguration, api_from_row
 from passgate.storage.limits import check_length, shorten
@@ -45,6 +47,8 @@ def _new_client_id() -> str:
     return "".join(secrets.choice(_CLIENT_ID_ALPHABET) for _ in range(32))
 
 
+#: How often a client's change is tried again when others changed it meanwhile.
+_UPDATE_ATTEMPTS = 25
 #: Scopes that OpenID Connect defines: no API defines them.
 _OIDC_SCOPES = ("openid", "profile", "email", "offline_access")
 #: The longest scope an API defines.
@@ -62,7 +66,30 @@ def _client(row: Any) -> Client:
         is_token_endpoint_ip_header_trusted=bool(row.is_token_endpoint_ip_header_trusted),
         secret_digest=row.secret_digest,
         created_at=row.created_at,
+        profile=_stored_profile(row.profile),
     )
+
+
+def _stored_profile(stored: str | None) -> ClientProfile:
+    """A client's profile as stored (NULL: none)."""
+    if not stored:
+        return ClientProfile()
+    fields: dict[str, Any] = json.loads(stored)
+    metadata = fields.pop("client_metadata", {})
+    values: dict[str, Any] = {
+        name: tuple(value) if isinstance(value, list) else value for name, value in fields.items()
+    }
+    return ClientProfile(**values, client_metadata=tuple(metadata.items()))
+
+
+def _profile_to_store(profile: ClientProfile) -> str | None:
+    """``profile`` to store: only what it holds (None when nothing)."""
+    fields: dict[str, Any] = {
+        field.name: getattr(profile, field.name) for field in dataclasses.fields(profile)
+    }
+    fields["client_metadata"] = dict(profile.client_metadata)
+    kept = {name: value for name, value in fields.items() if value}
+    return json.dumps(kept, ensure_ascii=False, separators=(",", ":")) if kept else None
 
 
 def validate_client(
@@ -128,6 +155,7 @@ class Applications:
         auth_method: str,
         grant_types: Sequence[str],
         trusted: bool = False,
+        profile: ClientProfile | None = None,
     ) -> tuple[Client, str | None]:
         """Create a client; returns it and its secret (shown once, stored as a digest)."""
         grant_types = list(dict.fromkeys(grant_types))
@@ -151,6 +179,7 @@ class Applications:
                     is_token_endpoint_ip_header_trusted=trusted,
                     secret_digest=self.secret_digest(secret) if secret else None,
                     created_at=time.time(),
+                    profile=_profile_to_store(profile or ClientProfile()),
                 )
             )
         client = self.get_client(client_id)
@@ -206,16 +235,19 @@ class Applications:
         auth_method: str | None = None,
         grant_types: Sequence[str] | None = None,
         trusted: bool | None = None,
+        profile: Mapping[str, Any] | None = None,
     ) -> tuple[Client, str | None] | None:
         """Change the settings given (None: kept), checked together as one client; None
-        when there is no such client.
+        when there is no such client. ``profile`` replaces the profile fields it names.
 
         Returns the client and, when it turns from public into confidential, its new
         secret (stored as a digest). Between ``client_secret_post`` and
         ``client_secret_basic`` the secret stays; a client made public (``none``) loses it.
         A change made meanwhile by another caller is read again, so that two changes
         never combine into settings that were not checked (trust on a public client)."""
-        for _ in range(5):
+        for attempt in range(_UPDATE_ATTEMPTS):
+            if attempt:  # another change landed between our read and our write
+                time.sleep(secrets.randbelow(5000) / 1e6)
             with self._engine.connect() as connection:
                 row = connection.execute(
                     sa.select(clients).where(clients.c.client_id == client_id)
@@ -225,7 +257,8 @@ class Applications:
             client = _client(row)
             done = self._update_client(
                 client,
-                row.grant_types,
+                row,
+                dataclasses.replace(client.profile, **profile) if profile else client.profile,
                 name=client.name if name is None else name,
                 app_type=client.app_type if app_type is None else app_type,
                 auth_method=client.token_endpoint_auth_method
@@ -241,7 +274,8 @@ class Applications:
     def _update_client(
         self,
         client: Client,
-        stored_grant_types: str,
+        stored: Any,
+        profile: ClientProfile,
         *,
         name: str,
         app_type: str,
@@ -270,6 +304,7 @@ class Applications:
             "token_endpoint_auth_method": auth_method,
             "grant_types": json.dumps(grant_types),
             "is_token_endpoint_ip_header_trusted": trusted,
+            "profile": _profile_to_store(profile),
         }
         if auth_method == "none":
             values["secret_digest"] = None
@@ -279,7 +314,10 @@ class Applications:
         unchanged = sa.and_(  # the settings this change was checked against
             clients.c.client_id == client.client_id,
             clients.c.token_endpoint_auth_method == client.token_endpoint_auth_method,
-            clients.c.grant_types == stored_grant_types,
+            clients.c.grant_types == stored.grant_types,
+            clients.c.profile.is_(None)
+            if stored.profile is None
+            else clients.c.profile == stored.profile,
             clients.c.is_token_endpoint_ip_header_trusted
             == client.is_token_endpoint_ip_header_trusted,
         )

@@ -78,6 +78,8 @@ clients = sa.Table(
     sa.Column("is_token_endpoint_ip_header_trusted", sa.Boolean, nullable=False, default=False),
     sa.Column("secret_digest", sa.String(128), nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
+    # description, logo and URLs, client_metadata: a JSON object (NULL: none of them)
+    sa.Column("profile", sa.Text, nullable=True),
 )
 
 apis = sa.Table(

@@ -14,6 +14,13 @@ from __future__ import annotations
 from typing import Any
 
 from passgate.domain.models import APP_TYPES, AUTH_METHODS, GRANT_TYPES
+from passgate.management.client_profile import (
+    MAX_DESCRIPTION,
+    MAX_METADATA_KEYS,
+    MAX_URL,
+    MAX_URLS,
+    URL_LISTS,
+)
 from passgate.management.clients import (
     FIXED,
     MAX_CLIENT_ID,
@@ -34,6 +41,8 @@ READ = ("read:clients", "read:client_keys")
 TAG = "clients"
 NO_CLIENT = "No client has this client_id."
 
+_URL = r"^[A-Za-z][A-Za-z0-9+.-]*://[^\s\u0000-\u001f\u007f]+$"
+_NO_NUL = r"^[^\u0000]*$"
 _SETTINGS: dict[str, Any] = {
     "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
     "app_type": {"type": "string", "enum": list(APP_TYPES)},
@@ -49,6 +58,23 @@ _SETTINGS: dict[str, Any] = {
         "clients only).",
     },
     **{name: {"type": "boolean", "const": value} for name, value in FIXED.items()},
+    "description": {"type": "string", "maxLength": MAX_DESCRIPTION},
+    "logo_uri": {"type": "string", "maxLength": MAX_URL, "description": 'Absolute URL or "".'},
+    **{
+        name: {
+            "type": "array",
+            "maxItems": MAX_URLS,
+            "items": {"type": "string", "maxLength": MAX_URL, "pattern": _URL},
+            "description": "Stored and shown; passgate has no redirect-based flow using them.",
+        }
+        for name in URL_LISTS
+    },
+    "client_metadata": {
+        "type": "object",
+        "maxProperties": MAX_METADATA_KEYS,
+        "propertyNames": {"pattern": "^[A-Za-z0-9_-]{1,255}$"},
+        "additionalProperties": {"type": "string", "maxLength": 255, "pattern": _NO_NUL},
+    },
 }
 #: No member is required: ``fields`` chooses which are answered.
 _CLIENT: dict[str, Any] = {

@@ -137,3 +137,21 @@ def node_sdk(server_certificate: ServerCertificate) -> NodeSdk:
     if reason is not None:
         _missing(f"Node SDK not tested: {reason}")
     return NodeSdk(server_certificate.ca_cert)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Every server log of the run, searched for tokens and test passwords
+    (tests/log_audit.py): one found fails the run."""
+    from tests.log_audit import audit
+
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None or getattr(factory, "_basetemp", None) is None:
+        return
+    problems = audit(factory.getbasetemp())
+    if problems:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_sep("=", "secrets in server logs (tests/log_audit.py)", red=True)
+            for problem in problems:
+                reporter.write_line(problem)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -23,7 +23,6 @@ from passgate.accounts.service import (
     InvalidBody,
     InvalidPassword,
     InvalidSignup,
-    PasswordPolicy,
     ResetRefused,
     ResetTicketInvalid,
     UnknownClient,
@@ -32,6 +31,7 @@ from passgate.accounts.tickets import Tickets
 from passgate.domain.events import Event
 from passgate.domain.login import RequestContext
 from passgate.domain.models import Client, User
+from passgate.domain.password_policy import StrengthPolicy
 from passgate.errors import PasswordLeaked, TooManyAttempts
 from passgate.mail.mailer import Mailer, MailError, OutgoingMail
 from passgate.storage.applications import Applications
@@ -302,10 +302,10 @@ def test_the_policy_bounds_are_inclusive(h: Harness) -> None:
     h.accounts.signup(h.signup_fields(email="b@example.com", password="y" * 4096), CONTEXT)
 
 
-def test_a_policy_needs_sane_bounds() -> None:
-    with pytest.raises(ValueError, match="min_length"):
-        PasswordPolicy(min_length=10, max_length=9)
-    assert PasswordPolicy().summary() == (
+def test_a_policy_needs_a_known_level() -> None:
+    with pytest.raises(ValueError, match="level"):
+        StrengthPolicy(level="medium")
+    assert StrengthPolicy(level="low", min_length=8).summary() == (
         "* At least 8 characters in length\n* At most 4096 characters in length"
     )
 

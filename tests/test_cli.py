@@ -398,14 +398,14 @@ def test_users_set_password_by_email_or_id(cli: Cli) -> None:
     user = create_user(cli)
 
     changed = cli.json(
-        "users", "set-password", "alice@example.com", "--password-stdin", input="new one\n"
+        "users", "set-password", "alice@example.com", "--password-stdin", input="new one, long\n"
     )
     assert changed["user_id"] == user["user_id"]
-    assert cli.password_works("alice@example.com", "new one")
+    assert cli.password_works("alice@example.com", "new one, long")
     assert not cli.password_works("alice@example.com", PASSWORD)
 
-    cli.json("users", "set-password", user["user_id"], "--password-stdin", input="third\n")
-    assert cli.password_works("alice@example.com", "third")
+    cli.json("users", "set-password", user["user_id"], "--password-stdin", input="third one\n")
+    assert cli.password_works("alice@example.com", "third one")
 
 
 def test_users_set_password_refuses_unknown_users_and_empty_passwords(cli: Cli) -> None:

@@ -50,6 +50,7 @@ SAMPLE_ARGS: dict[str, list[str]] = {
     "users set-password": ["a@example.com", "--password-stdin"],
     "users block": ["a@example.com"],
     "users unblock": ["a@example.com"],
+    "users export": [],
     "apis create": ["--identifier", "https://api.example/"],
     "apis list": [],
     "client-grants create": ["--client-id", "c", "--audience", "https://x.example/", "--scope=s"],
@@ -70,10 +71,31 @@ SAMPLE_ARGS: dict[str, list[str]] = {
     "ip-blocks show": ["203.0.113.7"],
     "ip-blocks remove": ["203.0.113.7"],
     "doctor": ["--since", "1d"],
+    "log-streams create": ["--name", "n", "--endpoint", "https://siem.example/"],
+    "log-streams list": [],
+    "log-streams show": ["lst_1"],
+    "log-streams pause": ["lst_1"],
+    "log-streams resume": ["lst_1"],
+    "log-streams delete": ["lst_1"],
+    "users import": [__file__],  # any file that exists: settings are refused first
+    "admins create": ["--email", "a@example.com", "--password-stdin"],
+    "admins list": [],
+    "admins remove": ["a@example.com"],
+    "admins set-password": ["a@example.com", "--password-stdin"],
+    "alerts show": [],
+    "alerts set": ["--signups", "5"],
+    "alerts list": [],
+    "connections create": ["Other-DB"],
+    "connections list": [],
+    "connections show": ["Username-Password-Authentication"],
+    "connections set": ["Username-Password-Authentication", "--min-length", "10"],
+    "dashboard": [],
 }
 #: Commands that only read: they refuse a database that does not exist.
 READ_COMMANDS = sorted(
-    name for name in SAMPLE_ARGS if name.split()[-1] in ("list", "show", "logs", "doctor")
+    name
+    for name in SAMPLE_ARGS
+    if name.split()[-1] in ("list", "show", "logs", "doctor", "dashboard", "export")
 )
 
 

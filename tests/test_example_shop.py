@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.processes import cli, free_port, server_env
 
 pytestmark = pytest.mark.slow
@@ -34,17 +35,6 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
-CHROMIUM = os.environ.get("PASSGATE_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SHOTS = Path("/tmp/example-shots")
 API = "https://shop.example/api"
 PASSWORD = "a long and careful passphrase 42"

@@ -5,8 +5,10 @@ are made here, as an application's server makes them (forwarding the end user's 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +16,7 @@ import pytest
 
 from passgate.domain.management_api import MANAGEMENT_SCOPES
 from tests.certificates import ServerCertificate
+from tests.import_hashes import user_for
 from tests.node_sdk import HttpsPassgate, NodeSdk
 
 pytestmark = pytest.mark.slow
@@ -184,3 +187,69 @@ def test_the_sdk_creates_a_client_grant_and_the_client_gets_a_token(world: World
     granted = world.client_credentials(job, API)
     assert granted.status_code == 200, granted.text
     assert granted.json()["scope"] == "read:orders"
+
+
+def test_the_sdk_imports_users_and_they_log_in_with_their_old_passwords(
+    world: World, tmp_path: Path
+) -> None:
+    rows = [
+        user_for("django-pbkdf2-sha256", PASSWORD, user_metadata={"plan": "gold"}),
+        user_for("laravel-bcrypt-2y", PASSWORD),
+        {"email": "broken@example.com", "password_hash": "md5$x$y"},
+    ]
+    path = tmp_path / "users.json"
+    path.write_text(json.dumps(rows))
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]")
+    target = world.passgate.cli("users", "import", str(empty), "--dry-run")  # the connection
+    result = world.step("import", path=str(path), connection_id=target["connection_id"])
+    assert result["created"]["ok"], result["created"]
+    job = result["job"]
+    assert job["status"] == "completed", job
+    assert job["summary"] == {"total": 3, "inserted": 2, "updated": 0, "failed": 1}
+    assert result["errors"]["ok"], result["errors"]
+    [refused] = result["errors"]["data"]
+    assert refused["user"] == {"email": "broken@example.com"}
+    assert refused["errors"][0]["code"] == "INVALID_HASH"
+    exported = result["exported"]
+    assert exported["ok"], exported
+    assert exported["data"]["location"].endswith("/export")
+    for row in rows[:2]:
+        assert world.login(PASSWORD, USER_IP, username=str(row["email"])) == 200
+
+
+def test_the_sdk_changes_a_connections_policy_and_the_next_sign_up_obeys(world: World) -> None:
+    signup = {
+        "client_id": world.web["client_id"],
+        "connection": "Username-Password-Authentication",
+        "email": "dora@example.com",
+    }
+    weak = "abcdefgh12"  # today's rule (8 characters) takes it
+    assert (
+        world.http.post("dbconnections/signup", json={**signup, "password": weak}).status_code
+        == 200
+    )
+    world.passgate.cli("connections", "create", "Partners", "--all-clients")
+    options = {"passwordPolicy": "excellent", "password_dictionary": {"enable": True}}
+    done = world.step("connection", name="Username-Password-Authentication", options=options)
+    assert done["found"]["options"]["passwordPolicy"] == "low"
+    assert done["updated"]["ok"], done["updated"]
+    assert done["updated"]["data"]["options"] == options
+    assert done["read"]["data"]["options"] == options
+    assert sorted(done["all"]) == ["Partners", "Username-Password-Authentication"]
+    refused = world.http.post(
+        "dbconnections/signup", json={**signup, "email": "eve@example.com", "password": weak}
+    )
+    assert refused.status_code == 400
+    assert refused.json()["name"] == "PasswordStrengthError"
+    common = world.http.post(
+        "dbconnections/signup",
+        json={**signup, "email": "eve@example.com", "password": "Password123"},
+    )  # excellent enough, but one of the most common passwords
+    assert common.status_code == 400
+    assert common.json()["name"] == "PasswordDictionaryError"
+    strong = world.http.post(
+        "dbconnections/signup",
+        json={**signup, "email": "eve@example.com", "password": "Tr0ub4dor&3x"},
+    )
+    assert strong.status_code == 200, strong.text

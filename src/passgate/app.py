@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from passgate.accounts.password_rules import connection_passwords
 from passgate.accounts.service import Accounts
 from passgate.accounts.tickets import Tickets
 from passgate.breached.checker import BreachedChecker
@@ -34,6 +35,8 @@ from passgate.keys.startup import open_key_ring
 from passgate.mail.mailer import Mailer, mailer_from_settings
 from passgate.management.applications import applications_admin
 from passgate.management.client_grants import ClientGrantsService
+from passgate.management.connections import connections_service
+from passgate.management.dashboard import Dashboard
 from passgate.management.doctor import doctor_for
 from passgate.management.services import build_management
 from passgate.management.tenant_services import tenant_services
@@ -42,7 +45,10 @@ from passgate.oauth.minting import Minter
 from passgate.oauth.password_login import PasswordLogins
 from passgate.oauth.records import RequestRecords, grant_cache, record_cache
 from passgate.oauth.service import TokenService
+from passgate.observability.events import MeteredEvents
+from passgate.observability.metrics import Metrics
 from passgate.protection.account_hooks import ProtectionAccountHooks
+from passgate.protection.alerts import security_alerts_for
 from passgate.protection.guard import ProtectionGuard
 from passgate.protection.notify import MailNotifier
 from passgate.protection.subjects import older_counter_key
@@ -54,19 +60,17 @@ from passgate.storage.client_grants import ClientGrants
 from passgate.storage.counters import AttackCounters
 from passgate.storage.directory import DEFAULT_CONNECTION, Directory
 from passgate.storage.event_log import BufferedEventSink, EventLog
-from passgate.storage.settings_store import (
-    POLICY_RELOAD_INTERVAL_S,
-    LivePolicies,
-    SettingsStore,
-)
+from passgate.storage.settings_store import POLICY_RELOAD_INTERVAL_S, LivePolicies, SettingsStore
 from passgate.storage.setup import open_database
 from passgate.storage.tenant import TenantStore
 from passgate.storage.tokens import RefreshTokens
-from passgate.support.background import Periodic
+from passgate.streams.delivery import stream_delivery
+from passgate.support.background import Background, Periodic
 from passgate.support.cache import TtlCache
 from passgate.support.hash_slots import HashSlots
 from passgate.support.io_pool import run_in_pool
 from passgate.support.passwords import PasswordHasher
+from passgate.web.gauges import gauge_schedules
 from passgate.web.readiness import readiness_for
 from passgate.web.responses import JSONResponse
 
@@ -100,9 +104,12 @@ class Passgate:
     ) -> None:
         self.settings = settings
         self.clock = clock
+        self.metrics: Metrics | None = None
+        if settings.metrics:
+            self.metrics = Metrics.from_environment(max_clients=settings.metrics_max_clients)
         self.engine = engine if engine is not None else open_database(settings)
         self.tenant = TenantStore(self.engine)
-        digest_key = self.tenant.digest_key()
+        self.digest_key = digest_key = self.tenant.digest_key()
         self.directory = Directory(self.engine)
         self.applications = Applications(self.engine, digest_key)
         self.refresh_tokens = RefreshTokens(self.engine, digest_key)
@@ -114,6 +121,8 @@ class Passgate:
                 events = self._buffered
             else:
                 events = self.event_log
+        if self.metrics is not None:
+            events = MeteredEvents(events, self.metrics)
         self.events: EventSink = events
         self.keys = open_key_ring(settings, self.engine, clock=clock)
         self.issuer, _ = tenant_issuer(
@@ -126,6 +135,7 @@ class Passgate:
             time_cost=settings.argon2_time_cost,
             parallelism=settings.argon2_parallelism,
             slots=None if settings.hash_slots_id is None else HashSlots(settings.hash_slots_id),
+            observe=None if self.metrics is None else self.metrics.observe_hash,
         )
         self.hash_pool = ThreadPoolExecutor(
             settings.hash_workers, thread_name_prefix="passgate-hash"
@@ -181,7 +191,8 @@ class Passgate:
         self._client_grants = ClientGrantsService(
             applications=self.applications, grants=grants, on_change=grants_by_client.clear
         )
-        self._record_caches = (self.clients, self.apis, grants_by_client)
+        connections = record_cache(self.directory.connection_by_name, ttl=5.0)
+        self._record_caches = (self.clients, self.apis, grants_by_client, connections)
         self.guard = guard
         self.block_releases = BlockReleases(
             counters=self.counters,
@@ -201,6 +212,7 @@ class Passgate:
             public_url=self.public_url,
             clock=clock,
             mail_marks=self.counters,
+            passwords=connection_passwords(self.engine, self.hasher.verify),
             hooks=BreachedAccountHooks(
                 self.breached,
                 inner=ProtectionAccountHooks(
@@ -212,9 +224,9 @@ class Passgate:
                 ),
             ),
         )
-        records = RequestRecords(
+        self.records = records = RequestRecords(
             clients=self.clients,
-            connections=record_cache(self.directory.connection_by_name, ttl=5.0),
+            connections=connections,
             apis=self.apis,
             grants=grants_by_client,
             default_directory=TtlCache(
@@ -224,6 +236,7 @@ class Passgate:
         self.readiness, self._close_redis_probe = readiness_for(
             settings, self.engine, self.breached.checker
         )
+        self.alerts = security_alerts_for(self)
         self._management(settings, clock)
         self.tokens = TokenService(
             authenticator=ClientAuthenticator(self.applications.secret_digest),
@@ -261,18 +274,33 @@ class Passgate:
             doctor=doctor_for(
                 settings, self.engine, clients=self.applications.list_clients, clock=clock
             ),
+            connections=connections_service(self.engine, self.tenant, self.records),
+            sealer=self.keys.sealer,
+            dashboard=Dashboard.of(self.alerts, clock=clock),
             rate_limit_per_minute=settings.management_rate_limit,
             clock=clock,
             on_release=self.forget_refusals,
         )
 
-    def schedules(self) -> list[Periodic]:
+    def schedules(self) -> list[Background]:
         """What a server process runs in the background (not started): twice a second, a
         read of the protection policies; every second, a look for a newly imported
-        breached-password index; every few minutes, the breached-password digests and the
-        purge. Several processes may run them at once: digest periods are claimed, and a
-        purge only deletes what holds no state."""
+        breached-password index and a rollup of new events (``protection.alerts``); every
+        few minutes, the breached-password digests and the purge; log streams (a lease
+        each). Several processes may run them at once: digest periods are claimed, and a
+        purge only deletes what holds no state. With metrics on, the gauges' sampling."""
+        background = stream_delivery(self.settings, self.engine, self.keys.sealer)
+        if self.metrics is not None:
+            background += gauge_schedules(
+                self.metrics,
+                hash_pool=self.hash_pool,
+                events=self._buffered,
+                counters=self.counters,
+                breached=self.breached.checker,
+                policies=self.policies,
+            )
         return [
+            *background,
             Periodic(
                 "passgate-policies",
                 self.policies.reload,
@@ -291,6 +319,7 @@ class Passgate:
                 interval_s=DIGEST_INTERVAL_S,
                 what="sending breached-password digests",
             ),
+            self.alerts.schedule(),
             Periodic(
                 "passgate-purge",
                 self.purge,
@@ -304,7 +333,7 @@ class Passgate:
         (the tables would otherwise grow by about a row per new user and IP), and events
         older than ``events_retention_days``; return how many went."""
         now = self.clock()
-        removed = self.counters.purge(now) + self.tickets.purge()
+        removed = self.counters.purge(now) + self.tickets.purge() + self.alerts.purge(now)
         days = self.settings.events_retention_days
         if days > 0:
             removed += self.event_log.purge(now - days * 24 * 3600.0)
@@ -313,9 +342,7 @@ class Passgate:
 
     def forget_refusals(self) -> None:
         """After a block is released in this process, stop refusing from memory."""
-        forget = getattr(self.guard, "forget_refusals", None)
-        if forget is not None:
-            forget()
+        getattr(self.guard, "forget_refusals", lambda: None)()
 
     def admin_emails(self) -> list[str]:
         value = self.tenant.get("admin_emails", [])
@@ -341,11 +368,19 @@ class Passgate:
         self.engine.dispose()
 
 
-def create_app(passgate: Passgate | None = None, settings: Settings | None = None) -> Starlette:
-    """The ASGI application. Builds a :class:`Passgate` from settings unless given one."""
+def create_app(
+    passgate: Passgate | None = None,
+    settings: Settings | None = None,
+    *,
+    access_log: Any | None = None,
+) -> Starlette:
+    """The ASGI application. Builds a :class:`Passgate` from settings unless given one;
+    ``access_log`` (a structlog logger) gets one line per request."""
+    from passgate.web.console import console_routes
     from passgate.web.dbconnections import dbconnections_routes
     from passgate.web.management.api import management_api_routes
     from passgate.web.oauth_routes import oauth_routes
+    from passgate.web.observe import Observer, metrics_routes
     from passgate.web.token_endpoint import PassgateApp, TokenEndpoint
     from passgate.web.unblock import unblock_routes
 
@@ -358,6 +393,7 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
         max_body_bytes=passgate.settings.max_body_bytes,
         server_timing=passgate.settings.server_timing,
         trusts_proxies=bool(passgate.settings.trusted_proxies),
+        metrics=passgate.metrics,
     )
 
     @contextlib.asynccontextmanager
@@ -414,28 +450,46 @@ def create_app(passgate: Passgate | None = None, settings: Settings | None = Non
             max_body_bytes=passgate.settings.max_body_bytes,
             issuer=passgate.issuer,
         ),
+        *console_routes(passgate),
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
     ]
     live = passgate.breached.checker.live
     if passgate.settings.breached_range_enabled and live is not None:
         routes += range_routes(live.current, run=passgate.run_io)
-    app = PassgateApp(routes=routes, lifespan=lifespan, token_endpoint=token_endpoint)
+    metrics = passgate.metrics
+    if metrics is not None and passgate.settings.metrics_port is None:
+        token = passgate.settings.metrics_token
+        secret = None if token is None else token.get_secret_value()
+        routes += metrics_routes(metrics, token=secret, run_io=passgate.run_io)
+    observer = None
+    if access_log is not None:
+        observer = Observer(connecting_ip=passgate.connecting_ip, access_log=access_log)
+    app = PassgateApp(
+        routes=routes,
+        lifespan=lifespan,
+        token_endpoint=token_endpoint,
+        observer=observer,
+        metrics=metrics,
+    )
     app.state.passgate = passgate
     return app
 
 
 def app_from_env() -> Starlette:
     """Factory for ASGI servers: ``uvicorn --factory passgate.app:app_from_env``."""
-    from passgate.support.logs import configure_logging
+    from passgate.support.logs import access_logger, configure_logging
 
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     # A login's hashing thread takes the GIL back after the hash and after each database
     # call; while the event loop is busy (many requests, a flood) the interpreter's default
     # 5 ms switch interval makes it wait that long each time. 1 ms keeps logins flowing.
     sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
-    app = create_app(Passgate(settings, guard=None))
+    access = None
+    if settings.access_log and settings.log_level in ("info", "debug"):
+        access = access_logger(settings.log_format)
+    app = create_app(Passgate(settings, guard=None), access_log=access)
     # What is built by now lives as long as the server: kept out of the collector's sight,
     # a full collection no longer walks it (with it, each paused the loop 70-150 ms under a
     # flood; bench/bench_loop_lag.py). Only here: a process that builds many apps (tests)

@@ -25,6 +25,10 @@ PassgateError                        (never raised itself)
  |    +-- InvalidIdentifier          storage/directory: could name another account
  |    +-- DuplicateUser              storage/directory: the email or username is taken
  |    +-- UnknownConnection          storage/directory: no database connection has the name
+ |    +-- UnsupportedHash            support/legacy_hashes: an imported password hash passgate
+ |    |                              cannot check (unknown, malformed, over a cost cap)
+ |    +-- FileError                  support/json_rows: a users file that cannot be read on
+ |                                   (names the row and offset)
  +-- TokenError                      a bearer token was refused (never raised itself)
  |    +-- MissingToken               no bearer token was presented
  |    +-- InvalidToken               malformed, badly signed, expired, for someone else, or
@@ -65,6 +69,7 @@ from __future__ import annotations
 
 __all__ = [
     "BRUTE_FORCE_MESSAGE",
+    "CONNECTION_NOT_ENABLED",
     "PASSWORD_LEAKED_MESSAGE",
     "SUSPICIOUS_IP_MESSAGE",
     "WRONG_CREDENTIALS_MESSAGE",
@@ -95,6 +100,9 @@ __all__ = [
 ]
 
 WRONG_CREDENTIALS_MESSAGE = "Wrong email or password."
+#: A client not in a connection's ``enabled_clients`` (password grants: 403
+#: ``unauthorized_client``; refresh tokens of the connection's users: ``invalid_grant``).
+CONNECTION_NOT_ENABLED = "The connection is not enabled for this client."
 BRUTE_FORCE_MESSAGE = (
     "Your account has been blocked after multiple consecutive login attempts. "
     "We've sent you a notification via your preferred contact method with instructions "

@@ -30,6 +30,7 @@ __all__ = ["Settings", "read_settings"]
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+LogFormat = Literal["console", "json"]
 
 _HTTP_URL = "http:// or https:// URL"
 
@@ -166,6 +167,14 @@ class Settings(BaseSettings):
         le=1024 * 1024,
         description="Request bodies larger than this are answered 413.",
     )
+    users_import_max_bytes: int = Field(
+        default=500 * 1024,
+        ge=1024,
+        le=4 * 1024 * 1024 * 1024,
+        description="The largest users file `POST /api/v2/jobs/users-imports` takes (Auth0's "
+        "limit, 500 KB, by default); a larger upload is answered 413. `passgate users import` "
+        "has no limit.",
+    )
     breached_index: Path | None = Field(
         default=None,
         description="The breached-password index file that `passgate breached import` "
@@ -241,8 +250,103 @@ class Settings(BaseSettings):
         "attack-protection counters). Answers carry x-ratelimit-limit, "
         "x-ratelimit-remaining and x-ratelimit-reset; past the limit they are 429.",
     )
+    admin_session_idle_minutes: int = Field(
+        default=30,
+        ge=1,
+        le=1440,
+        description="The admin console logs an administrator out after this many minutes "
+        "without a request (the live log tail's polling does not count).",
+    )
+    admin_session_max_hours: int = Field(
+        default=12,
+        ge=1,
+        le=168,
+        description="The admin console logs an administrator out this many hours after "
+        "the login, active or not.",
+    )
     log_level: LogLevel = Field(
         default="info", description="Level of the server's log lines (any letter case)."
+    )
+    log_stream_delivery: bool = Field(
+        default=True,
+        description="Whether this server process delivers log streams (`/api/v2/log-"
+        "streams`). Several processes share the work: one delivers a stream at a time.",
+    )
+    log_stream_batch_size: int = Field(
+        default=500,
+        ge=1,
+        le=10000,
+        description="Most events a log stream sends in one request (JSONLINES, JSONARRAY).",
+    )
+    log_stream_poll_s: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="How often a server process looks for events to deliver when the "
+        "streams have caught up: the most a new event waits before it is sent.",
+    )
+    log_stream_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Seconds a log stream's receiver has to answer a request.",
+    )
+    log_stream_lease_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How long a process holds a log stream without renewing its lease: "
+        "another process takes a stream over this long after its deliverer died. Raised "
+        "to three times log_stream_timeout_s when lower.",
+    )
+    log_stream_retry_max_s: float = Field(
+        default=300.0,
+        gt=0,
+        le=86400,
+        description="Longest wait between tries to a failing receiver (the wait starts at "
+        "1 s and doubles).",
+    )
+    log_stream_suspend_after_s: float = Field(
+        default=86400.0,
+        ge=0,
+        le=31_536_000,
+        description="A stream whose receiver has failed without a break this long is "
+        "suspended (resume it to deliver what it missed); 0 never suspends.",
+    )
+    log_format: LogFormat = Field(
+        default="console",
+        description="How the server writes its log lines to stderr: `json` (one JSON "
+        "object a line, for log shippers) or `console` (`key=value`, for people).",
+    )
+    access_log: bool = Field(
+        default=True,
+        description="One `info` line per HTTP request (method, path without the query, "
+        "status, latency, grant, outcome, ip, client_ip, request id).",
+    )
+    metrics: bool = Field(
+        default=False,
+        description="Serve Prometheus metrics at `GET /metrics` (`on`/`off`); with "
+        "`passgate serve --workers N` the answer adds up every worker.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="When set, `/metrics` answers only requests with `Authorization: "
+        "Bearer <this>` (compared in constant time; 401 otherwise).",
+        json_schema_extra={"expects": "at least 16 visible ASCII characters, no spaces"},
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Serve `/metrics` on this port of the `serve` host instead of the main "
+        "one (which then answers 404 there), from the serving process itself.",
+    )
+    metrics_max_clients: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="Client ids that get a label of their own in `passgate_events_total` "
+        "(per process; later ones are counted as `other`).",
     )
 
     @field_validator("trusted_proxies", mode="before")
@@ -305,7 +409,16 @@ class Settings(BaseSettings):
             raise ValueError("not an email address")
         return value
 
-    @field_validator("log_level", mode="before")
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            token = value.get_secret_value()
+            if len(token) < 16 or not all("!" <= c <= "~" for c in token):
+                raise ValueError("too short, or holds spaces or other characters")
+        return value
+
+    @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _fold_level(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value

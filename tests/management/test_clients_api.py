@@ -205,6 +205,19 @@ async def test_rotate_secret_answers_the_new_one_and_the_old_is_refused_at_once(
     assert "has no secret" in assert_api_error(public, 400, "invalid_body")["message"]
 
 
+async def test_a_new_client_logs_in_at_once_while_the_connection_is_cached(
+    admin: Admin,
+) -> None:
+    """A new client is enabled on every connection; the token endpoint's cached
+    connection (read by the login before) must not refuse it as not enabled."""
+    stack = admin.stack
+    assert await _login(admin, stack.trusted) == 200  # the connection is now cached
+    made = await _create(admin, app_type="regular_web", grant_types=["password"])
+    client = stack.passgate.applications.get_client(made["client_id"])
+    assert client is not None
+    assert await _login(admin, NamedClient(client, made["client_secret"])) == 200
+
+
 async def test_flipping_ip_header_trust_changes_the_next_logins_ip(admin: Admin) -> None:
     stack = admin.stack
     client = stack.trusted

@@ -17,7 +17,7 @@ from passgate.breached.errors import BreachedUpstreamUnavailable
 from passgate.domain.management_api import MANAGEMENT_SCOPES
 from passgate.errors import StorageError
 from passgate.management.rate_limit import RateLimiter
-from passgate.web.management.routes import _redacted
+from passgate.web.management.routes import redacted
 from tests.management.helpers import (
     Admin,
     assert_api_error,
@@ -315,7 +315,7 @@ async def test_no_secret_reaches_an_event(admin: Admin) -> None:
 
 
 def test_changes_named_like_secrets_are_redacted() -> None:
-    assert _redacted(
+    assert redacted(
         {"password": "p", "client_secret": "s", "name": "n", "signing_key": "k", "max_attempts": 3}
     ) == {
         "password": "(changed)",
@@ -326,7 +326,7 @@ def test_changes_named_like_secrets_are_redacted() -> None:
     }
     settings = {"token_endpoint_auth_method": "none", "is_token_endpoint_ip_header_trusted": True,
                 "token_lifetime": 60}  # fmt: skip
-    assert _redacted({**settings, "access_token": "t"}) == {**settings, "access_token": "(changed)"}
+    assert redacted({**settings, "access_token": "t"}) == {**settings, "access_token": "(changed)"}
 
 
 async def test_the_openapi_document_describes_what_is_served(admin: Admin) -> None:

@@ -199,6 +199,7 @@ def seeded(
         env, "users", "create", "--email", email, "--username", f"alice-{marker}",
         "--password-stdin", input=PASSWORD + "\n",
     )  # fmt: skip
+    connection = cli(env, "connections", "create", f"Conformance-{marker}", "--all-clients")
     token = ""
     try:
         with running(env, tmp_path / "logs") as (server,):
@@ -211,6 +212,7 @@ def seeded(
                 "/users/{id}": user["user_id"],
                 "/users/{id}/logs": user["user_id"],
                 "/clients/{id}": app["client_id"],
+                "/connections/{id}": connection["id"],
             }
             yield Seeded(server=server, token=token, known=known)
             assert "Traceback" not in server.stderr(), server.stderr()

@@ -25,8 +25,11 @@ LIMIT = 3
 REQUESTS = 24
 
 
-def management_client(env: dict[str, str]) -> dict[str, str]:
-    """The Management API and an M2M client, made with the CLI: the token request."""
+def management_client(
+    env: dict[str, str], scopes: tuple[str, ...] = ("read:attack_protection",)
+) -> dict[str, str]:
+    """The Management API and an M2M client granted ``scopes``, made with the CLI: the
+    token request."""
     audience = management_audience(ISSUER)
     client = cli(
         env, "clients", "create", "--name", "Admin", "--app-type", "non_interactive",
@@ -34,7 +37,7 @@ def management_client(env: dict[str, str]) -> dict[str, str]:
     )  # fmt: skip
     cli(
         env, "client-grants", "create", "--client-id", client["client_id"],
-        "--audience", audience, "--scope", "read:attack_protection",
+        "--audience", audience, *(f"--scope={scope}" for scope in scopes),
     )  # fmt: skip
     return {
         "grant_type": "client_credentials",

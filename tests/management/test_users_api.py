@@ -138,6 +138,8 @@ async def test_create_refuses_a_duplicate_email_or_username_in_any_spelling(admi
         (_new(user_metadata=[]), "Expected type object but found type array"),
         (_new(user_metadata={"a.b": "x"}), "on property user_metadata"),
         (_new(app_metadata={"big": "x" * 9000}), "Object is too large"),
+        (_new(app_metadata={"n": 2**64}), "outside the 64-bit range"),
+        (_new(user_metadata={"n": {"m": [-(2**63) - 1]}}), "outside the 64-bit range"),
         (_new(picture="javascript:alert(1)"), "picture"),
         (_new(given_name="   "), "given_name"),
         (_new(connection="Nope"), "no database connection"),

@@ -9,6 +9,12 @@
 //   logs      queries (a list of search strings): the events each finds, newest first
 //   client    client_id, trusted (boolean): flip the client's IP-header trust
 //   grant     client_id, audience, scope (a list): create a client grant, list it
+//   import    path (a users file), connection_id: import it, wait for the job, its errors;
+//             then an export job in CSV
+//   connection name, options: find the connection by name, replace its options, read it
+import { createReadStream } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+
 import { ManagementClient } from "auth0";
 
 import { outcome, run } from "./harness.mjs";
@@ -64,6 +70,45 @@ const STEPS = {
         );
         const listed = await management.clientGrants.list({ client_id: input.client_id });
         return { created, listed: listed.data };
+    },
+    async import(management, input) {
+        const created = await outcome(
+            management.jobs.usersImports.create({
+                users: createReadStream(input.path),
+                connection_id: input.connection_id,
+                upsert: true,
+                send_completion_email: false,
+            }),
+        );
+        let job = created.data;
+        for (let tries = 0; created.ok && tries < 200; tries += 1) {
+            job = await management.jobs.get(created.data.id);
+            if (job.status === "completed" || job.status === "failed") {
+                break;
+            }
+            await sleep(100);
+        }
+        const errors = created.ok ? await outcome(management.jobs.errors.get(job.id)) : null;
+        const exported = await outcome(
+            management.jobs.usersExports.create({
+                format: "csv",
+                fields: [{ name: "email" }, { name: "user_metadata.plan", export_as: "plan" }],
+            }),
+        );
+        return { created, job, errors, exported };
+    },
+    async connection(management, input) {
+        const page = await management.connections.list({ name: input.name });
+        const [found] = page.data;
+        const updated = await outcome(
+            management.connections.update(found.id, { options: input.options }),
+        );
+        const read = await outcome(management.connections.get(found.id));
+        const all = [];
+        for await (const item of await management.connections.list({ take: 1 })) {
+            all.push(item.name);
+        }
+        return { found, updated, read, all };
     },
 };
 

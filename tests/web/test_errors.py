@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from passgate.accounts.model import PasswordPolicy
+from passgate.accounts.model import InvalidPassword
 from passgate.accounts.service import (
     BREACHED_PASSWORD_MESSAGE,
     AccountError,
@@ -19,6 +19,7 @@ from passgate.accounts.service import (
     UnreadableBody,
 )
 from passgate.breached.errors import BreachedUpstreamUnavailable
+from passgate.domain.password_policy import StrengthPolicy
 from passgate.errors import (
     PASSWORD_LEAKED_MESSAGE,
     AccessDenied,
@@ -180,9 +181,9 @@ def test_a_hook_refusal_keeps_its_refusals_challenge() -> None:
 
 
 def test_a_weak_password_is_auth0s_password_strength_error() -> None:
-    policy = PasswordPolicy(min_length=8, max_length=20)
-    refusal = policy.check("short")
-    assert refusal is not None
+    policy = StrengthPolicy(level="low", min_length=8, max_length=20)
+    failed = policy.failed("short")
+    refusal = InvalidPassword(policy, policy.rules("short"), policy.describe_failure(failed))
     assert error_status(refusal) == 400
     assert error_response(refusal).body == orjson.dumps(
         {

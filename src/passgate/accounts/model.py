@@ -6,12 +6,13 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from passgate.domain.events import Event
 from passgate.domain.identifiers import is_valid_username
 from passgate.domain.login import RequestContext
 from passgate.domain.models import Client, Connection, User, UserProfile
+from passgate.domain.password_policy import StrengthPolicy
 from passgate.domain.profiles import ProfileError, check_text, read_profile
 from passgate.errors import (
     PASSWORD_LEAKED_MESSAGE,
@@ -88,16 +89,59 @@ class InvalidSignup(AccountError):
 
 
 class InvalidPassword(AccountError):
-    """The password policy refused the password (Auth0's ``PasswordStrengthError``):
-    ``policy`` and the rules it ``failed`` are told to the client."""
+    """The connection's password rules refused the password: Auth0's ``invalid_password``
+    with the rule's ``name`` (``PasswordStrengthError``, ``PasswordDictionaryError``,
+    ``PasswordHistoryError``, ``PasswordNoUserInfoError``), the strength ``policy`` (its
+    text is told to the client) and, for a weak password, its ``rules`` verified against
+    it (booleans only: the password is not kept)."""
 
     code = "invalid_password"
     default_description = "Password is too weak"
+    #: What Auth0 says for each rule (``message``, and ``description`` but for strength).
+    MESSAGES: ClassVar[dict[str, str]] = {
+        "PasswordStrengthError": "Password is too weak",
+        "PasswordDictionaryError": "Password is too common",
+        "PasswordHistoryError": "Password has previously been used",
+        "PasswordNoUserInfoError": "Password contains user information",
+    }
 
-    def __init__(self, policy: PasswordPolicy, failed: list[dict[str, Any]], message: str) -> None:
-        super().__init__(message, reason=failed[0]["code"] if failed else None)
+    def __init__(
+        self,
+        policy: StrengthPolicy,
+        rules: list[dict[str, Any]],
+        message: str,
+        *,
+        name: str = "PasswordStrengthError",
+    ) -> None:
+        failed = [rule["code"] for rule in rules if not rule.get("verified", True)]
+        super().__init__(message, reason=failed[0] if failed else name)
         self.policy = policy
-        self.failed = failed
+        self.rules = rules
+        self.name = name
+
+    @property
+    def message(self) -> str:
+        return self.MESSAGES[self.name]
+
+    @classmethod
+    def of_kind(cls, name: str, policy: StrengthPolicy) -> InvalidPassword:
+        """A refusal by a rule other than strength (its message is its description)."""
+        return cls(policy, [], cls.MESSAGES[name], name=name)
+
+
+class SignupDisabled(AccountError):
+    """The connection has ``disable_signup``: Auth0's answer (administrators can still
+    create users)."""
+
+    code = "operation_not_supported"
+    default_description = "public signup is disabled"
+
+
+class ClientNotEnabled(AccountError):
+    """The client may not use the connection (not in its ``enabled_clients``)."""
+
+    code = "unauthorized_client"
+    default_description = "The connection is not enabled for this client."
 
 
 class HookRefused(AccountError):
@@ -132,58 +176,6 @@ class ResetRefused(AccountError):
 
 
 # -- policy and hooks ------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True, slots=True)
-class PasswordPolicy:
-    """Length bounds, counted in characters (Unicode code points)."""
-
-    min_length: int = 8
-    max_length: int = 4096
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.min_length <= self.max_length:
-            raise ValueError("need 1 <= min_length <= max_length")
-
-    def _rule_at_least(self) -> dict[str, Any]:
-        return {
-            "message": "At least %d characters in length",
-            "format": [self.min_length],
-            "code": "lengthAtLeast",
-        }
-
-    def _rule_at_most(self) -> dict[str, Any]:
-        return {
-            "message": "At most %d characters in length",
-            "format": [self.max_length],
-            "code": "lengthAtMost",
-        }
-
-    def rules(self, *, failed: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-        failing = {rule["code"] for rule in failed or []}
-        return [
-            {**rule, "verified": rule["code"] not in failing}
-            for rule in (self._rule_at_least(), self._rule_at_most())
-        ]
-
-    def summary(self) -> str:
-        return "\n".join("* " + rule["message"] % tuple(rule["format"]) for rule in self.rules())
-
-    def check(self, password: str) -> InvalidPassword | None:
-        """``None`` when the password is acceptable, else the refusal to raise."""
-        if len(password) < self.min_length:
-            return InvalidPassword(
-                self,
-                [self._rule_at_least()],
-                f"Password is too weak: use at least {self.min_length} characters.",
-            )
-        if len(password) > self.max_length:
-            return InvalidPassword(
-                self,
-                [self._rule_at_most()],
-                f"Password is too long: use at most {self.max_length} characters.",
-            )
-        return None
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class AccountContext:
     """Who is asking (IP, client, user agent) and in which database connection."""
@@ -292,6 +284,8 @@ class ResetForm:
 
     user: User
     ticket: str = dataclasses.field(repr=False)
+    #: The user's connection's strength rules (the form says them).
+    policy: StrengthPolicy = dataclasses.field(default_factory=StrengthPolicy)
 
 
 @dataclasses.dataclass
@@ -370,6 +364,20 @@ def _check_lengths(
         check_user_fields(email=email, username=username, name=name, profile=profile)
     except ValueTooLong as exc:
         raise InvalidBody(f"Parameter {exc}") from None
+
+
+def _check_username_rules(
+    username: str | None, required: bool, bounds: tuple[int, int] | None
+) -> None:
+    """The connection's ``requires_username`` and ``validation.username`` bounds."""
+    if username is None:
+        if required:
+            raise InvalidBody("Missing required parameter: username")
+        return
+    if bounds is not None and not bounds[0] <= len(username) <= bounds[1]:
+        raise InvalidBody(
+            f"Invalid username: it must be {bounds[0]} to {bounds[1]} characters long"
+        )
 
 
 def _check_username(username: str | None) -> None:

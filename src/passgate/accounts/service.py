@@ -37,16 +37,17 @@ from passgate.accounts.model import (
     AccountError,
     AccountHooks,
     BadConnection,
+    ClientNotEnabled,
     HookRefused,
     InvalidBody,
     InvalidPassword,
     InvalidSignup,
     NoAccountHooks,
-    PasswordPolicy,
     PendingReset,
     ResetForm,
     ResetRefused,
     ResetTicketInvalid,
+    SignupDisabled,
     SignupResult,
     UnknownClient,
     UnreadableBody,
@@ -56,12 +57,15 @@ from passgate.accounts.model import (
     _check_lengths,
     _check_text,
     _check_username,
+    _check_username_rules,
     _profile,
     _required,
     _text,
 )
+from passgate.accounts.password_rules import ConnectionPasswords, PersonalInfo
 from passgate.accounts.tickets import Tickets
 from passgate.domain.clock import Clock, system_clock
+from passgate.domain.connection_options import rules_of
 from passgate.domain.events import EventSink
 from passgate.domain.login import RequestContext
 from passgate.domain.models import Client, Connection, User
@@ -69,6 +73,7 @@ from passgate.errors import OAuthError
 from passgate.mail.mailer import Mailer, MailError, OutgoingMail
 from passgate.storage.counters import OnceMarks
 from passgate.storage.directory import DuplicateUser, UnknownConnection
+from passgate.support.common_passwords import common_passwords
 from passgate.support.passwords import PasswordHasher
 
 __all__ = [
@@ -80,16 +85,17 @@ __all__ = [
     "AccountHooks",
     "Accounts",
     "BadConnection",
+    "ClientNotEnabled",
     "HookRefused",
     "InvalidBody",
     "InvalidPassword",
     "InvalidSignup",
     "NoAccountHooks",
-    "PasswordPolicy",
     "PendingReset",
     "ResetForm",
     "ResetRefused",
     "ResetTicketInvalid",
+    "SignupDisabled",
     "SignupResult",
     "UnknownClient",
     "UnreadableBody",
@@ -97,6 +103,16 @@ __all__ = [
 ]
 
 logger = logging.getLogger("passgate.accounts")
+
+
+class _NoHistory:
+    """No password history (an :class:`Accounts` built without one)."""
+
+    def recent(self, user_id: str, count: int) -> list[str]:
+        return []
+
+    def keep_current(self, user_id: str, size: int, *, now: float | None = None) -> None:
+        return None
 
 
 # -- the service -----------------------------------------------------------------------
@@ -113,7 +129,7 @@ class Accounts:
         public_url: str,
         clock: Clock = system_clock,
         hooks: AccountHooks | None = None,
-        policy: PasswordPolicy | None = None,
+        passwords: ConnectionPasswords | None = None,
         mail_marks: OnceMarks | None = None,
         reset_ttl_s: float = 3600.0,
         reset_mail_interval_s: float = 60.0,
@@ -128,7 +144,14 @@ class Accounts:
         self._clock = clock
         #: Replaceable after construction, like ``PasswordLogins.guard``.
         self.hooks: AccountHooks = hooks if hooks is not None else NoAccountHooks()
-        self.policy = policy if policy is not None else PasswordPolicy()
+        #: Each connection's password rules (history kept by the caller's store).
+        self.passwords = (
+            passwords
+            if passwords is not None
+            else ConnectionPasswords(
+                history=_NoHistory(), verify=hasher.verify, common=common_passwords
+            )
+        )
         self._marks = mail_marks
         self.reset_ttl_s = reset_ttl_s
         self.reset_mail_interval_s = reset_mail_interval_s
@@ -199,11 +222,18 @@ class Accounts:
         _check_username(username)
         self._client(client_id, audit)
         connection = self._connection(connection_name)
+        if not connection.enabled_for(client_id):
+            raise ClientNotEnabled(reason="the client is not enabled for the connection")
+        rules = rules_of(connection.options)
+        if rules.disable_signup:
+            raise SignupDisabled(reason="the connection has disable_signup")
+        _check_username_rules(username, rules.requires_username, rules.username_bounds)
         context = AccountContext(request=audit.context, connection=connection.name)
         self._hook(self.hooks.before_signup, email, password, context)
-        refusal = self.policy.check(password)
-        if refusal is not None:
-            raise refusal
+        names = (name, profile.given_name, profile.family_name, profile.nickname)
+        self.passwords.check(
+            connection, password, PersonalInfo(email=email, username=username, names=names)
+        )
         password_hash = self._hasher.hash(password)
         del password
         try:
@@ -242,6 +272,8 @@ class Accounts:
             audit.connection = connection_name
             client = self._client(client_id, audit)
             connection = self._connection(connection_name)
+            if not connection.enabled_for(client.client_id):
+                raise ClientNotEnabled(reason="the client is not enabled for the connection")
             user = self._users.find_by_email(connection.name, email)
         except AccountError as exc:
             self._emit(audit, "fcpr", exc.event_details())
@@ -318,7 +350,11 @@ class Accounts:
     def reset_form(self, ticket: str) -> ResetForm | None:
         """The form to show for a valid reset ticket (the ticket is not used up)."""
         user = self._ticket_user(self._tickets.peek(RESET_KIND, ticket))
-        return None if user is None else ResetForm(user=user, ticket=ticket)
+        if user is None:
+            return None
+        connection = self._users.connection_by_name(user.connection)
+        policy = rules_of(connection.options if connection else {}).strength
+        return ResetForm(user=user, ticket=ticket, policy=policy)
 
     def reset_password(
         self, ticket: str, password: str, confirmation: str, context: RequestContext
@@ -357,15 +393,15 @@ class Accounts:
             _check_text(password, "password")
         except InvalidBody as exc:
             raise ResetRefused(exc.description, reason="password is not valid text") from None
-        refusal = self.policy.check(password)
-        if refusal is not None:
-            raise refusal
+        connection = self._connection(user.connection)
+        self.passwords.check(connection, password, PersonalInfo.of(user), user=user)
         context = AccountContext(request=audit.context, connection=user.connection)
         self._hook(self.hooks.before_password_change, user, password, context)
         password_hash = self._hasher.hash(password)
         del password, confirmation
         if self._tickets.redeem(RESET_KIND, ticket) is None:
             raise ResetTicketInvalid(reason="the ticket was used meanwhile")
+        self.passwords.before_change(connection, user)
         if not self._users.set_password(user.id, password_hash, now=self._clock()):
             raise ResetTicketInvalid(reason="the user no longer exists")
         try:

@@ -12,13 +12,17 @@ from typing import Any
 import click
 
 from passgate import __version__
+from passgate.cli.admins import admins
+from passgate.cli.alerts import alerts, dashboard
 from passgate.cli.applications import apis, clients
 from passgate.cli.blocks import blocks
 from passgate.cli.breached import breached
 from passgate.cli.client_grants import client_grants
+from passgate.cli.connections import connections
 from passgate.cli.doctor import doctor
 from passgate.cli.ip_blocks import ip_blocks
 from passgate.cli.issuer import issuer
+from passgate.cli.log_streams import log_streams
 from passgate.cli.logs import logs
 from passgate.cli.protection import protection
 from passgate.cli.quickstart import quickstart
@@ -35,6 +39,7 @@ from passgate.cli.support import (
     sqlite_file,
     table,
 )
+from passgate.cli.user_import import export_users, import_users
 from passgate.cli.users import users
 from passgate.keys.ring import ALGORITHMS, KeyRing
 from passgate.storage.db import current_revision, make_engine
@@ -200,7 +205,8 @@ def revoke_key(kid: str, as_json: bool) -> None:
 )
 @json_option
 def rewrap_keys(new_key: bool, as_json: bool) -> None:
-    """Encrypt every signing key with the current key-encryption key.
+    """Encrypt every signing key and log stream authorization with the current
+    key-encryption key.
 
     The current key is the first of PASSGATE_KEY_ENCRYPTION_KEY (or of the key file); the
     others listed there are accepted to decrypt. Every key is re-encrypted in one
@@ -208,6 +214,8 @@ def rewrap_keys(new_key: bool, as_json: bool) -> None:
     the key file, the keys are re-encrypted, and the old key is dropped from the file.
     """
     from passgate.keys.startup import key_encryption_keys
+    from passgate.management.log_streams import LogStreamsService
+    from passgate.storage.log_streams import LogStreams
 
     with open_stores() as stores, refusals():
         settings = stores.settings
@@ -225,21 +233,34 @@ def rewrap_keys(new_key: bool, as_json: bool) -> None:
             write_key_file(settings.key_file, [fresh, *sealer.keys])
             sealer = KeyEncryptionKeys([fresh, *sealer.keys], source=sealer.source)
         changed = KeyRing(store, sealer=sealer).rewrap()
+        streams = LogStreamsService(LogStreams(stores.engine), sealer=lambda: sealer)
+        streams_changed = streams.rewrap()
         if new_key:
             write_key_file(settings.key_file, [sealer.current])
         rows = _key_rows(store)
-    others = [row["kid"] for row in rows if row["kek_id"] != sealer.current.id]
+        others = [row["kid"] for row in rows if row["kek_id"] != sealer.current.id] + [
+            stream.id
+            for stream in LogStreams(stores.engine).all()
+            if stream.authorization_kek_id not in (None, sealer.current.id)
+        ]
     if others:  # added meanwhile by a process with another current key
         raise click.ClickException(
-            f"signing key(s) {', '.join(others)} were added meanwhile with another "
-            f"key-encryption key: give every instance the new key first, then run this again"
+            f"signing key(s) or log stream(s) {', '.join(others)} were added meanwhile "
+            f"with another key-encryption key: give every instance the new key first, then "
+            f"run this again"
         )
     emit(
         as_json,
-        {"rewrapped": changed, "kek_id": sealer.current.id, "keys": rows},
+        {
+            "rewrapped": changed,
+            "log_streams_rewrapped": streams_changed,
+            "kek_id": sealer.current.id,
+            "keys": rows,
+        },
         lambda: (
-            f"{changed} signing key(s) re-encrypted; every key is now encrypted with "
-            f"key-encryption key {sealer.current.id}\n\n{_keys_table(rows)}"
+            f"{changed} signing key(s) and {streams_changed} log stream authorization(s) "
+            f"re-encrypted; every key is now encrypted with key-encryption key "
+            f"{sealer.current.id}\n\n{_keys_table(rows)}"
         ),
     )
 
@@ -249,11 +270,18 @@ main.add_command(issuer)
 main.add_command(logs)
 main.add_command(quickstart)
 main.add_command(clients)
+users.add_command(import_users)
+users.add_command(export_users)
 main.add_command(users)
 main.add_command(apis)
 main.add_command(client_grants)
+main.add_command(connections)
 main.add_command(breached)
 main.add_command(protection)
 main.add_command(blocks)
 main.add_command(ip_blocks)
 main.add_command(doctor)
+main.add_command(log_streams)
+main.add_command(alerts)
+main.add_command(dashboard)
+main.add_command(admins)

@@ -37,6 +37,7 @@ from passgate.domain.management_api import MANAGEMENT_SCOPES, management_audienc
 from passgate.domain.models import PASSWORD_REALM, Api, Client, User
 from passgate.keys.issuer import ISSUER_KEY
 from passgate.management.client_grants import ClientGrantChange, ClientGrantQuery, NewClientGrant
+from passgate.storage.admins import AdminStore
 from passgate.storage.directory import DEFAULT_CONNECTION
 
 __all__ = ["login_curl", "management_token_curl", "passgate_command", "quickstart"]
@@ -208,6 +209,7 @@ def quickstart(
         # Before the first start the issuer is not fixed yet: the one it will fix.
         management_api = stores.applications.ensure_management_api(base_url)
         machine, machine_secret = _management_client(stores, management_api.identifier)
+        admins = len(AdminStore(stores.engine, stores.tenant.digest_key()).all())
     curl = login_curl(base_url, client.client_id, client_secret, password)
     document: dict[str, Any] = {
         "replaced_credentials": replaced,
@@ -222,6 +224,11 @@ def quickstart(
         "management_api": api_json(management_api),
         "management_client": {**client_json(machine), "client_secret": machine_secret},
         "management_curl": management_token_curl(base_url, machine.client_id, machine_secret),
+        "admin_console": {
+            "url": base_url + "admin",
+            "administrators": admins,
+            "create_admin": f"{passgate_command()} admins create --email you@example.com",
+        },
     }
     emit(
         as_json,
@@ -300,11 +307,21 @@ def _quickstart_text(document: dict[str, Any], client_id: str, secret: str, pass
         f"{document['curl']}\n"
         f"\nThe access token verifies against {document['jwks_uri']}\n"
         f"{_management_text(document)}"
+        f"{_console_text(document)}"
         f"\nEvents: {command} logs\n"
         f"Users, applications: {command} users list, {command} clients list\n"
         f"Client grants: {command} client-grants list\n"
         f"{_activation_hint(command)}"
     )
+
+
+def _console_text(document: dict[str, Any]) -> str:
+    console = document["admin_console"]
+    if console["administrators"]:
+        who = f"Log in as one of the {console['administrators']} administrator(s)"
+    else:
+        who = f"First create an administrator (in another terminal):\n  {console['create_admin']}"
+    return f"\nAdmin console: {console['url']}\n{who}\n"
 
 
 def _management_text(document: dict[str, Any]) -> str:

@@ -15,8 +15,8 @@ from passgate.cli.support import (
     SettingsRefused,
     load_settings,
     refusals,
-    say_where,
     sqlite_file,
+    where,
 )
 from passgate.settings import Settings
 from passgate.support.tls import TlsFile, TlsFiles, check_tls_files
@@ -91,7 +91,10 @@ def run_server(
 
     from passgate.keys.startup import prepare_start
     from passgate.support import hash_slots
+    from passgate.support.logs import configure_logging
     from passgate.web.protocol import HttpProtocol
+
+    configure_logging(settings.log_level, settings.log_format)
 
     # Refused here, in one line, rather than by every worker with a traceback.
     with refusals():
@@ -99,12 +102,13 @@ def run_server(
             settings, first_address=local_url(host, port, https=tls is not None)
         )
     if fixed_now and settings.issuer is None:
-        click.echo(
-            f"passgate: the issuer is {issuer} (this first serving address), kept in the "
+        _say(
+            settings,
+            f"the issuer is {issuer} (this first serving address), kept in the "
             f"database for every instance; change it with `passgate issuer set URL`",
-            err=True,
         )
-    _reclaim_semaphores()
+    metrics = _start_metrics(settings, host, port)
+    _reclaim_semaphores(settings)
     slots = None
     if workers > 1:
         # Password hashing is bounded across the whole server, not per worker.
@@ -126,6 +130,7 @@ def run_server(
             port=port,
             workers=workers,
             log_level=settings.log_level,
+            log_config=None,  # every line goes through passgate's format (support/logs)
             access_log=False,
             proxy_headers=False,
             server_header=False,
@@ -138,6 +143,62 @@ def run_server(
         if slots is not None:
             slots.remove()
             os.environ.pop("PASSGATE_HASH_SLOTS_ID", None)
+        metrics.close()
+
+
+class _ServerMetrics:
+    """The server's metrics directory (named to its workers in the environment) and its
+    own ``/metrics`` listener, if any; :meth:`close` removes both."""
+
+    def __init__(self, directory: Path | None = None, listener: Any = None) -> None:
+        self.directory = directory
+        self.listener = listener
+
+    def close(self) -> None:
+        from passgate.observability.multiproc import MULTIPROC_ENV, remove_server_dir
+
+        if self.listener is not None:
+            self.listener.close()
+        if self.directory is not None:
+            os.environ.pop(MULTIPROC_ENV, None)
+            remove_server_dir(self.directory)
+
+
+def _start_metrics(settings: Settings, host: str, port: int) -> _ServerMetrics:
+    """With metrics on: a fresh directory for every process's values (the environment
+    names it before any worker, or this process, imports prometheus-client), and the
+    listener of ``PASSGATE_METRICS_PORT``."""
+    if not settings.metrics:
+        return _ServerMetrics()
+    from passgate.observability.multiproc import MULTIPROC_ENV, create_server_dir
+
+    if settings.metrics_port is not None and settings.metrics_port == port:
+        raise SettingsRefused(
+            f"PASSGATE_METRICS_PORT: {port} is the port passgate serves on; expected another "
+            "port, or unset it to serve /metrics on the main port"
+        )
+    directory = create_server_dir()
+    os.environ[MULTIPROC_ENV] = str(directory)
+    metrics = _ServerMetrics(directory)
+    if settings.metrics_port is not None:
+        from passgate.observability.listener import MetricsListener
+
+        token = settings.metrics_token
+        try:
+            metrics.listener = MetricsListener(
+                host,
+                settings.metrics_port,
+                str(directory),
+                token=None if token is None else token.get_secret_value(),
+            )
+        except OSError as exc:
+            metrics.close()
+            raise SettingsRefused(
+                f"PASSGATE_METRICS_PORT: cannot listen on {host}:{settings.metrics_port}: "
+                f"{exc.strerror or exc}; expected a free port"
+            ) from None
+        metrics.listener.start()
+    return metrics
 
 
 def _uvicorn_tls(tls: TlsFiles | None) -> dict[str, Any]:
@@ -170,17 +231,28 @@ def check_startup(settings: Settings) -> None:
         ) from None
 
 
-def _reclaim_semaphores() -> None:
+def _say(settings: Settings, text: str) -> None:
+    """A note on stderr: ``passgate: …``, or a log line when the log is JSON (so that every
+    line a JSON server writes is JSON)."""
+    if settings.log_format == "json":
+        import logging
+
+        logging.getLogger("passgate.serve").info(text)
+    else:
+        click.echo(f"passgate: {text}", err=True)
+
+
+def _reclaim_semaphores(settings: Settings) -> None:
     """Remove the hashing semaphores of servers killed with ``kill -9`` (nobody uses them)."""
     from passgate.support import hash_slots
 
     removed = hash_slots.reclaim_stale()
     if removed:
         ids = ", ".join(str(semaphore_id) for semaphore_id in removed)
-        click.echo(
-            f"passgate: removed {len(removed)} hashing semaphore set(s) left by a killed "
+        _say(
+            settings,
+            f"removed {len(removed)} hashing semaphore set(s) left by a killed "
             f"server (semid {ids})",
-            err=True,
         )
 
 
@@ -211,7 +283,12 @@ def serve(host: str, port: int, workers: int, tls_cert: Path | None, tls_key: Pa
     tls = tls_files(settings, tls_cert, tls_key)
     check_startup(settings)
     database = sqlite_file(settings)
-    say_where(settings, created=database is not None and not database.exists())
+    created = database is not None and not database.exists()
+    if settings.log_format == "json":
+        from passgate.support.logs import configure_logging
+
+        configure_logging(settings.log_level, settings.log_format)
+    _say(settings, where(settings, created=created))
     with refusals():
         run_server(settings, host, port, workers, tls)
     sys.exit(0)

@@ -65,6 +65,7 @@ __all__ = [
     "sqlite_file",
     "table",
     "user_json",
+    "where",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -74,7 +75,7 @@ MAX_PASSWORD_LENGTH = 4096
 
 
 #: Names of the commands that only read: they never create a database.
-READ_COMMANDS = frozenset({"list", "show", "logs", "doctor"})
+READ_COMMANDS = frozenset({"list", "show", "logs", "doctor", "dashboard", "export"})
 
 
 class SettingsRefused(click.ClickException):
@@ -175,18 +176,22 @@ def _database_name(settings: Settings) -> str:
 
 def say_where(settings: Settings, *, created: bool = False) -> None:
     """Tell (on stderr) which data directory or database this command works on."""
+    click.echo(f"passgate: {where(settings, created=created)}", err=True)
+
+
+def where(settings: Settings, *, created: bool = False) -> str:
+    """Which data directory or database this command works on, in words."""
     if settings.database_url is not None and not settings.uses_sqlite:
-        click.echo(f"passgate: database {_database_name(settings)}", err=True)
-        return
+        return f"database {_database_name(settings)}"
     database = sqlite_file(settings)
     default = database is not None and database.parent == settings.data_dir.resolve()
-    where = (
+    where_ = (
         f"data directory {settings.data_dir.resolve()}"
         if default or database is None
         else f"database {database}"
     )
     note = " (created a new, empty database)" if created else ""
-    click.echo(f"passgate: {where}{note}", err=True)
+    return f"{where_}{note}"
 
 
 def _missing_database(settings: Settings, database: Path) -> str:

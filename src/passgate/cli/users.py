@@ -19,6 +19,7 @@ from collections.abc import Iterator
 
 import click
 
+from passgate.accounts.password_rules import ConnectionPasswords
 from passgate.breached.checker import BreachedChecker
 from passgate.breached.errors import BreachedError
 from passgate.cli.protection import configured_counters
@@ -40,9 +41,11 @@ from passgate.errors import InvalidValue, ManagementError
 from passgate.management.user_fields import NewUser, UserChange
 from passgate.management.users import Actor, UsersService
 from passgate.protection.unblock import BlockReleases, ReleasedBy
+from passgate.storage.connections import PasswordHistory
 from passgate.storage.directory import DEFAULT_CONNECTION
 from passgate.storage.settings_store import SettingsStore
 from passgate.storage.user_search import UserSearches
+from passgate.support.common_passwords import common_passwords
 
 __all__ = ["users"]
 
@@ -170,7 +173,7 @@ def _breached_stage(
 
 class _CliPasswordRules:
     """The service's password rules from the command line: breached password detection's
-    stages (:func:`_breached_stage`); no length rule beyond :func:`read_new_password`'s."""
+    stages (:func:`_breached_stage`); the connection's own rules are the service's."""
 
     def __init__(self, stores: Stores) -> None:
         self._stores = stores
@@ -201,14 +204,19 @@ class _CliReleases:
 
 
 def _service(stores: Stores) -> UsersService:
-    """The Management API's users service, on this command's stores."""
+    """The Management API's users service, on this command's stores (the connection's
+    password rules and history apply as over HTTP)."""
+    hasher = stores.hasher()
     return UsersService(
         directory=stores.directory,
         searches=UserSearches(stores.engine),
         rules=_CliPasswordRules(stores),
-        hash_password=stores.hasher().hash,
+        hash_password=hasher.hash,
         releases=_CliReleases(stores),
         clock=system_clock,
+        passwords=ConnectionPasswords(
+            history=PasswordHistory(stores.engine), verify=hasher.verify, common=common_passwords
+        ),
     )
 
 

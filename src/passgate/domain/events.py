@@ -39,6 +39,12 @@ DESCRIPTIONS: Mapping[str, str] = {
     "fcp": "Failed change password",
     "scpr": "Successful change password request",
     "fcpr": "Failed change password request",
+    "security_alert": "Security alert: an hour reached a threat's threshold",
+    "s": "Success Login",
+    "f": "Failed Login",
+    "fp": "Failed Login (Incorrect Password)",
+    "fu": "Failed Login (Invalid Email/Username)",
+    "slo": "Success Logout",
     "sapi": "Success API Operation",
     "fapi": "Failed API Operation",
 }

@@ -47,6 +47,8 @@ class LoginAttempt:
     user_id: str | None = None
     #: The account's email, what block listings show.
     user_email: str | None = None
+    #: The connection's ``brute_force_protection`` (off: no counting, no block).
+    brute_force: bool = True
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -41,8 +41,18 @@ MANAGEMENT_SCOPES: tuple[str, ...] = (
     "read:signing_keys",
     "create:signing_keys",
     "update:signing_keys",
+    "read:connections",
+    "create:connections",
+    "update:connections",
+    "delete:connections",
+    "read:log_streams",
+    "create:log_streams",
+    "update:log_streams",
+    "delete:log_streams",
     #: passgate's own: GET /api/v2/passgate/doctor.
     "read:doctor",
+    #: passgate's own: GET /api/v2/passgate/dashboard.
+    "read:dashboard",
 )
 
 

@@ -33,8 +33,23 @@ GRANT_TYPES: tuple[str, ...] = ("password", PASSWORD_REALM, "refresh_token", "cl
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Connection:
+    """A database connection (Auth0's strategy ``auth0``): its ``options`` as stored
+    (:mod:`passgate.domain.connection_options` reads them) and the clients that may use it."""
+
     id: str
     name: str
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    enabled_clients: tuple[str, ...] = ()
+    display_name: str | None = None
+    strategy: str = "auth0"
+
+    def enabled_for(self, client_id: str) -> bool:
+        return client_id in self.enabled_clients
+
+    @property
+    def brute_force_protection(self) -> bool:
+        """Auth0's per-connection switch (absent: on)."""
+        return self.options.get("brute_force_protection") is not False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

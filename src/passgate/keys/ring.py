@@ -111,6 +111,11 @@ class KeyRing:
         self._reported: set[str] = set()  # reload failures logged once each
         self._certificates: dict[tuple[str, str], Certificate] = {}
 
+    @property
+    def sealer(self) -> KeyEncryptionKeys:
+        """The key-encryption keys this ring opens with (log streams seal with them too)."""
+        return self._sealer
+
     def ensure(self) -> None:
         """At start: seal keys stored in plain text, create an active key for each algorithm
         that has none (first start), and open them all. Raises

@@ -15,17 +15,23 @@ from passgate.management.access import ManagementAccess, TokenVerifier
 from passgate.management.applications import ApplicationsAdmin
 from passgate.management.attack_protection import AttackProtection
 from passgate.management.client_grants import ClientGrantsService
+from passgate.management.connections import ConnectionsService
+from passgate.management.dashboard import Dashboard
 from passgate.management.doctor import Doctor
 from passgate.management.ip_blocks import IpBlocks
+from passgate.management.log_streams import LogStreamsService
 from passgate.management.logs import LogService
 from passgate.management.rate_limit import RateLimiter
+from passgate.management.security_alerts import AlertSettings
 from passgate.management.tenant_services import TenantServices
 from passgate.management.user_blocks import UserBlocks
 from passgate.protection.unblock import BlockReleases
 from passgate.storage.counters import AttackCounters
 from passgate.storage.directory import Directory
 from passgate.storage.event_search import EventSearch
+from passgate.storage.log_streams import LogStreams
 from passgate.storage.settings_store import LivePolicies
+from passgate.support.key_encryption import KeyEncryptionKeys
 
 __all__ = ["ManagementServices", "build_management"]
 
@@ -47,6 +53,12 @@ class ManagementServices:
     applications: ApplicationsAdmin
     #: What is wrong with the deployment (a passgate extension).
     doctor: Doctor
+    #: Database connections and their password policies.
+    connections: ConnectionsService
+    log_streams: LogStreamsService
+    #: The attack dashboard and the security alerts' thresholds (passgate extensions).
+    dashboard: Dashboard
+    security_alerts: AlertSettings
 
 
 def build_management(
@@ -63,6 +75,9 @@ def build_management(
     tenant: TenantServices,
     applications: ApplicationsAdmin,
     doctor: Doctor,
+    connections: ConnectionsService,
+    sealer: KeyEncryptionKeys,
+    dashboard: Dashboard,
     rate_limit_per_minute: int,
     clock: Clock,
     on_release: Callable[[], None],
@@ -91,4 +106,8 @@ def build_management(
         tenant=tenant,
         applications=applications,
         doctor=doctor,
+        connections=connections,
+        log_streams=LogStreamsService(LogStreams(engine), sealer=lambda: sealer, clock=clock),
+        dashboard=dashboard,
+        security_alerts=AlertSettings(policies.store),
     )

@@ -58,7 +58,7 @@ class UserBlocks:
             raise NotFound(USER_NOT_FOUND, code="inexistent_user")
         return user
 
-    def _listed(self, subjects: Collection[str], only_enforced: bool) -> list[BlockRecord]:
+    def _listed(self, subjects: Collection[str] | None, only_enforced: bool) -> list[BlockRecord]:
         policy = self._policy()
         if only_enforced and not blocks_enforced(policy):
             return []
@@ -73,6 +73,33 @@ class UserBlocks:
     def of_user(self, user_id: str, *, only_enforced: bool = False) -> list[BlockRecord]:
         """The blocks of the account ``user_id``; :class:`NotFound` when there is none."""
         return self._listed(user_subjects(self._user(user_id)), only_enforced)
+
+    def every_block(self) -> list[BlockRecord]:
+        """Every block in force now (none when protection does not block)."""
+        return self._listed(None, only_enforced=True)
+
+    def release_block(
+        self, subject: str, ip: str | None, connection: str, by: ReleasedBy
+    ) -> BlockRecord | None:
+        """Release exactly one block (the counter key of ``subject`` at ``ip`` in
+        ``connection``) and log ``ublkdu``; None when it is not in force."""
+        found = [
+            record
+            for record in self._listed({subject}, only_enforced=False)
+            if record.ip == ip and record.connection == connection
+        ]
+        if not found:
+            return None
+        record = found[0]
+        payload = {
+            "subject": record.subject,
+            "ip": record.ip,
+            "connection": record.connection,
+            "identifier": record.identifier,
+            "user_id": record.user_id,
+        }
+        self._releases.release_link(payload, by)
+        return record
 
     def release_identifier(self, identifier: str, by: ReleasedBy) -> Released:
         return self._releases.release(identifier, by)

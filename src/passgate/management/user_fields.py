@@ -28,9 +28,10 @@ from passgate.domain.identifiers import is_valid_username
 from passgate.domain.models import UserProfile
 from passgate.domain.profiles import METADATA_MAX_NAME, ProfileError, check_text, read_profile
 from passgate.management.errors import InvalidBody, InvalidQuery
-from passgate.storage.directory import check_user_fields
+from passgate.storage.directory import check_user_fields, metadata_json
 from passgate.storage.limits import ValueTooLong
 from passgate.storage.user_search import SORTABLE, Term, UserSearch
+from passgate.support.json_rows import json_value_problem
 
 __all__ = [
     "MAX_CONNECTION",
@@ -39,6 +40,7 @@ __all__ = [
     "METADATA_MAX_CHARS",
     "NewUser",
     "UserChange",
+    "imported_metadata",
     "merge_metadata",
     "read_search",
 ]
@@ -157,7 +159,9 @@ def _profile(fields: Mapping[str, Any]) -> tuple[str | None, UserProfile]:
         raise invalid(str(exc)) from exc
 
 
-def _metadata(value: object, name: str, *, patch: bool) -> dict[str, Any]:
+def _check_properties(value: object, name: str, *, nulls: bool) -> dict[str, Any]:
+    """``value`` when it is an object with valid property names (and, unless ``nulls``,
+    no null value)."""
     if not isinstance(value, dict):
         raise _expected(value, "object", name)
     for key, item in value.items():
@@ -165,8 +169,16 @@ def _metadata(value: object, name: str, *, patch: bool) -> dict[str, Any]:
             raise invalid(
                 f"Property names have 1 to {METADATA_MAX_NAME} characters, no '.' or '$'", name
             )
-        if item is None and not patch:
+        if item is None and not nulls:
             raise invalid(f"Property {key[:50]} is null (leave it out instead)", name)
+    return value
+
+
+def _metadata(value: object, name: str, *, patch: bool) -> dict[str, Any]:
+    value = _check_properties(value, name, nulls=patch)
+    problem = json_value_problem(value)
+    if problem is not None:  # what no JSON encoder or jsonb could hold
+        raise invalid(f"Object holds {problem}", name)
     _check_size(value, name)
     return dict(value)
 
@@ -175,6 +187,18 @@ def _check_size(value: Mapping[str, Any], name: str) -> None:
     size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
     if size > METADATA_MAX_CHARS:
         raise invalid(f"Object is too large ({size} chars), maximum {METADATA_MAX_CHARS}", name)
+
+
+def imported_metadata(value: object, name: str) -> str | None:
+    """An imported row's metadata object by :func:`_metadata`'s rules, as the compact JSON
+    its column holds (None when empty). The row's values were checked as it was read
+    (:func:`~passgate.support.json_rows.json_value_problem`), so they are not again."""
+    value = _check_properties(value, name, nulls=False)
+    text = metadata_json(value)  # the column's own form, measured as _check_size does
+    if text is not None and len(text) > METADATA_MAX_CHARS:
+        size = len(text)
+        raise invalid(f"Object is too large ({size} chars), maximum {METADATA_MAX_CHARS}", name)
+    return text
 
 
 def merge_metadata(

@@ -22,11 +22,13 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from passgate.accounts.model import BREACHED_PASSWORD_MESSAGE, AccountContext, PasswordPolicy
+from passgate.accounts.model import BREACHED_PASSWORD_MESSAGE, AccountContext, InvalidPassword
+from passgate.accounts.password_rules import ConnectionPasswords, PersonalInfo
 from passgate.breached.gate import BreachedPasswords
 from passgate.domain.clock import Clock
+from passgate.domain.connection_options import rules_of
 from passgate.domain.login import RequestContext
-from passgate.domain.models import User
+from passgate.domain.models import Connection, User
 from passgate.errors import BadRequest, Conflict, InvalidValue, NotFound, PasswordLeaked
 from passgate.management.user_fields import NewUser, UserChange, invalid, merge_metadata
 from passgate.protection.unblock import PASSWORD_CHANGE, ReleasedBy
@@ -116,22 +118,17 @@ def user_json(user: User) -> dict[str, Any]:
 
 
 class BreachedPasswordRules:
-    """The server's :class:`PasswordRules`: the password policy sign-up applies, then
-    breached password detection's pre-user-registration or pre-change-password stage
-    (its events, notifications and ``block`` shield, as for the user's own request)."""
+    """The server's :class:`PasswordRules`: breached password detection's
+    pre-user-registration or pre-change-password stage (its events, notifications and
+    ``block`` shield, as for the user's own request). The connection's own rules are
+    :class:`UsersService`'s."""
 
-    def __init__(self, policy: PasswordPolicy, breached: BreachedPasswords) -> None:
-        self._policy = policy
+    def __init__(self, breached: BreachedPasswords) -> None:
         self._breached = breached
 
     def check(
         self, password: str, *, email: str, connection: str, user: User | None, by: Actor
     ) -> None:
-        refusal = self._policy.check(password)
-        if refusal is not None:
-            raise BadRequest(
-                f"PasswordStrengthError: {refusal.description}", code="invalid_password"
-            )
         request = by.request or RequestContext(ip="", client_ip="")
         context = AccountContext(request=request, connection=connection)
         try:
@@ -141,6 +138,26 @@ class BreachedPasswordRules:
                 self._breached.check_password_change(user, password, context)
         except PasswordLeaked:
             raise BadRequest(BREACHED_PASSWORD_MESSAGE, code="password_leaked") from None
+
+
+def password_refused(refusal: InvalidPassword) -> BadRequest:
+    """A connection's refusal of a password, in the Management API's shape."""
+    return BadRequest(f"{refusal.name}: {refusal.description}", code="invalid_password")
+
+
+def _info(user: User, values: dict[str, Any]) -> PersonalInfo:
+    """What the account will say about its owner once ``values`` are set."""
+    current = PersonalInfo.of(user)
+    return PersonalInfo(
+        email=values.get("email", current.email),
+        username=values.get("username", current.username),
+        names=(
+            values.get("name", user.name),
+            values.get("given_name", user.profile.given_name),
+            values.get("family_name", user.profile.family_name),
+            values.get("nickname", user.profile.nickname),
+        ),
+    )
 
 
 def _not_found() -> NotFound:
@@ -163,7 +180,9 @@ class UsersService:
         hash_password: Callable[[str], str],
         releases: AccountReleases,
         clock: Clock,
+        passwords: ConnectionPasswords,
     ) -> None:
+        self._passwords = passwords
         self._directory = directory
         self._searches = searches
         self._rules = rules
@@ -211,9 +230,10 @@ class UsersService:
         }
 
     # -- changes -------------------------------------------------------------------
-    def check_new(self, new: NewUser) -> None:
+    def check_new(self, new: NewUser) -> Connection:
         """Everything :meth:`create` checks before the password: the values, the
-        connection, and that neither the email nor the username is taken there."""
+        connection (its username rules), and that neither the email nor the username is
+        taken there."""
         new.check()
         connection = self._directory.connection_by_name(new.connection)
         if connection is None:
@@ -222,6 +242,14 @@ class UsersService:
                 f"{new.connection[:100]!r}",
                 code="inexistent_connection",
             )
+        rules = rules_of(connection.options)
+        if new.username is None and rules.requires_username:
+            raise invalid("Missing required property: username (the connection requires one)")
+        bounds = rules.username_bounds
+        if new.username is not None and bounds and not bounds[0] <= len(new.username) <= bounds[1]:
+            raise invalid(
+                f"The username must be {bounds[0]} to {bounds[1]} characters long", "username"
+            )
         for identifier in (new.email, new.username):
             if identifier and self._directory.find_for_login(connection.id, identifier):
                 raise Conflict(
@@ -229,13 +257,25 @@ class UsersService:
                     f"{identifier[:100]!r} exists in {new.connection}",
                     code="auth0_idp_error",
                 )
+        return connection
+
+    def _check_password(
+        self, connection: Connection, password: str, info: PersonalInfo, user: User | None
+    ) -> None:
+        try:
+            self._passwords.check(connection, password, info, user=user)
+        except InvalidPassword as exc:
+            raise password_refused(exc) from None
 
     def create(self, new: NewUser, by: Actor) -> User:
         """Create a user with ``new.password``: 400 for a refused value or password, 409
         when the email or username is taken in the connection."""
         if new.password is None:
             raise invalid("Missing required property: password")
-        self.check_new(new)
+        connection = self.check_new(new)
+        names = (new.name, new.profile.given_name, new.profile.family_name, new.profile.nickname)
+        info = PersonalInfo(email=new.email, username=new.username, names=names)
+        self._check_password(connection, new.password, info, None)
         self._rules.check(
             new.password, email=new.email, connection=new.connection, user=None, by=by
         )
@@ -280,10 +320,14 @@ class UsersService:
             )
         if change.password is not None:
             email = str(values.get("email", user.email))
+            connection = self._directory.connection_by_name(user.connection)
+            assert connection is not None  # a user's connection holds it
+            self._check_password(connection, change.password, _info(user, values), user)
             self._rules.check(
                 change.password, email=email, connection=user.connection, user=user, by=by
             )
             values["password_hash"] = self._hash(change.password)
+            self._passwords.before_change(connection, user)
         if not values:
             return user
         try:

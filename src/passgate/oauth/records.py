@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Hashable, Mapping
-from typing import Literal, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
+from passgate.domain.login import LoginAttempt, RequestContext
 from passgate.domain.models import PASSWORD_REALM, Api, Client, ClientGrant, Connection
-from passgate.errors import AccessDenied, InvalidRequest
+from passgate.errors import CONNECTION_NOT_ENABLED, AccessDenied, InvalidRequest, UnauthorizedClient
 from passgate.storage.limits import max_length
 from passgate.storage.schema import apis, connections
 from passgate.storage.tenant import DEFAULT_DIRECTORY
@@ -87,6 +88,27 @@ class Records(NamedTuple):
     #: The client's grant for ``api`` (read for ``client_credentials`` only).
     client_grant: ClientGrant | None = None
 
+    def connection_for(self, client_id: str, fields: dict[str, Any]) -> Connection:
+        """The connection named, once ``fields`` (the event's) name it; raise when it is
+        unknown (400) or not enabled for the client (403 ``unauthorized_client``)."""
+        if self.connection is None:
+            raise InvalidRequest(f"Unknown realm: {(self.realm or '')[:128]}")
+        fields["connection"] = self.connection.name
+        if not self.connection.enabled_for(client_id):
+            raise UnauthorizedClient(CONNECTION_NOT_ENABLED)
+        return self.connection
+
+    def login_attempt(self, identifier: str, context: RequestContext) -> LoginAttempt:
+        """A password login against the connection (its brute-force switch with it)."""
+        assert self.connection is not None
+        connection = self.connection
+        return LoginAttempt(
+            identifier=identifier,
+            connection=connection.name,
+            context=context,
+            brute_force=connection.brute_force_protection,
+        )
+
     def api_for(self, audience: str | None) -> Api | None:
         """The API ``audience`` names (None when not sent); raise when it names none."""
         if audience is None:
@@ -130,6 +152,18 @@ class RequestRecords:
         records = self._find(wanted, load=True)
         assert records is not None
         return records
+
+    def forget_connections(self) -> None:
+        """Read connections afresh (one was changed in this process)."""
+        self._connections.clear()
+
+    def enabled(self, connection_name: str, client_id: str) -> bool:
+        """Whether the client may use the connection (blocking on a cache miss): a
+        client no longer enabled for a user's connection loses its refresh tokens too."""
+        if len(connection_name) > _MAX_REALM:
+            return False
+        connection = self._connections.get(connection_name)
+        return connection is not None and connection.enabled_for(client_id)
 
     def api(self, audience: str) -> Api | None:
         """The API of ``audience`` (blocking on a cache miss)."""

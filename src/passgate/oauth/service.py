@@ -18,9 +18,10 @@ from typing import Any
 
 from passgate.domain.clock import Clock
 from passgate.domain.events import Event, EventSink
-from passgate.domain.login import LoginAttempt, RequestContext
+from passgate.domain.login import RequestContext
 from passgate.domain.models import PASSWORD_REALM, Api, User
 from passgate.errors import (
+    CONNECTION_NOT_ENABLED,
     AccessDenied,
     InvalidGrant,
     InvalidRequest,
@@ -35,6 +36,7 @@ from passgate.oauth.password_login import BreachedGate, PasswordLogins
 from passgate.oauth.records import MAX_AUDIENCE, Records, RequestRecords, Wanted
 from passgate.oauth.request import BasicCredentials, without_blank_options
 from passgate.oauth.scopes import GrantedScopes, client_grant_scopes, grant_scopes, split_scope
+from passgate.observability.notes import RequestNote
 from passgate.storage.tokens import RefreshTokens, Revocation, RotateOutcome
 from passgate.support.io_pool import run_in_pool
 
@@ -91,6 +93,7 @@ class _Call:
     failure_type: str | None = None
     #: ``ConnectionFacts.proxy_note``.
     proxy_note: str | None = None
+    note: RequestNote | None = None
 
 
 class TokenService:
@@ -125,8 +128,10 @@ class TokenService:
         basic: BasicCredentials | None,
         facts: ConnectionFacts,
         timings: dict[str, float] | None = None,
+        note: RequestNote | None = None,
     ) -> TokenSet:
-        """Handle one token request; ``timings`` (if given) receives stage durations.
+        """Handle one token request; ``timings`` gets stage durations, ``note`` the grant,
+        the end user's IP and the client (when given).
 
         An empty or blank ``audience``, ``scope`` or ``realm`` is handled as not sent."""
         params = without_blank_options(params)
@@ -138,6 +143,7 @@ class TokenService:
             ),
             timings=timings if timings is not None else {},
             proxy_note=facts.proxy_note,
+            note=note,
         )
         audience = params.get("audience")
         # Cut to the event log's column: an over-long audience is refused below, yet logged.
@@ -176,6 +182,8 @@ class TokenService:
         if call.proxy_note:
             details["x_forwarded_for"] = call.proxy_note
         fields = call.fields
+        if (note := call.note) is not None:  # for the access log and the metrics
+            note.grant, note.ip, note.client_id = call.grant, context.ip, context.client_id
         self._events.emit(
             Event(
                 type=kinds[0] if success else call.failure_type or kinds[1],
@@ -301,15 +309,11 @@ class TokenService:
         if call.grant == PASSWORD_REALM and not params.get("realm"):
             raise InvalidRequest("Missing required parameter: realm")
         call.fields["user_name"] = username
-        if (connection := records.connection) is None:
-            raise InvalidRequest(f"Unknown realm: {(records.realm or '')[:128]}")
-        call.fields["connection"] = connection.name
+        connection = records.connection_for(authenticated.client.client_id, call.fields)
         api = records.api_for(params.get("audience"))
         scopes = grant_scopes(params.get("scope"), api)
 
-        attempt = LoginAttempt(
-            identifier=username, connection=connection.name, context=call.context
-        )
+        attempt = records.login_attempt(username, call.context)
         refusal = self.logins.guard.refuse_early(attempt)
         if refusal is not None:
             raise refusal
@@ -402,6 +406,8 @@ class TokenService:
             scopes = GrantedScopes(scopes=original, narrowed=False)
 
         def issue() -> TokenSet:
+            if not self._records.enabled(user.connection, authenticated.client.client_id):
+                raise InvalidGrant(CONNECTION_NOT_ENABLED)
             api = self._records.api(record.audience) if record.audience else None
             return self._issue_for_user(
                 user=user,

@@ -187,6 +187,8 @@ class ProtectionGuard:
         if throttled is not None:
             message, until = throttled
             return TooManyAttempts(message, retry_after=max(0.0, until - self._clock()))
+        if not attempt.brute_force:
+            return None
         policy = self._policies.get_brute_force()
         blocked = self._remembered(_spelling(policy.mode, attempt), policy)
         return TooManyAttempts(blocked[0]) if blocked is not None else None
@@ -218,7 +220,7 @@ class ProtectionGuard:
             raise TooManyAttempts(SUL_MESSAGE, retry_after=due)
 
         policy = self._policies.get_brute_force()
-        bmode = protection_mode(policy, ip)
+        bmode = protection_mode(policy, ip) if attempt.brute_force else BruteForceMode.OFF
         key = None
         if bmode is not BruteForceMode.OFF:
             key = _key(policy.mode, attempt)

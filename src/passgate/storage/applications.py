@@ -23,6 +23,7 @@ from passgate.domain.models import (
     ClientProfile,
 )
 from passgate.storage.application_rows import ApiExists, InvalidConfiguration, api_from_row
+from passgate.storage.connections import enable_on_every_connection
 from passgate.storage.limits import check_length, shorten
 from passgate.storage.schema import apis, clients
 from passgate.storage.system_api import ensure_system_api
@@ -182,6 +183,7 @@ class Applications:
                     profile=_profile_to_store(profile or ClientProfile()),
                 )
             )
+            enable_on_every_connection(connection, client_id)
         client = self.get_client(client_id)
         assert client is not None
         return client, secret

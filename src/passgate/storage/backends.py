@@ -15,7 +15,12 @@ from passgate.storage.counters_fallback import FallbackCounters
 from passgate.storage.counters_redis import RedisCounters
 from passgate.storage.counters_sql import SqlCounters
 
-__all__ = ["adopt_older_counters", "counters_from_settings", "open_counters"]
+__all__ = [
+    "adopt_older_counters",
+    "counter_backend_state",
+    "counters_from_settings",
+    "open_counters",
+]
 
 logger = logging.getLogger("passgate")
 
@@ -71,3 +76,18 @@ def adopt_older_counters(
         return
     if moved:
         logger.info("adopted %d brute-force counters of an older version", moved)
+
+
+def counter_backend_state(counters: AttackCounters) -> tuple[str, str]:
+    """(backend, state) for the metrics: ``("sql", "ok")``; ``("redis", "ok")``; with
+    Redis down, ``("redis", "fallback")`` when counting in SQL meanwhile, else
+    ``("redis", "refusing")`` (logins get 503). Costs one Redis PING."""
+    if isinstance(counters, FallbackCounters):
+        primary = counters.primary
+        down = counters.describe()["primary_down"]
+        if not down and isinstance(primary, RedisCounters) and primary.ping():
+            return "redis", "ok"
+        return "redis", "fallback"
+    if isinstance(counters, RedisCounters):
+        return "redis", "ok" if counters.ping() else "refusing"
+    return "sql", "ok"

@@ -146,5 +146,9 @@ class FallbackCounters:
         purged even while Redis cannot be reached."""
         return self._both(lambda c: c.purge(now))
 
+    @property
+    def primary(self) -> AttackCounters:
+        return self._primary
+
     def describe(self) -> dict[str, Any]:
         return {"primary_down": time.monotonic() < self._down_until}

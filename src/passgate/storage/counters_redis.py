@@ -257,6 +257,13 @@ class RedisCounters:
     def close(self) -> None:
         self._redis.close()
 
+    def ping(self) -> bool:
+        """Whether Redis answers now (one round trip; False instead of an error)."""
+        try:
+            return bool(self._redis.ping())
+        except redis.RedisError:
+            return False
+
     # --- helpers -------------------------------------------------------------------
 
     def _call(self, what: str, operation: Callable[[], _T]) -> _T:

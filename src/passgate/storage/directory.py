@@ -9,9 +9,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from passgate.domain.connection_options import MIGRATED_OPTIONS
 from passgate.domain.identifiers import canonical_identifier, is_valid_username
 from passgate.domain.models import Connection, User, UserProfile
 from passgate.errors import InvalidValue
+from passgate.storage.connections import insert_connection, read_connection, read_connections
 from passgate.storage.db import DriverSql
 from passgate.storage.limits import check_length
 from passgate.storage.schema import connections, refresh_tokens, users
@@ -25,6 +27,7 @@ __all__ = [
     "InvalidIdentifier",
     "UnknownConnection",
     "check_user_fields",
+    "metadata_json",
     "read_user",
     "select_users",
     "user_from_row",
@@ -91,11 +94,15 @@ UPDATABLE = frozenset(
 )
 
 
-def _metadata_json(metadata: Mapping[str, Any]) -> str | None:
+#: ``json.dumps(…, ensure_ascii=False, separators=(",", ":"))`` without a new encoder a call.
+_METADATA_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def metadata_json(metadata: Mapping[str, Any]) -> str | None:
     """Metadata as stored: compact JSON in the given order, null when empty."""
     if not metadata:
         return None
-    return json.dumps(dict(metadata), ensure_ascii=False, separators=(",", ":"))
+    return _METADATA_ENCODER.encode(metadata if isinstance(metadata, dict) else dict(metadata))
 
 
 def _profile(
@@ -180,15 +187,16 @@ class Directory:
 
     # -- connections ---------------------------------------------------------------
     def ensure_connection(self, name: str) -> Connection:
+        """The connection ``name``, created when missing with the options a connection
+        had before they could be set (:data:`MIGRATED_OPTIONS`) and every client enabled."""
         check_length(connections.c.name, name, field="connection name")
         existing = self.connection_by_name(name)
         if existing is not None:
             return existing
         try:
             with self._engine.begin() as connection:
-                connection_id = new_id("con_", 8)
-                connection.execute(
-                    connections.insert().values(id=connection_id, name=name, created_at=time.time())
+                insert_connection(
+                    connection, name=name, options=MIGRATED_OPTIONS, enabled_clients=None
                 )
         except sa.exc.IntegrityError:
             pass  # created concurrently
@@ -198,17 +206,11 @@ class Directory:
 
     def connection_by_name(self, name: str) -> Connection | None:
         with self._engine.connect() as connection:
-            row = connection.execute(
-                sa.select(connections.c.id, connections.c.name).where(connections.c.name == name)
-            ).first()
-        return None if row is None else Connection(id=row.id, name=row.name)
+            return read_connection(connection, connections.c.name == name)
 
     def list_connections(self) -> list[Connection]:
         with self._engine.connect() as connection:
-            rows = connection.execute(
-                sa.select(connections.c.id, connections.c.name).order_by(connections.c.name)
-            )
-            return [Connection(id=row.id, name=row.name) for row in rows]
+            return read_connections(connection)
 
     def _require_connection(self, name: str) -> Connection:
         found = self.connection_by_name(name)
@@ -260,8 +262,8 @@ class Directory:
                         family_name=profile.family_name,
                         nickname=profile.nickname,
                         picture=profile.picture,
-                        user_metadata=_metadata_json(profile.user_metadata),
-                        app_metadata=_metadata_json(app_metadata or {}),
+                        user_metadata=metadata_json(profile.user_metadata),
+                        app_metadata=metadata_json(app_metadata or {}),
                         blocked=blocked,
                         password_hash=password_hash,
                         password_leaked=False,
@@ -360,7 +362,7 @@ class Directory:
         row: dict[str, Any] = {"updated_at": now}
         for name, value in values.items():
             if name in ("user_metadata", "app_metadata"):
-                row[name] = _metadata_json(value)
+                row[name] = metadata_json(value)
             elif name == "password_hash":
                 row.update(password_hash=value, password_leaked=False, password_changed_at=now)
             else:

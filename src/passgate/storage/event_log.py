@@ -219,6 +219,10 @@ class BufferedEventSink:
     def emit(self, event: Event) -> None:
         self._queue.put(event)
 
+    def backlog(self) -> int:
+        """Events handed over and not taken for writing yet (approximate)."""
+        return self._queue.qsize()
+
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=10)

@@ -12,12 +12,20 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
-__all__ = ["Job", "Periodic", "Worker"]
+__all__ = ["Background", "Job", "Periodic", "Worker"]
 
 logger = logging.getLogger("passgate.background")
 T = TypeVar("T")
+
+
+class Background(Protocol):
+    """What a server process starts when it starts serving and stops when it stops."""
+
+    def start(self) -> None: ...
+
+    def stop(self, timeout: float = 10.0) -> None: ...
 
 
 class Job(Generic[T]):

@@ -136,12 +136,13 @@ class KeyEncryptionKeys:
         )
         return _FORMAT + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
 
-    def unseal(self, sealed: str, *, kek_id: str, kid: str) -> str:
-        """What :meth:`seal` sealed for ``kid`` under the key ``kek_id``."""
+    def unseal(self, sealed: str, *, kek_id: str, kid: str, what: str = "signing key") -> str:
+        """What :meth:`seal` sealed for ``kid`` under the key ``kek_id``; ``what`` names
+        the sealed thing in errors."""
         key = self._by_id.get(kek_id)
         if key is None:
             raise KeyEncryptionError(
-                f"signing key {kid} is encrypted with key-encryption key {kek_id}, "
+                f"{what} {kid} is encrypted with key-encryption key {kek_id}, "
                 f"which {self.source} does not hold (it has {', '.join(self.ids)}): "
                 f"wrong key?"
             )
@@ -154,7 +155,7 @@ class KeyEncryptionKeys:
             return plaintext.decode("utf-8")
         except (InvalidTag, ValueError, binascii.Error):
             raise KeyEncryptionError(
-                f"signing key {kid} does not open with key-encryption key {kek_id}: "
+                f"{what} {kid} does not open with key-encryption key {kek_id}: "
                 f"its stored form is damaged"
             ) from None
 

@@ -83,8 +83,9 @@ def _form_page(
     content = _RESET_FORM.substitute(
         email=escape(form.user.email),
         ticket=escape(form.ticket),
-        min_length=accounts.policy.min_length,
-        max_length=accounts.policy.max_length,
+        min_length=form.policy.minimum,
+        max_length=form.policy.max_length,
+        policy="<br>".join(escape(line) for line in form.policy.summary().splitlines()),
         error=f'<p class="error" role="alert">{escape(error)}</p>' if error else "",
     )
     return page("Reset your password", content, status_code)

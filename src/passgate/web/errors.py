@@ -175,11 +175,14 @@ def error_body(error: OAuthError | AccountError) -> dict[str, Any]:
     if isinstance(error, OAuthError):
         return {"error": error.error, "error_description": error.description}
     if isinstance(error, InvalidPassword):
+        strength = error.name == "PasswordStrengthError"
         return {
-            "name": "PasswordStrengthError",
-            "message": InvalidPassword.default_description,
+            "name": error.name,
+            "message": error.message,
             "code": error.code,
-            "description": {"rules": error.policy.rules(failed=error.failed), "verified": False},
+            "description": (
+                {"rules": error.rules, "verified": False} if strength else error.message
+            ),
             "policy": error.policy.summary(),
             "statusCode": error_status(error),
             "error": error.code,

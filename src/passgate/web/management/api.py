@@ -11,7 +11,11 @@ from passgate.management.services import ManagementServices
 from passgate.web.management.anomaly import anomaly_operations
 from passgate.web.management.applications import applications_operations
 from passgate.web.management.attack_protection import attack_protection_operations
+from passgate.web.management.connections import connections_operations
+from passgate.web.management.dashboard import dashboard_operations
 from passgate.web.management.doctor import doctor_operations
+from passgate.web.management.jobs import jobs_operations
+from passgate.web.management.log_streams import log_streams_operations
 from passgate.web.management.logs import logs_operations
 from passgate.web.management.operations import Operation
 from passgate.web.management.routes import ConnectingIp, RunIo, management_routes
@@ -30,10 +34,14 @@ def management_operations(services: ManagementServices) -> list[Operation]:
         *anomaly_operations(services.ip_blocks),
         *logs_operations(services.logs),
         *users_operations(services.tenant.users),
+        *jobs_operations(services.tenant.jobs),
         *stats_operations(services.tenant.stats),
         *signing_keys_operations(services.tenant.signing_keys),
         *applications_operations(services.applications, services.client_grants),
         *doctor_operations(services.doctor),
+        *connections_operations(services.connections),
+        *log_streams_operations(services.log_streams),
+        *dashboard_operations(services.dashboard, services.security_alerts),
     ]
 
 

@@ -124,7 +124,7 @@ def _responses(operation: Operation) -> dict[str, Any]:
     answer = operation.answer
     success: dict[str, Any] = {"description": answer.description, **_headers(True)}
     if answer.schema is not None:
-        success["content"] = {"application/json": {"schema": dict(answer.schema)}}
+        success["content"] = {answer.media_type: {"schema": dict(answer.schema)}}
     responses: dict[str, Any] = {str(answer.status): success}
     # Every operation refuses unknown or repeated query parameters and unwanted bodies.
     responses["400"] = _error_answer("A parameter or the body is refused (the message says which).")
@@ -132,7 +132,9 @@ def _responses(operation: Operation) -> dict[str, Any]:
     responses["403"] = _error_answer(_ALWAYS[403])
     if operation.not_found is not None:
         responses["404"] = _error_answer(operation.not_found)
-    if operation.body is not None:
+    if operation.conflict is not None:
+        responses["409"] = _error_answer(operation.conflict)
+    if operation.body is not None or operation.form is not None:
         responses["413"] = _error_answer("The body is larger than the server accepts.")
     else:  # the cap is checked before the body is refused
         responses["413"] = _error_answer(
@@ -162,6 +164,11 @@ def _operation(operation: Operation) -> dict[str, Any]:
         document["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": dict(operation.body)}},
+        }
+    if operation.form is not None:
+        document["requestBody"] = {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": dict(operation.form)}},
         }
     return document
 

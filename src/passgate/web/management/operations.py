@@ -12,9 +12,9 @@ validates the body's fields (with the services' own rules) and raises
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 from passgate.domain.login import RequestContext
 from passgate.management.access import Caller
@@ -72,6 +72,8 @@ class Answer:
     status: int
     description: str
     schema: JsonSchema | None = None
+    #: The body's media type (a streamed answer's, e.g. ``application/gzip``).
+    media_type: str = "application/json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,9 @@ class Call:
     #: The connecting IP and user agent (for events the handler writes).
     ip: str
     user_agent: str | None
+    #: A ``multipart/form-data`` operation's text fields and files (each sent once).
+    form: Mapping[str, str] | None = None
+    files: Mapping[str, IO[bytes]] | None = None
 
     def request_context(self) -> RequestContext:
         """Who asks, as the events a handler writes name them: the calling client, from
@@ -108,6 +113,10 @@ class Reply:
     body: Any = None
     status: int = 200
     changes: Mapping[str, Any] | None = None
+    #: A streamed body instead of JSON: its chunks, read (in a thread) as they are sent,
+    #: and headers such as ``content-disposition``. The media type is the answer's.
+    stream: Iterator[bytes] | None = None
+    headers: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +138,14 @@ class Operation:
     query: tuple[QueryParam, ...] = ()
     #: The JSON schema of the request body (an object); None: the call takes no body.
     body: JsonSchema | None = None
+    #: The schema of a ``multipart/form-data`` body instead (its fields; ``format:
+    #: binary`` ones are files), and that body's size cap (None: the server's).
+    form: JsonSchema | None = None
+    max_body_bytes: int | None = None
     #: When the path can name something that does not exist: what its 404 means.
     not_found: str | None = None
+    #: When the call can clash with what exists: what its 409 means.
+    conflict: str | None = None
 
     @property
     def changes_something(self) -> bool:

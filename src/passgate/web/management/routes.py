@@ -25,7 +25,7 @@ from typing import Any
 
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from passgate.domain.clock import Clock
@@ -36,12 +36,13 @@ from passgate.management.errors import InvalidBody, ManagementError, PayloadTooL
 from passgate.management.rate_limit import RateLimit, RateLimiter
 from passgate.web.body import read_body
 from passgate.web.errors import error_headers, error_status, management_refusal
+from passgate.web.management.forms import read_form
 from passgate.web.management.inputs import check_path, parse_body, parse_query
 from passgate.web.management.openapi import openapi_document
 from passgate.web.management.operations import Call, Operation, Reply
 from passgate.web.responses import JSONResponse
 
-__all__ = ["API_PREFIX", "management_routes"]
+__all__ = ["API_PREFIX", "management_routes", "redacted"]
 
 logger = logging.getLogger("passgate.web")
 
@@ -83,7 +84,7 @@ def _error(exc: ManagementError, headers: Mapping[str, str] | None = None) -> Re
     return _refusal(error_status(exc), exc.message, exc.error_code, extra)
 
 
-def _redacted(changes: Mapping[str, Any]) -> dict[str, Any]:
+def redacted(changes: Mapping[str, Any]) -> dict[str, Any]:
     """``changes`` with the value of every field named like a secret replaced."""
     return {
         name: "(changed)"
@@ -160,8 +161,11 @@ class _Dispatcher:
     ) -> _Outcome:
         try:
             caller.require(operation.scopes)
-            call = await self._call(operation, request, caller, ip)
-            reply: Reply = await self._run_io(operation.handler, call)
+            if operation.form is not None:
+                reply = await self._form_call(operation, request, caller, ip)
+            else:
+                call = await self._call(operation, request, caller, ip)
+                reply = await self._run_io(operation.handler, call)
         except ManagementError as exc:
             return _Outcome(error_status(exc), _error(exc, headers), error=exc.message)
         except (StorageError, ServiceUnavailable) as exc:
@@ -169,11 +173,44 @@ class _Dispatcher:
         except Exception:
             logger.exception("%s %s failed", operation.method, operation.path)
             return _Outcome(500, _server_error(headers), error=_SERVER_ERROR)
-        if reply.body is None:
+        response: Response
+        if reply.stream is not None:
+            response = StreamingResponse(
+                reply.stream,
+                status_code=reply.status,
+                headers={**headers, **(reply.headers or {})},
+                media_type=operation.answer.media_type,
+            )
+        elif reply.body is None:
             response = Response(status_code=reply.status, headers=headers)
         else:
             response = JSONResponse(reply.body, status_code=reply.status, headers=headers)
         return _Outcome(reply.status, response, changes=reply.changes)
+
+    async def _form_call(
+        self, operation: Operation, request: Request, caller: Caller, ip: str
+    ) -> Reply:
+        """A ``multipart/form-data`` call: its files stay open while the handler runs."""
+        query = parse_query(request.query_params.multi_items(), operation.query)
+        path = check_path(request.path_params)
+        assert operation.form is not None
+        limit = operation.max_body_bytes or self._limit
+        form, fields, files = await read_form(request, operation.form, limit)
+        try:
+            call = Call(
+                caller=caller,
+                path=path,
+                query=query,
+                body=None,
+                ip=ip,
+                user_agent=request.headers.get("user-agent"),
+                form=fields,
+                files=files,
+            )
+            reply: Reply = await self._run_io(operation.handler, call)
+            return reply
+        finally:
+            await form.close()
 
     async def _call(self, operation: Operation, request: Request, caller: Caller, ip: str) -> Call:
         query = parse_query(request.query_params.multi_items(), operation.query)
@@ -217,7 +254,7 @@ class _Dispatcher:
             "response": response,
         }
         if succeeded:
-            details["changes"] = _redacted(outcome.changes or {})
+            details["changes"] = redacted(outcome.changes or {})
         else:
             response["error"] = outcome.error
         self._events.emit(

@@ -17,8 +17,10 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -298,6 +300,33 @@ def test_dates_are_shown_in_the_browser_time_zone(served: Served) -> None:
     shown = page.locator("time").first
     assert "GMT+9" in shown.inner_text()
     assert shown.get_attribute("datetime", timeout=5000).endswith("Z")
+
+    # The dashboard's hours: chart labels, bar titles and the table, in Tokyo's time.
+    tokyo = ZoneInfo("Asia/Tokyo")
+    page.goto("/admin")
+    chart = page.locator("figure", has_text="Failed logins").locator("svg.chart")
+    tick = chart.locator("text[data-hour]").last
+    hour = datetime.fromisoformat(tick.get_attribute("data-hour") or "")
+    assert tick.text_content() == hour.astimezone(tokyo).strftime("%I:%M %p")  # en-US
+    title = chart.locator("title[data-hour]").last.text_content() or ""
+    assert title.startswith(hour.astimezone(tokyo).strftime("%b %d, %I:%M %p GMT+9")), title
+    rows = page.locator("table", has_text="Hour").locator("tbody time")
+    assert rows.count() == 24
+    assert "GMT+9" in (rows.first.text_content() or "")
+
+    # The log filter's dates are typed in Tokyo's time and sent in UTC.
+    page.goto("/admin/logs")
+    assert page.get_by_text("From (Asia/Tokyo)").count() == 1
+    now = datetime.now(tokyo)
+    for start, found in ((now - timedelta(minutes=30), True), (now + timedelta(hours=1), False)):
+        page.fill("#f-user", identifier)
+        page.fill("#f-from", start.strftime("%Y-%m-%dT%H:%M"))
+        _follow(page, page.get_by_role("button", name="Search"))
+        sent = parse_qs(urlsplit(page.url).query)["from"][0]
+        assert datetime.fromisoformat(sent) == start.replace(second=0, microsecond=0), sent
+        assert sent.endswith("Z")
+        assert page.input_value("#f-from") == start.strftime("%Y-%m-%dT%H:%M")
+        assert (page.locator("#log-table tr[data-log-id]").count() > 0) is found
     context.close()
 
 

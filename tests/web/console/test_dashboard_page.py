@@ -102,3 +102,10 @@ def test_the_chart_escapes_labels_and_scales_to_a_round_top() -> None:
     assert 'aria-label="&#34;x&#34; &amp; y"' in svg
     assert svg.count("<rect") == 3
     assert 'height="0.0"' in svg  # an empty bucket has no bar
+    assert "data-hour" not in svg
+    hours = ["2026-12-05T22:00:00.000Z", "2026-12-05T23:00:00.000Z", '"><x>']
+    timed = bar_chart([0, 5, 10], ["22:00", "23:00", "00:00"], title="t", kind="logins",
+                      hours=hours)  # fmt: skip
+    assert '<title data-hour="2026-12-05T22:00:00.000Z" data-rest=": 0">22:00: 0</title>' in timed
+    assert 'data-hour="&#34;&gt;&lt;x&gt;"' in timed  # escaped like every value
+    assert timed.count('<text class="tick" x') == 4  # 0, top, and the first and last hour

@@ -63,6 +63,15 @@ async def test_logs_search_filters_pages_and_tail(console: Stack) -> None:
         assert dates.status_code == 400
         future = await admin.http.get("/admin/logs", params={"from": "2100-01-01"})
         assert future.text.count('data-log-id="') == 0
+        # What the console's script sends: the browser's local moment, in UTC or an offset.
+        for sent in ("2000-01-01T00:00:00Z", "2000-01-01T09:00+09:00", "0001-01-01T00:00-01:00"):
+            zoned = await admin.http.get("/admin/logs", params={"from": sent, "type": "fepft"})
+            assert zoned.status_code == 200, sent
+            assert zoned.text.count('data-log-id="') == 3, sent
+        for wrong in ("2026-02-31", "2026-12-05T25:00", "-000001-12-31T15:00:00Z"):
+            refused = await admin.http.get("/admin/logs", params={"from": wrong})
+            assert refused.status_code == 400, wrong
+            assert "not a date" in refused.text
         first = found.text.split('data-log-id="')[1].split('"')[0]
         tail = await admin.http.get("/admin/logs/tail", params={"after": first, "q": ""})
         assert tail.status_code == 200

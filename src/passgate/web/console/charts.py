@@ -40,10 +40,12 @@ def bar_chart(
     title: str,
     kind: str,
     ticks: Sequence[int] = (),
+    hours: Sequence[str] = (),
 ) -> Markup:
     """An SVG bar chart of ``values`` (one bar per bucket, ``labels`` naming them);
     ``kind`` is the CSS class of the bars, ``ticks`` the indexes whose label is written
-    under the axis (first and last by default)."""
+    under the axis (first and last by default). ``hours``, when given, are the buckets'
+    starts (ISO 8601, UTC): the console's script names each bar in the browser's time zone."""
     count = max(len(values), 1)
     top = nice_ceiling(max(values, default=0))
     plot_w = WIDTH - LEFT - 4
@@ -74,8 +76,9 @@ def bar_chart(
         parts.append(
             Markup(
                 '<rect class="bar {kind}" x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" '
-                'height="{h:.1f}"><title>{label}: {value}</title></rect>'
+                'height="{h:.1f}"><title{hour}>{label}: {value}</title></rect>'
             ).format(
+                hour=_hour_attributes(hours, index, f": {value:,}"),
                 kind=kind,
                 x=x,
                 y=TOP + plot_h - height,
@@ -92,9 +95,20 @@ def bar_chart(
         anchor = "start" if index == 0 else "end" if index == len(labels) - 1 else "middle"
         x = LEFT + (index + (0 if anchor == "start" else 1 if anchor == "end" else 0.5)) * slot
         parts.append(
-            Markup('<text class="tick" x="{x:.1f}" y="{y}" text-anchor="{a}">{t}</text>').format(
-                x=x, y=HEIGHT - 6, a=anchor, t=labels[index]
+            Markup(
+                '<text class="tick" x="{x:.1f}" y="{y}" text-anchor="{a}"{hour}>{t}</text>'
+            ).format(
+                x=x, y=HEIGHT - 6, a=anchor, t=labels[index], hour=_hour_attributes(hours, index)
             )
         )
     parts.append(Markup("</svg>"))
     return Markup("").join(parts)
+
+
+def _hour_attributes(hours: Sequence[str], index: int, rest: str | None = None) -> Markup:
+    """``data-hour`` (and the text after the hour, ``data-rest``) for the script."""
+    if not 0 <= index < len(hours):
+        return Markup("")
+    if rest is None:
+        return Markup(' data-hour="{}"').format(hours[index])
+    return Markup(' data-hour="{}" data-rest="{}"').format(hours[index], rest)

@@ -48,7 +48,8 @@ PEAK_WORDS = {
 
 
 def _label(start: str, bucket: str) -> str:
-    """A bucket's short name: ``HH:00`` for hours, ``MM-DD`` for days (UTC)."""
+    """A bucket's short name without script: ``HH:00`` for hours (UTC; the script names
+    them in the browser's time zone), ``MM-DD`` for days (UTC days, as they are counted)."""
     return start[11:16] if bucket == "hour" else start[5:10]
 
 
@@ -68,6 +69,7 @@ def charts(report: dict[str, Any]) -> list[dict[str, Any]]:
             title=f"{title} per {report['bucket']}, {WINDOW_TITLES[report['window']].lower()}",
             kind=series.replace("_", "-"),
             ticks=ticks,
+            hours=[b["start"] for b in buckets] if report["bucket"] == "hour" else (),
         )
         drawn.append({"key": series, "title": title, "total": sum(values), "svg": svg})
     return drawn

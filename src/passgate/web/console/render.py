@@ -42,17 +42,22 @@ STATIC_FILES: Mapping[str, str] = {
 }
 
 
-def when(moment: float | None) -> Markup:
-    """A ``<time>`` in UTC; the console's script shows it in the browser's time zone."""
+def when(moment: float | None, precision: str = "second") -> Markup:
+    """A ``<time>`` in UTC; the console's script shows it in the browser's time zone.
+
+    ``precision`` ``"minute"`` leaves the seconds out (an hour of the dashboard)."""
     if moment is None:
         return Markup("<span class=muted>never</span>")
     stamp = datetime.fromtimestamp(moment, UTC)
     iso = stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if precision == "minute":
+        shown = stamp.strftime("%Y-%m-%d %H:%M UTC")
+        return Markup('<time datetime="{}" data-precision="minute">{}</time>').format(iso, shown)
     shown = stamp.strftime("%Y-%m-%d %H:%M:%S UTC")
     return Markup('<time datetime="{}">{}</time>').format(iso, shown)
 
 
-def _iso_when(text: str | None) -> Markup:
+def _iso_when(text: str | None, precision: str = "second") -> Markup:
     """:func:`when` for an ISO 8601 text (what the Management API's shapes hold)."""
     if not text:
         return when(None)
@@ -60,7 +65,7 @@ def _iso_when(text: str | None) -> Markup:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return Markup("{}").format(text)
-    return when(moment.timestamp())
+    return when(moment.timestamp(), precision)
 
 
 def static_file(name: str) -> tuple[bytes, str] | None:

@@ -7,15 +7,70 @@
     year: "numeric", month: "short", day: "2-digit",
     hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short"
   });
+  var minuteFormat = new Intl.DateTimeFormat(undefined, {
+    month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", timeZoneName: "short"
+  });
+  var hourFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
   function localTimes(root) {
     var times = root.querySelectorAll("time[datetime]");
     for (var i = 0; i < times.length; i++) {
       var moment = new Date(times[i].getAttribute("datetime"));
       if (!isNaN(moment.getTime())) {
+        var shown = times[i].getAttribute("data-precision") === "minute" ? minuteFormat : format;
         times[i].title = times[i].getAttribute("datetime");
-        times[i].textContent = format.format(moment);
+        times[i].textContent = shown.format(moment);
       }
     }
+    // The dashboard's hourly charts: a bar's title and the axis labels.
+    var hours = root.querySelectorAll("[data-hour]");
+    for (var j = 0; j < hours.length; j++) {
+      var hour = new Date(hours[j].getAttribute("data-hour"));
+      if (isNaN(hour.getTime())) { continue; }
+      if (hours[j].localName === "title") {
+        hours[j].textContent = minuteFormat.format(hour) + (hours[j].getAttribute("data-rest") || "");
+      } else {
+        hours[j].textContent = hourFormat.format(hour);
+      }
+    }
+  }
+
+  // Date filters typed in the browser's time zone, sent in UTC (without the script they
+  // are read as UTC, as their labels say).
+  var ZONED = /(?:Z|[+-]\d\d:?\d\d)$/i;
+  var NAIVE = /^(\d{4})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d))?)?$/;
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function typed(date) {
+    return ("000" + date.getFullYear()).slice(-4) + "-" + pad(date.getMonth() + 1) + "-" +
+      pad(date.getDate()) + "T" + pad(date.getHours()) + ":" + pad(date.getMinutes()) +
+      (date.getSeconds() ? ":" + pad(date.getSeconds()) : "");
+  }
+  function toUtc(text) {
+    var part = NAIVE.exec(text.trim());
+    if (!part) { return null; }
+    var date = new Date(2000, 0, 1, +(part[4] || 0), +(part[5] || 0), +(part[6] || 0));
+    date.setFullYear(+part[1], +part[2] - 1, +part[3]);
+    var clock = +(part[4] || 0) <= 23 && +(part[5] || 0) <= 59 && +(part[6] || 0) <= 59;
+    if (!clock || date.getMonth() !== +part[2] - 1 || date.getDate() !== +part[3]) {
+      return null;  // not a date (a 13th month, 25:00): sent as typed, the server says why
+    }
+    return date.toISOString().replace(".000Z", "Z");
+  }
+  function localDates(form) {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "your time zone";
+    var labels = form.querySelectorAll("[data-zone]");
+    for (var i = 0; i < labels.length; i++) { labels[i].textContent = "(" + zone + ")"; }
+    var inputs = form.querySelectorAll("input[data-moment]");
+    for (var j = 0; j < inputs.length; j++) {
+      var value = inputs[j].value.trim();
+      var moment = new Date(value);
+      if (ZONED.test(value) && !isNaN(moment.getTime())) { inputs[j].value = typed(moment); }
+    }
+    form.addEventListener("submit", function () {
+      for (var k = 0; k < inputs.length; k++) {
+        var utc = toUtc(inputs[k].value);
+        if (utc) { inputs[k].value = utc; }
+      }
+    });
   }
 
   // Buttons that ask first: <button data-confirm="...">.
@@ -103,6 +158,8 @@
   document.addEventListener("DOMContentLoaded", function () {
     var box = document.getElementById("live-tail");
     if (box) { startTail(box); }
+    var filters = document.querySelector("form[data-local-dates]");
+    if (filters) { localDates(filters); }
   });
   document.addEventListener("DOMContentLoaded", function () { localTimes(document); });
 })();

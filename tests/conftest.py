@@ -11,10 +11,8 @@ their tests are skipped and named in the summary, unless
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -24,6 +22,7 @@ from passgate.storage.schema import metadata
 from tests.certificates import ServerCertificate, make_server_certificate
 from tests.node_sdk import HttpsPassgate, NodeSdk, node_missing, start_https_passgate
 from tests.processes import server_env
+from tests.support import migrated_schema
 
 REQUIRE_BACKENDS = os.environ.get("PASSGATE_TEST_REQUIRE_BACKENDS") == "1"
 
@@ -45,21 +44,8 @@ def pg_url() -> Iterator[str]:
     if not base:
         _backend_missing("PostgreSQL", "PASSGATE_TEST_DATABASE_URL")
         raise AssertionError("unreachable")
-    schema = f"pgtest_{os.getpid()}_{secrets.token_hex(4)}"
-    admin = make_engine(base)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base else "?"
-    url = f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
-    engine = make_engine(url)
-    migrate(engine)
-    engine.dispose()
-    try:
+    with migrated_schema(base, "pgtest") as url:
         yield url
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -2,18 +2,46 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import sqlalchemy as sa
 from click.testing import CliRunner, Result
 from pydantic import SecretStr
 
 from passgate.cli.main import main
 from passgate.settings import Settings
+from passgate.storage.db import make_engine, migrate
 
 #: A key-encryption key for tests (PostgreSQL needs one; on SQLite it replaces the key file).
 TEST_KEY_ENCRYPTION_KEY = "wOqT1tM7WkE3cZc9yQ4n2bHn5XW3f0V6a1sYpJr8kLg"
+
+
+@contextlib.contextmanager
+def migrated_schema(base: str, prefix: str) -> Iterator[str]:
+    """A URL on PostgreSQL ``base`` whose search_path is a fresh, migrated schema (named
+    ``prefix`` and a unique suffix), dropped afterwards."""
+    schema = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = make_engine(base)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base else "?"
+    url = f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
+    engine = make_engine(url)
+    migrate(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 def cheap_settings(

@@ -25,12 +25,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import redis
-import sqlalchemy as sa
 
-from passgate.storage.db import make_engine, migrate
 from tests.browser import Shots, launch_chromium, require_chromium
 from tests.processes import cli, server_env
 from tests.protection_e2e.servers import running
+from tests.support import migrated_schema
 
 pytestmark = pytest.mark.slow
 
@@ -137,21 +136,8 @@ def _postgres_schema() -> Iterator[str]:
         if os.environ.get("PASSGATE_TEST_REQUIRE_BACKENDS") == "1":
             pytest.fail(message)
         pytest.skip(message)
-    schema = f"console_{os.getpid()}_{secrets.token_hex(4)}"
-    admin = make_engine(base)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base else "?"
-    url = f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
-    engine = make_engine(url)
-    migrate(engine)
-    engine.dispose()
-    try:
+    with migrated_schema(base, "console") as url:
         yield url
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(
